@@ -1,0 +1,41 @@
+"""mkdocs hooks: render nbdev notebooks as a reader should see them.
+
+mkdocs-jupyter has no notion of nbdev directives, so this hook wraps its cell-slicing preprocessor:
+- a code cell with `#| hide` (or only directive lines / nothing left) is dropped entirely,
+- a code cell with `#| echo: false` keeps its output but hides its source,
+- every other `#| ...` directive line is removed from the shown source.
+"""
+import re
+
+from mkdocs_jupyter import preprocessors
+
+_DIRECTIVE = re.compile(r"^\s*#\s*\|\s*(.*)$")
+_original = preprocessors.SubCell.preprocess
+
+
+def _clean(nb):
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            cells.append(cell); continue
+        lines = cell.source.splitlines()
+        directives = [m.group(1).strip() for m in map(_DIRECTIVE.match, lines) if m]
+        if any(d.startswith(("hide", "include: false")) for d in directives):
+            continue
+        body = "\n".join(l for l in lines if not _DIRECTIVE.match(l)).strip("\n")
+        if any(d.replace(" ", "") == "echo:false" for d in directives):
+            cell.transient = {"remove_source": True}
+        elif not body and not cell.get("outputs"):
+            continue
+        cell.source = body
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def _preprocess(self, nb, resources):
+    nb, resources = _original(self, nb, resources)
+    return _clean(nb), resources
+
+
+preprocessors.SubCell.preprocess = _preprocess
