@@ -56,7 +56,7 @@ def get_device(device: str | torch.device | None = "auto", # "auto", "cpu", "cud
             raise RuntimeError(f"device {str(device)!r} was asked for, but only {torch.cuda.device_count()} CUDA GPU(s) are visible")
     return dev
 
-# %% ../nbs/00_core.ipynb #c011
+# %% ../nbs/00_core.ipynb #c012
 def seed_everything(seed: int, # the run's one seed
                     deterministic: bool = False, # also ask torch for deterministic kernels (slower on GPU)
                    ) -> tuple[torch.Generator, np.random.Generator]:
@@ -71,7 +71,7 @@ def seed_everything(seed: int, # the run's one seed
         torch.backends.cudnn.benchmark = False
     return torch.Generator().manual_seed(seed), np.random.default_rng(seed)
 
-# %% ../nbs/00_core.ipynb #c014
+# %% ../nbs/00_core.ipynb #c016
 @contextlib.contextmanager
 def atomic_write(path: str | Path, # the file to (re)write
                  mode: str = "wb", # "wb" or "w"
@@ -90,13 +90,13 @@ def atomic_write(path: str | Path, # the file to (re)write
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
 
-# %% ../nbs/00_core.ipynb #c015
+# %% ../nbs/00_core.ipynb #c017
 def save_json(obj: Any, path: str | Path) -> Path:
     "Write `obj` as indented, key-sorted JSON to `path`, atomically."
     with atomic_write(path, "w") as f: json.dump(obj, f, indent=2, sort_keys=True, default=str)
     return Path(path)
 
-# %% ../nbs/00_core.ipynb #c018
+# %% ../nbs/00_core.ipynb #c021
 def git_commit(repo: str | Path | None = None, # a folder inside the repository; default: this package's
               ) -> str:
     "The current commit's short hash, with `+dirty` if tracked files changed; `unknown` outside a git checkout."
@@ -111,7 +111,7 @@ def git_commit(repo: str | Path | None = None, # a folder inside the repository;
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
-# %% ../nbs/00_core.ipynb #c019
+# %% ../nbs/00_core.ipynb #c022
 def _version(pkg: str) -> str:
     try: return metadata.version(pkg)
     except metadata.PackageNotFoundError: return "not installed"
@@ -141,13 +141,13 @@ def provenance_line(prov: dict, keys=("data", "preset", "commit", "device", "wal
     "One line for the foot of a table: the `keys` of `prov` that are present, `key: value; ...`."
     return "; ".join(f"{k}: {prov[k]}" for k in keys if k in prov)
 
-# %% ../nbs/00_core.ipynb #c022
+# %% ../nbs/00_core.ipynb #c026
 class Timer:
     "Context manager measuring wall time in seconds (`.seconds`)."
     def __enter__(self): self.start = time.perf_counter(); self.seconds = 0.0; return self
     def __exit__(self, *exc): self.seconds = time.perf_counter() - self.start
 
-# %% ../nbs/00_core.ipynb #c025
+# %% ../nbs/00_core.ipynb #c029
 def config_hash(config: dict) -> str:
     "A stable 8-hex-digit hash of a JSON-able config (key order does not matter)."
     return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]

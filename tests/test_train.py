@@ -1,0 +1,85 @@
+"""Training runs end to end: exact resume after SIGKILL, torchrun with 2 processes, safe checkpoints, bad input."""
+import csv
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from spreid_nb.train import config_for, load_checkpoint, train
+
+PY = sys.executable
+TINY = ["--preset", "smoke", "--no-progress", "--no-eval", "--set", "threads=1", "--set", "iters=8", "--set", "ckpt_every=3"]
+
+
+def _run(args, env=None, check=True):
+    e = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    r = subprocess.run([PY, "-m", "spreid_nb.train", *args], capture_output=True, text=True, env=e, timeout=600)
+    if check and r.returncode != 0: raise AssertionError(f"train failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    return r
+
+
+def _losses(run: Path) -> list[float]:
+    with open(run / "metrics.csv") as f: return [float(r["loss"]) for r in csv.DictReader(f)]
+
+
+def test_resume_after_sigkill_is_exact(tmp_path):
+    _run([*TINY, "--out", str(tmp_path / "full")])
+    killed = _run([*TINY, "--out", str(tmp_path / "killed")], env={"SPREID_KILL_AFTER_STEP": "5"}, check=False)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["step"] == 3
+    _run([*TINY, "--out", str(tmp_path / "killed"), "--resume"])
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")
+    assert a["step"] == b["step"] == 8
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), f"{k} differs after resume"
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert torch.equal(sa["momentum_buffer"], sb["momentum_buffer"])
+    assert _losses(tmp_path / "full") == _losses(tmp_path / "killed")
+
+
+def test_torchrun_two_processes_match_one(tmp_path):
+    common = ["--preset", "smoke", "--no-progress", "--no-eval", "--set", "threads=1", "--set", "iters=5",
+              "--set", "bn=frozen", "--set", "batch_size=8", "--set", "log_every=1"]
+    _run([*common, "--out", str(tmp_path / "one")])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([PY, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29561",
+                        "-m", "spreid_nb.train", *common, "--out", str(tmp_path / "two")],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert len(one) == len(two) == 5
+    # same global batches; gradients averaged over ranks; BN frozen: equal up to float summation order
+    assert max(abs(a - b) for a, b in zip(one, two)) < 1e-4, (one, two)
+
+
+def test_malicious_checkpoint_is_refused_on_resume(tmp_path):
+    marker = tmp_path / "pwned"
+    class Evil:
+        def __reduce__(self): return (os.system, (f"touch {marker}",))
+    ck = tmp_path / "run" / "checkpoints" / "last.pt"
+    _run([*TINY, "--set", "iters=3", "--out", str(tmp_path / "run")])
+    with open(ck, "wb") as f: pickle.dump({"model": Evil(), "step": 1}, f)
+    r = _run([*TINY, "--set", "iters=3", "--out", str(tmp_path / "run"), "--resume"], check=False)
+    assert r.returncode != 0 and "refusing to load" in r.stderr
+    assert not marker.exists()
+
+
+def test_bad_input_fails_before_training(tmp_path):
+    with pytest.raises(ValueError, match="unknown config key"):
+        config_for("smoke", lerning_rate=0.1)
+    with pytest.raises(ValueError, match="cannot take 8x4 images"):
+        train(config_for("smoke", height=8, width=4, threads=1), tmp_path / "a", progress=False, evaluate=False)
+    with pytest.raises(ValueError, match="classifier expects num_classes=5000"):
+        train(config_for("smoke", num_classes=5000, threads=1), tmp_path / "b", progress=False, evaluate=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty"):
+        train(config_for("smoke", data="market1501", data_root=str(tmp_path / "empty"), threads=1), tmp_path / "c",
+              progress=False, evaluate=False)
+    for d in "abc": assert not (tmp_path / d / "checkpoints").exists()
+    r = _run(["--preset", "smoke", "--set", "bogus=1", "--out", str(tmp_path / "d")], check=False)
+    assert r.returncode == 2 and "unknown config key(s) ['bogus']" in r.stderr
