@@ -130,7 +130,7 @@ def provenance(device: str | torch.device = "cpu", # the device the output was c
                **extra, # experiment facts: data, preset, seed, run folder, ...
               ) -> dict:
     "Facts about how an output was produced: commit, versions, device, host, UTC time, plus `extra`."
-    p = dict(commit=git_commit(), python=platform.python_version(), torch=torch.__version__,
+    p = dict(commit=git_commit(), python=platform.python_version(), torch=str(torch.__version__),
              torchvision=_version("torchvision"), numpy=np.__version__, spreid_nb=_version("spreid_nb"),
              device=device_name(device), host=socket.gethostname(),
              time_utc=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))

@@ -6,14 +6,18 @@
 from __future__ import annotations
 
 import io
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from .core import atomic_write, provenance_line
 
 # %% auto #0
-__all__ = ['PAPER', 'KEYS', 'paper_table', 'beside_paper', 'write_table']
+__all__ = ['PAPER', 'KEYS', 'SCALES', 'BACKBONE_TITLES', 'paper_table', 'beside_paper', 'write_table', 'Plan', 'run_features',
+           'score_features', 'eval_rows', 'read_eval', 'repo_path', 'compare_claim']
 
 # %% ../nbs/10_paper.ipynb #c006
 _RAW = """
@@ -168,7 +172,7 @@ def beside_paper(measured: pd.DataFrame, # long: table, dataset, method, variant
     out = m.merge(p, on=["table", "dataset", "paper_method", "variant", "metric"], how="left")
     out = out.rename(columns={"value": "measured"})
     out["delta"] = out.measured - out.paper
-    cols = ["dataset", "method", "variant", "metric", "measured", "paper", "delta"] + (["run"] if "run" in out.columns else [])
+    cols = ["dataset", "method", "paper_method", "variant", "metric", "measured", "paper", "delta"] + (["run"] if "run" in out.columns else [])
     return out[cols]
 
 def write_table(df: pd.DataFrame, # the table to write (e.g. from `beside_paper`)
@@ -199,3 +203,152 @@ def _plain_markdown(df: pd.DataFrame) -> str:
     sep = "|" + "|".join("---" for _ in df.columns) + "|"
     rows = ["| " + " | ".join(fmt(v) for v in r) + " |" for r in df.itertuples(index=False)]
     return "\n".join([head, sep, *rows])
+
+# %% ../nbs/10_paper.ipynb #c019
+SCALES: dict[str, dict[str, Any]] = {
+    "paper": dict(S=(246, 82), M=(375, 125), L=(492, 164), ft=(748, 246), spreid=(512, 170), parser=(512, 512),
+                  main="inception_v3", backbones=("inception_v3", "resnet50", "resnet152"), star="resnet152"),
+    "synthetic": dict(S=(64, 32), M=(96, 48), L=(128, 64), ft=(192, 96), spreid=(128, 64), parser=(128, 64),
+                      main="resnet18", backbones=("resnet18", "resnet34"), star="resnet34"),
+    "smoke": dict(S=(64, 32), M=(64, 32), L=(64, 32), ft=(80, 40), spreid=(64, 32), parser=(64, 32),
+                  main="resnet18", backbones=("resnet18",), star="resnet18"),
+}
+BACKBONE_TITLES = {"inception_v3": "Inception-V3", "resnet18": "ResNet-18", "resnet34": "ResNet-34",
+                   "resnet50": "ResNet-50", "resnet152": "ResNet-152"}
+
+@dataclass
+class Plan:
+    "The runs of a reproduction: a preset, where runs live, and the configs by key."
+    preset: str
+    runs_root: Path
+    common: dict = field(default_factory=dict)  # overrides every run gets (data_root, device, threads, seed, ...)
+
+    @property
+    def scale(self) -> dict: return SCALES[self.preset]
+
+    def parser(self): 
+        from spreid_nb.train import config_for
+        h, w = self.scale["parser"]
+        return "parser", config_for(self.preset, "parser", **{**dict(parser_backbone=self.scale["main"], height=h, width=w), **self.common})
+
+    def baseline(self, size: str = "L", backbone: str | None = None):
+        from spreid_nb.train import config_for
+        bb = backbone or self.common.get("backbone") or self.scale["main"]; h, w = self.scale[size]
+        return f"baseline-{bb}-{size}", config_for(self.preset, "train", **{**dict(height=h, width=w), **self.common, "backbone": bb})
+
+    @property
+    def synthetic(self) -> bool: return self.preset != "paper"
+
+    def finetuned(self, key_cfg, runs: dict, target: str = "market1501"):
+        "Phase 2 of the phase-1 run `key_cfg` on `target`: initialised from its checkpoint, at the ft size."
+        from spreid_nb.train import config_for
+        key, cfg = key_cfg; h, w = self.scale["ft"]
+        keep = {k: getattr(cfg, k) for k in ("model", "backbone", "shared_backbone", "parser_ckpt", "parser_backbone", "parser_size")}
+        data = {} if self.synthetic else dict(data=target, target=target)
+        return (f"{key}-ft" if self.synthetic else f"{key}-ft-{target}",
+                config_for(self.preset, "finetune", **{**dict(height=h, width=w), **self.common, **keep, **data,
+                           "init_from": str(Path(runs[key]) / "checkpoints" / "last.pt")}))
+
+    def spreid(self, variant: str, shared: bool, runs: dict):
+        from spreid_nb.train import config_for
+        h, w = self.scale["spreid"]; ph, pw = self.scale["parser"]
+        return (f"spreid_{variant}-{'shared' if shared else 'exclusive'}",
+                config_for(self.preset, "spreid", **{**dict(backbone=self.scale["main"], parser_backbone=self.scale["main"],
+                           parser_size=(ph, pw), height=h, width=w), **self.common, "model": f"spreid_{variant}",
+                           "shared_backbone": shared, "parser_ckpt": str(Path(runs["parser"]) / "parser.pt")}))
+
+    def run(self, key_cfg, runs: dict, reuse: bool = True, progress: bool = True) -> Path:
+        "Train (or reuse) a run and record its folder in `runs` under its key."
+        from spreid_nb.train import ensure_run
+        key, cfg = key_cfg
+        if key not in runs: runs[key] = ensure_run(cfg, self.runs_root, key, reuse=reuse, progress=progress)
+        return runs[key]
+
+# %% ../nbs/10_paper.ipynb #c021
+def run_features(run: str | Path, # a finished re-ID run folder
+                 target: str = "market1501", # the dataset whose query/gallery to embed (synthetic runs: market1501 layout)
+                 device: str = "auto", workers: int = 0) -> dict:
+    "Query/gallery features, pids and camids of a run's model on `target`, cached in the run folder."
+    from spreid_nb import datasets as D
+    from spreid_nb.train import load_trained, data_roots, TrainConfig
+    from spreid_nb.models import extract_features
+    import numpy as np
+    run = Path(run)
+    cache = run / f"features-{target}.npz"
+    if cache.exists():
+        z = np.load(cache, allow_pickle=False)
+        return {k: z[k] for k in z.files}
+    model, cfgd = load_trained(run, device=device)
+    cfg = TrainConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfgd.items()})
+    roots = data_roots(cfg) if cfg.data == "synthetic" else {target: Path(cfg.data_root)}
+    if target not in roots: raise ValueError(f"run {run} was trained on synthetic data, which has no {target!r} split")
+    ds = D.load_reid(target, roots[target])
+    tf = D.build_transforms(cfg.height, cfg.width, train=False)
+    out = {}
+    for split, recs in (("q", ds.query), ("g", ds.gallery)):
+        f, p, c, _ = extract_features(model, D.ImageDataset(recs, tf), batch_size=64, device=device, workers=workers, progress=False)
+        out.update({f"{split}f": f, f"{split}_pids": np.asarray(p), f"{split}_camids": np.asarray(c)})
+    with atomic_write(cache) as fh: np.savez(fh, **out)
+    return out
+
+def score_features(feats: list[dict], # `run_features` of one or more runs (combined when several)
+                   rerank: bool = False, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
+                   max_rank: int = 50) -> dict:
+    "mAP and rank-1/5/10 (percent) of one run's features, or of several runs' l2-normalised concatenation."
+    from spreid_nb.metrics import compute_distmat, evaluate_rank
+    from spreid_nb.models import combine
+    qf = feats[0]["qf"] if len(feats) == 1 else combine(*[f["qf"] for f in feats])
+    gf = feats[0]["gf"] if len(feats) == 1 else combine(*[f["gf"] for f in feats])
+    f0 = feats[0]
+    for f in feats[1:]:
+        if not all((f[k] == f0[k]).all() for k in ("q_pids", "g_pids", "q_camids", "g_camids")):
+            raise ValueError("the runs to combine were evaluated on different query/gallery sets")
+    dist = compute_distmat(qf, gf)
+    if rerank:
+        from spreid_nb.rerank import re_ranking
+        dist = re_ranking(dist, compute_distmat(qf, qf), compute_distmat(gf, gf), k1=k1, k2=k2, lambda_value=lambda_value)
+    cmc, mAP = evaluate_rank(dist, f0["q_pids"], f0["g_pids"], f0["q_camids"], f0["g_camids"], max_rank=min(max_rank, len(f0["g_pids"])))[:2]
+    return {"mAP": 100 * float(mAP), **{f"rank-{k}": 100 * float(cmc[k - 1]) for k in (1, 5, 10) if k <= len(cmc)}, "cmc": cmc}
+
+def eval_rows(table: int, dataset: str, method: str, scores: dict, run: str, variant: str = "",
+              metrics: tuple = ("mAP", "rank-1", "rank-10")) -> list[dict]:
+    "Long rows (table, dataset, method, variant, metric, value, run) of the `metrics` in `scores`; runs by folder name."
+    run = " + ".join(Path(p.strip()).name for p in str(run).split(" + "))
+    return [dict(table=table, dataset=dataset, method=method, variant=variant, metric=m, value=float(scores[m]), run=run)
+            for m in metrics if m in scores]
+
+def read_eval(run: str | Path) -> dict:
+    "A run's `eval.json` ('plain' scores for re-ID runs, LIP scores for parser runs)."
+    p = Path(run) / "eval.json"
+    if not p.exists(): raise FileNotFoundError(f"{p} does not exist: the run has not finished its evaluation")
+    e = json.loads(p.read_text())
+    return e.get("plain", e) | {"provenance": e.get("provenance", {})}
+
+def repo_path(*parts: str) -> Path:
+    "A path inside the repository (found from the working folder upwards by its settings.ini), else the cwd."
+    here = Path.cwd().resolve()
+    for d in [here, *here.parents]:
+        if (d / "settings.ini").exists() and (d / "nbs").is_dir(): return d.joinpath(*parts)
+    return here.joinpath(*parts)
+
+# %% ../nbs/10_paper.ipynb #c023
+def compare_claim(measured: pd.DataFrame, # long rows with method, metric, value (one dataset)
+                  better: str, # the method the paper says wins
+                  worse: str, # the method it beats
+                  metric: str = "mAP",
+                  paper_better: str | None = None, paper_worse: str | None = None, # paper names, if they differ
+                  table: int | None = None, dataset: str | None = None) -> dict:
+    "Measured and paper gain of `better` over `worse` on `metric`, and a sentence saying whether it reproduced."
+    def val(df, m):
+        v = df[(df.method == m) & (df.metric == metric)].value
+        if len(v) != 1: raise ValueError(f"expected one {metric} value of {m!r}, found {len(v)}")
+        return float(v.iloc[0])
+    gain = val(measured, better) - val(measured, worse)
+    p = PAPER if table is None else PAPER[PAPER.table == table]
+    if dataset is not None: p = p[p.dataset == dataset]
+    try: pgain = val(p, paper_better or better) - val(p, paper_worse or worse)
+    except ValueError: pgain = float("nan")
+    verb = "beat" if gain > 0 else "did not beat"
+    text = (f"{better} {verb} {worse} on {metric}: {val(measured, better):.2f} vs {val(measured, worse):.2f} "
+            f"({gain:+.2f} points; the paper: {pgain:+.2f}).")
+    return dict(better=better, worse=worse, metric=metric, gain=gain, paper_gain=pgain, reproduced=bool(gain > 0) == bool(pgain > 0), text=text)

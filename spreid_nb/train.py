@@ -85,8 +85,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                   flip=False, workers=8, ckpt_every=2000, log_every=50),
     # The synthetic benchmark on a 2-core CPU: small images, small backbone, minutes.
     "synthetic": dict(data="synthetic", backbone="resnet18", parser_backbone="resnet18", height=128, width=64,
-                      parser_size=(128, 64), iters=600, batch_size=32, lr=0.01, flip=True, workers=2,
-                      ckpt_every=200, log_every=20, synth_preset="default", threads=2),
+                      parser_size=(128, 64), iters=300, batch_size=32, lr=0.01, flip=True, workers=2,
+                      ckpt_every=100, log_every=10, synth_preset="default", threads=2),
     # Seconds, for CI.
     "smoke": dict(data="synthetic", backbone="resnet18", parser_backbone="resnet18", height=64, width=32,
                   parser_size=(64, 32), iters=6, batch_size=8, lr=0.01, flip=True, workers=0, ckpt_every=3,
@@ -133,8 +133,8 @@ STAGES: dict[str, dict[str, dict[str, Any]]] = {
         "spreid": dict(model="spreid_wfg", height=512, width=170),
     },
     "synthetic": {
-        "parser": dict(task="parser", model="parser", height=128, width=64, iters=300, lr=0.01, head_lr=0.1, batch_size=16),
-        "finetune": dict(height=160, width=80, iters=200, lr=0.001),
+        "parser": dict(task="parser", model="parser", height=128, width=64, iters=200, lr=0.01, head_lr=0.1, batch_size=16),
+        "finetune": dict(height=192, width=96, iters=150, lr=0.001),
         "spreid": dict(model="spreid_wfg"),
     },
     "smoke": {
@@ -416,7 +416,7 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
         res = _write_eval(model, cfg, roots, device, out, step=cfg.iters) if evaluate else None
         if cfg.task == "parser":
             from spreid_nb.parser import save_parser
-            save_parser(model, out / "parser.pt", iters=cfg.iters, scores=res, run=str(out))
+            save_parser(model, out / "parser.pt", iters=cfg.iters, scores=_plain(res), run=str(out))
     if world > 1: dist.barrier(); dist.destroy_process_group()
     return out
 
@@ -463,8 +463,8 @@ def evaluate_reid(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], de
     ds = D.load_reid(target, roots[target])
     tf = D.build_transforms(cfg.height, cfg.width, train=False)
     was = model.training; model.eval()
-    qf, q_pids, q_camids, _ = extract_features(model, D.ImageDataset(ds.query, tf), batch_size=64, device=device, workers=cfg.workers)
-    gf, g_pids, g_camids, _ = extract_features(model, D.ImageDataset(ds.gallery, tf), batch_size=64, device=device, workers=cfg.workers)
+    qf, q_pids, q_camids, _ = extract_features(model, D.ImageDataset(ds.query, tf), batch_size=64, device=device, workers=cfg.workers, progress=False)
+    gf, g_pids, g_camids, _ = extract_features(model, D.ImageDataset(ds.gallery, tf), batch_size=64, device=device, workers=cfg.workers, progress=False)
     model.train(was)
     res = {}
     for rr in ([False, True] if (cfg.rerank if rerank is None else rerank) else [False]):
@@ -492,7 +492,9 @@ def evaluate_parser(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], 
             logits = F.interpolate(logits.float(), size=y.shape[-2:], mode="bilinear", align_corners=False)
             cm.update(logits.argmax(1), y.to(device))
     model.train(was)
-    return {k: 100 * float(v) for k, v in cm.scores().items()} | {"n_val": len(ds)}
+    sc = cm.scores()
+    return {"overall acc": 100 * sc["overall_acc"], "mean acc": 100 * sc["mean_acc"], "mean IoU": 100 * sc["mean_iou"],
+            "class IoU": {name: round(100 * float(v), 2) for name, v in zip(D.LIP_LABELS, sc["class_iou"])}, "n_val": len(ds)}
 
 def _write_eval(model, cfg, roots, device, out: Path, step: int):
     with Timer() as t:

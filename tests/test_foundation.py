@@ -80,6 +80,7 @@ def test_docs_hook_hides_directives():
         nbformat.v4.new_code_cell("#| echo: false\nplot()", outputs=[nbformat.v4.new_output("stream", text="x")]),
         nbformat.v4.new_code_cell("#| default_exp core"),
         nbformat.v4.new_markdown_cell("#| not a directive in markdown"),
+        nbformat.v4.new_raw_cell("---\nskip_exec: true\n---"),
     ])
     cells = mkdocs_hooks._clean(nb).cells
     assert [c.source for c in cells] == ["def f(): pass", "plot()", "#| not a directive in markdown"]

@@ -1,7 +1,8 @@
 """Write README.md from nbs/index.ipynb (nbdev_readme needs Quarto, which cannot be installed here).
 
-Markdown cells are copied as they are; a code cell whose source saves a figure under ../figures/ becomes
-an image link to that file; other code cells are left out. `--check` fails if README.md would change.
+Markdown cells are copied as they are; a code cell whose source saves or shows a PNG under ../figures/
+becomes an image link to that file, and one that reads a ../figures/*.md table inlines it; other code cells
+are left out. `--check` fails if README.md would change.
 """
 import json, re, sys
 from pathlib import Path
@@ -17,8 +18,10 @@ def render(nb_path: Path = ROOT / "nbs" / "index.ipynb") -> str:
         if cell["cell_type"] == "markdown":
             parts.append(src.strip())
         elif cell["cell_type"] == "code":
-            for fig in re.findall(r"""savefig\(\s*["']\.\./(figures/[\w.-]+\.png)["']""", src):
+            for fig in re.findall(r"""(?:savefig\(|filename=)\s*["']\.\./(figures/[\w.-]+\.png)["']""", src):
                 parts.append(f"![{Path(fig).stem}]({fig})")
+            for md in re.findall(r"""Path\(\s*["']\.\./(figures/[\w.-]+\.md)["']""", src):
+                if (ROOT / md).exists(): parts.append((ROOT / md).read_text(encoding="utf-8").strip())
     head = "<!-- generated from nbs/index.ipynb by tools/make_readme.py: edit the notebook -->"
     return head + "\n\n" + "\n\n".join(p for p in parts if p) + "\n"
 

@@ -1,6 +1,7 @@
 """mkdocs hooks: render nbdev notebooks as a reader should see them.
 
 mkdocs-jupyter has no notion of nbdev directives, so this hook wraps its cell-slicing preprocessor:
+- a raw front-matter cell (`---` ... `---`, e.g. nbdev's `skip_exec`) is dropped,
 - a code cell with `#| hide` (or only directive lines / nothing left) is dropped entirely,
 - a code cell with `#| echo: false` keeps its output but hides its source,
 - every other `#| ...` directive line is removed from the shown source.
@@ -16,6 +17,8 @@ _original = preprocessors.SubCell.preprocess
 def _clean(nb):
     cells = []
     for cell in nb.cells:
+        if cell.cell_type == "raw" and cell.source.lstrip().startswith("---"):
+            continue  # nbdev front matter (e.g. skip_exec), not for readers
         if cell.cell_type != "code":
             cells.append(cell); continue
         lines = cell.source.splitlines()
