@@ -36,6 +36,7 @@ class BackboneSpec:
 BACKBONES: dict[str, BackboneSpec] = {
     "inception_v3": BackboneSpec("Inception_V3_Weights", 2048, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "inception"),
     "resnet18": BackboneSpec("ResNet18_Weights", 512),
+    "resnet34": BackboneSpec("ResNet34_Weights", 512),  # CPU presets: the second backbone of the synthetic Table 3
     "resnet50": BackboneSpec("ResNet50_Weights", 2048),
     "resnet152": BackboneSpec("ResNet152_Weights", 2048),
 }
@@ -223,7 +224,7 @@ def load_backbone_weights(model: Backbone, # the backbone to load into
     return model
 
 # %% ../nbs/03_backbones.ipynb #c019
-def build_backbone(name: str, # "inception_v3", "resnet50", "resnet152" or "resnet18"
+def build_backbone(name: str, # "inception_v3", "resnet50", "resnet152", or "resnet18"/"resnet34" (CPU presets)
                    pretrained: Any = None, # None (random init), "imagenet", a weights enum member or name, or a file
                    output_stride: int = 32, # 32 (the classifier's) or 16 (last reduction at stride 1, dilation 2 after it)
                    download: bool = True, # let torchvision download weights missing from its cache
