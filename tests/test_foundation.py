@@ -84,7 +84,7 @@ def test_docs_hook_hides_directives():
     ])
     cells = mkdocs_hooks._clean(nb).cells
     assert [c.source for c in cells] == ["def f(): pass", "plot()", "#| not a directive in markdown"]
-    assert cells[1].transient == {"remove_source": True}
+    assert cells[1].metadata["transient"] == {"remove_source": True}
 
 
 def test_every_notebook_is_in_the_docs_nav():

@@ -27,7 +27,7 @@ def _clean(nb):
             continue
         body = "\n".join(l for l in lines if not _DIRECTIVE.match(l)).strip("\n")
         if any(d.replace(" ", "") == "echo:false" for d in directives):
-            cell.transient = {"remove_source": True}
+            cell.metadata["transient"] = {"remove_source": True}  # what nbconvert's templates read
         elif not body and not cell.get("outputs"):
             continue
         cell.source = body
