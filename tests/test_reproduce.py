@@ -63,5 +63,7 @@ def test_paper_preset_validates_layout_and_starts(tmp_path):
     assert ok.returncode == 0, ok.stderr[-4000:]
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert any(r.startswith("baseline-") for r in runs), runs
-    cfg = json.loads(next((tmp_path / "runs").glob("baseline-*-L-*/config.json")).read_text())
+    phase1 = [p for p in (tmp_path / "runs").glob("baseline-*-L-*") if "-ft" not in p.name]
+    assert len(phase1) == 1, runs
+    cfg = json.loads((phase1[0] / "config.json").read_text())
     assert cfg["height"] == 492 and cfg["width"] == 164 and cfg["lr"] == 0.01 and cfg["momentum"] == 0.9
