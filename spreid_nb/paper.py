@@ -257,8 +257,8 @@ class Plan:
                            parser_size=(ph, pw), height=h, width=w), **self.common, "model": f"spreid_{variant}",
                            "shared_backbone": shared, "parser_ckpt": str(Path(runs["parser"]) / "parser.pt")}))
 
-    def run(self, key_cfg, runs: dict, reuse: bool = True, progress: bool = True) -> Path:
-        "Train (or reuse) a run and record its folder in `runs` under its key."
+    def run(self, key_cfg, runs: dict, reuse: bool = True, progress: bool = False) -> Path:
+        "Train (or reuse) a run and record its folder in `runs` under its key (no progress bars by default: they bloat stored outputs)."
         from spreid_nb.train import ensure_run
         key, cfg = key_cfg
         if key not in runs: runs[key] = ensure_run(cfg, self.runs_root, key, reuse=reuse, progress=progress)
