@@ -137,7 +137,7 @@ def provenance(device: str | torch.device = "cpu", # the device the output was c
     p.update(extra)
     return p
 
-def provenance_line(prov: dict, keys=("data", "preset", "commit", "device", "wall_time_s", "time_utc")) -> str:
+def provenance_line(prov: dict, keys=("data", "preset", "commit", "device", "wall_time_s", "runs_train_s", "time_utc")) -> str:
     "One line for the foot of a table: the `keys` of `prov` that are present, `key: value; ...`."
     return "; ".join(f"{k}: {prov[k]}" for k in keys if k in prov)
 

@@ -17,7 +17,7 @@ from .core import atomic_write, provenance_line
 
 # %% auto #0
 __all__ = ['PAPER', 'KEYS', 'SCALES', 'BACKBONE_TITLES', 'paper_table', 'beside_paper', 'write_table', 'Plan', 'run_features',
-           'score_features', 'eval_rows', 'read_eval', 'repo_path', 'compare_claim']
+           'score_features', 'eval_rows', 'read_eval', 'runs_train_seconds', 'repo_path', 'compare_claim']
 
 # %% ../nbs/10_paper.ipynb #c006
 _RAW = """
@@ -226,10 +226,12 @@ class Plan:
     @property
     def scale(self) -> dict: return SCALES[self.preset]
 
-    def parser(self): 
+    def parser(self):
+        "The parser run (LIP): `common` applies except `data`/`target`, which name the re-ID training data."
         from spreid_nb.train import config_for
         h, w = self.scale["parser"]
-        return "parser", config_for(self.preset, "parser", **{**dict(parser_backbone=self.scale["main"], height=h, width=w), **self.common})
+        common = {k: v for k, v in self.common.items() if k not in ("data", "target")}
+        return "parser", config_for(self.preset, "parser", **{**dict(parser_backbone=self.scale["main"], height=h, width=w), **common})
 
     def baseline(self, size: str = "L", backbone: str | None = None):
         from spreid_nb.train import config_for
@@ -268,10 +270,8 @@ class Plan:
 def run_features(run: str | Path, # a finished re-ID run folder
                  target: str = "market1501", # the dataset whose query/gallery to embed (synthetic runs: market1501 layout)
                  device: str = "auto", workers: int = 0) -> dict:
-    "Query/gallery features, pids and camids of a run's model on `target`, cached in the run folder."
-    from spreid_nb import datasets as D
-    from spreid_nb.train import load_trained, data_roots, TrainConfig
-    from spreid_nb.models import extract_features
+    "`reid_features` of a run's model on `target`, cached in the run folder (`features-<target>.npz`)."
+    from spreid_nb.train import load_trained, data_roots, reid_features, TrainConfig
     import numpy as np
     run = Path(run)
     cache = run / f"features-{target}.npz"
@@ -282,33 +282,23 @@ def run_features(run: str | Path, # a finished re-ID run folder
     cfg = TrainConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfgd.items()})
     roots = data_roots(cfg) if cfg.data == "synthetic" else {target: Path(cfg.data_root)}
     if target not in roots: raise ValueError(f"run {run} was trained on synthetic data, which has no {target!r} split")
-    ds = D.load_reid(target, roots[target])
-    tf = D.build_transforms(cfg.height, cfg.width, train=False)
-    out = {}
-    for split, recs in (("q", ds.query), ("g", ds.gallery)):
-        f, p, c, _ = extract_features(model, D.ImageDataset(recs, tf), batch_size=64, device=device, workers=workers, progress=False)
-        out.update({f"{split}f": f, f"{split}_pids": np.asarray(p), f"{split}_camids": np.asarray(c)})
+    out = reid_features(model, cfg, roots[target], target, next(model.parameters()).device, workers)
     with atomic_write(cache) as fh: np.savez(fh, **out)
     return out
 
 def score_features(feats: list[dict], # `run_features` of one or more runs (combined when several)
                    rerank: bool = False, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
                    max_rank: int = 50) -> dict:
-    "mAP and rank-1/5/10 (percent) of one run's features, or of several runs' l2-normalised concatenation."
-    from spreid_nb.metrics import compute_distmat, evaluate_rank
+    "`score_reid` of one run's features, or of several runs' l2-normalised concatenation (same query/gallery)."
+    from spreid_nb.train import score_reid
     from spreid_nb.models import combine
-    qf = feats[0]["qf"] if len(feats) == 1 else combine(*[f["qf"] for f in feats])
-    gf = feats[0]["gf"] if len(feats) == 1 else combine(*[f["gf"] for f in feats])
+    import numpy as np
     f0 = feats[0]
     for f in feats[1:]:
-        if not all((f[k] == f0[k]).all() for k in ("q_pids", "g_pids", "q_camids", "g_camids")):
+        if not all(np.array_equal(f[k], f0[k]) for k in ("q_pids", "g_pids", "q_camids", "g_camids")):
             raise ValueError("the runs to combine were evaluated on different query/gallery sets")
-    dist = compute_distmat(qf, gf)
-    if rerank:
-        from spreid_nb.rerank import re_ranking
-        dist = re_ranking(dist, compute_distmat(qf, qf), compute_distmat(gf, gf), k1=k1, k2=k2, lambda_value=lambda_value)
-    cmc, mAP = evaluate_rank(dist, f0["q_pids"], f0["g_pids"], f0["q_camids"], f0["g_camids"], max_rank=min(max_rank, len(f0["g_pids"])))[:2]
-    return {"mAP": 100 * float(mAP), **{f"rank-{k}": 100 * float(cmc[k - 1]) for k in (1, 5, 10) if k <= len(cmc)}, "cmc": cmc}
+    if len(feats) > 1: f0 = {**f0, "qf": combine(*[f["qf"] for f in feats]), "gf": combine(*[f["gf"] for f in feats])}
+    return score_reid(f0, rerank=rerank, k1=k1, k2=k2, lambda_value=lambda_value, max_rank=max_rank)
 
 def eval_rows(table: int, dataset: str, method: str, scores: dict, run: str, variant: str = "",
               metrics: tuple = ("mAP", "rank-1", "rank-10")) -> list[dict]:
@@ -323,6 +313,15 @@ def read_eval(run: str | Path) -> dict:
     if not p.exists(): raise FileNotFoundError(f"{p} does not exist: the run has not finished its evaluation")
     e = json.loads(p.read_text())
     return e.get("plain", e) | {"provenance": e.get("provenance", {})}
+
+def runs_train_seconds(runs: dict) -> float:
+    "Training wall seconds of `runs` (key -> run folder) as their `metrics.csv` logged them, whether trained now or reused."
+    import csv
+    total = 0.0
+    for r in set(map(str, runs.values())):
+        with open(Path(r) / "metrics.csv") as f: rows = list(csv.DictReader(f))
+        if rows: total += float(rows[-1]["wall_s"])
+    return round(total, 1)
 
 def repo_path(*parts: str) -> Path:
     "A path inside the repository (found from the working folder upwards by its settings.ini), else the cwd."

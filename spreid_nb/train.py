@@ -12,9 +12,8 @@ import json
 import math
 import os
 import random
-import sys
 import time
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,8 @@ from .core import (atomic_write, get_device, provenance, save_json, seed_everyth
 # %% auto #0
 __all__ = ['PRESETS', 'STAGES', 'METRIC_FIELDS', 'TrainConfig', 'resolve_config', 'lr_factor', 'config_for', 'dist_env',
            'setup_process', 'StepBatches', 'save_checkpoint', 'load_checkpoint', 'data_roots', 'train_dataset',
-           'build_run_model', 'check_input_size', 'train', 'model_from_config', 'load_trained', 'evaluate_reid',
-           'evaluate_parser', 'plot_learning_curve', 'main', 'ensure_run']
+           'build_run_model', 'check_input_size', 'train', 'model_from_config', 'load_trained', 'reid_features',
+           'score_reid', 'evaluate_reid', 'evaluate_parser', 'plot_learning_curve', 'main', 'ensure_run']
 
 # %% ../nbs/09_train.ipynb #c006
 @dataclass
@@ -129,17 +128,17 @@ def lr_factor(it: int, # the iteration about to run (0-based)
 STAGES: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {
         "parser": dict(task="parser", model="parser", data="lip", height=512, width=512, iters=30_000, lr=0.01, head_lr=0.1, flip=False),
-        "finetune": dict(height=748, width=246, iters=50_000, lr=0.001),
+        "finetune": dict(height=748, width=246, iters=50_000, lr=0.001, head_lr=0.01),
         "spreid": dict(model="spreid_wfg", height=512, width=170),
     },
     "synthetic": {
         "parser": dict(task="parser", model="parser", height=128, width=64, iters=200, lr=0.01, head_lr=0.1, batch_size=16),
-        "finetune": dict(height=192, width=96, iters=150, lr=0.001),
+        "finetune": dict(height=192, width=96, iters=40, lr=0.001, head_lr=0.01),
         "spreid": dict(model="spreid_wfg"),
     },
     "smoke": {
         "parser": dict(task="parser", model="parser", iters=4, lr=0.01, head_lr=0.1, batch_size=4),
-        "finetune": dict(height=80, width=40, iters=4, lr=0.001),
+        "finetune": dict(height=80, width=40, iters=4, lr=0.001, head_lr=0.01),
         "spreid": dict(model="spreid_wfg"),
     },
 }
@@ -453,30 +452,53 @@ def load_trained(path: str | Path, # a run folder or its checkpoints/last.pt
     return model.to(get_device(device)).eval(), ck["config"]
 
 # %% ../nbs/09_train.ipynb #c033
-def evaluate_reid(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], device: torch.device,
-                  rerank: bool | None = None) -> dict:
-    "CMC rank-1/5/10 and mAP (percent) of `model` on the target's query/gallery."
+def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds with it)
+                  cfg: TrainConfig, # its run's config: input size
+                  root: str | Path, # the dataset folder of `target`
+                  target: str = "market1501", # the dataset whose query/gallery to embed
+                  device: str | torch.device = "cpu", workers: int = 0) -> dict:
+    "Query/gallery features (`qf`, `gf`), pids and camids of `model` on `target`, at the run's input size."
     from spreid_nb import datasets as D
     from spreid_nb.models import extract_features
-    from spreid_nb.metrics import compute_distmat, evaluate_rank
-    target = "market1501" if cfg.data == "synthetic" else cfg.target
-    ds = D.load_reid(target, roots[target])
+    ds = D.load_reid(target, root)
     tf = D.build_transforms(cfg.height, cfg.width, train=False)
     was = model.training; model.eval()
-    qf, q_pids, q_camids, _ = extract_features(model, D.ImageDataset(ds.query, tf), batch_size=64, device=device, workers=cfg.workers, progress=False)
-    gf, g_pids, g_camids, _ = extract_features(model, D.ImageDataset(ds.gallery, tf), batch_size=64, device=device, workers=cfg.workers, progress=False)
-    model.train(was)
+    out = {}
+    try:
+        for split, recs in (("q", ds.query), ("g", ds.gallery)):
+            f, p, c, _ = extract_features(model, D.ImageDataset(recs, tf), batch_size=64, device=device, workers=workers, progress=False)
+            out.update({f"{split}f": f, f"{split}_pids": np.asarray(p), f"{split}_camids": np.asarray(c)})
+    finally: model.train(was)
+    return out
+
+def score_reid(feats: dict, # `reid_features`' dict: qf, gf, q_pids, g_pids, q_camids, g_camids
+               rerank: bool = False, # k-reciprocal re-ranking of the distances
+               k1: int = 20, k2: int = 6, lambda_value: float = 0.3, max_rank: int = 50) -> dict:
+    "mAP and rank-1/5/10 (percent), and the CMC curve (`cmc`), of query/gallery features."
+    from spreid_nb.metrics import compute_distmat, evaluate_rank
+    qf, gf = feats["qf"], feats["gf"]
+    dist = compute_distmat(qf, gf)
+    if rerank:
+        from spreid_nb.rerank import re_ranking
+        dist = re_ranking(dist, compute_distmat(qf, qf), compute_distmat(gf, gf), k1=k1, k2=k2, lambda_value=lambda_value)
+    cmc, mAP = evaluate_rank(dist, feats["q_pids"], feats["g_pids"], feats["q_camids"], feats["g_camids"],
+                             max_rank=min(max_rank, len(feats["g_pids"])))[:2]
+    return {"mAP": 100 * float(mAP), **{f"rank-{k}": 100 * float(cmc[k - 1]) for k in (1, 5, 10) if k <= len(cmc)}, "cmc": cmc}
+
+def evaluate_reid(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], device: torch.device,
+                  rerank: bool | None = None,
+                  features_dir: str | Path | None = None, # also keep the features there as features-<target>.npz
+                 ) -> dict:
+    "CMC rank-1/5/10 and mAP (percent) of `model` on the target's query/gallery ('plain', and 'rerank' when asked)."
+    target = "market1501" if cfg.data == "synthetic" else cfg.target
+    f = reid_features(model, cfg, roots[target], target, device, cfg.workers)
+    if features_dir is not None:
+        with atomic_write(Path(features_dir) / f"features-{target}.npz") as fh: np.savez(fh, **f)
     res = {}
     for rr in ([False, True] if (cfg.rerank if rerank is None else rerank) else [False]):
-        if rr:
-            from spreid_nb.rerank import re_ranking
-            dist = re_ranking(compute_distmat(qf, gf), compute_distmat(qf, qf), compute_distmat(gf, gf))
-        else:
-            dist = compute_distmat(qf, gf)
-        cmc, mAP = evaluate_rank(dist, q_pids, g_pids, q_camids, g_camids, max_rank=min(50, len(g_pids)))[:2]
-        key = "rerank" if rr else "plain"
-        res[key] = {"mAP": 100 * float(mAP), **{f"rank-{k}": 100 * float(cmc[k - 1]) for k in (1, 5, 10) if k <= len(cmc)}}
-    res.update(target=target, n_query=len(q_pids), n_gallery=len(g_pids), feature_dim=int(qf.shape[1]))
+        s = score_reid(f, rerank=rr); s.pop("cmc")
+        res["rerank" if rr else "plain"] = s
+    res.update(target=target, n_query=len(f["q_pids"]), n_gallery=len(f["g_pids"]), feature_dim=int(f["qf"].shape[1]))
     return res
 
 def evaluate_parser(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], device: torch.device) -> dict:
@@ -498,7 +520,9 @@ def evaluate_parser(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], 
 
 def _write_eval(model, cfg, roots, device, out: Path, step: int):
     with Timer() as t:
-        res = evaluate_parser(model, cfg, roots, device) if cfg.task == "parser" else evaluate_reid(model, cfg, roots, device)
+        final = step == cfg.iters  # the final model's features are kept for the reproduction notebooks (paper.run_features)
+        res = evaluate_parser(model, cfg, roots, device) if cfg.task == "parser" else \
+              evaluate_reid(model, cfg, roots, device, features_dir=out if final else None)
     res.update(step=step, provenance=provenance(device, data=cfg.data, preset_task=cfg.task, run=str(out), wall_time_s=round(t.seconds, 1)))
     save_json(res, out / ("eval.json" if step == cfg.iters else f"eval_step{step}.json"))
     return res

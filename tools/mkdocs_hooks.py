@@ -5,10 +5,12 @@ mkdocs-jupyter has no notion of nbdev directives, so this hook wraps its cell-sl
 - a code cell with `#| hide` (or only directive lines / nothing left) is dropped entirely,
 - a code cell with `#| echo: false` keeps its output but hides its source,
 - every other `#| ...` directive line is removed from the shown source.
+The page's table of contents is built by mkdocs-jupyter from a separate markdown conversion of the notebook;
+a leading front-matter block is stripped there too (else `skip_exec: true` + `---` reads as a heading).
 """
 import re
 
-from mkdocs_jupyter import preprocessors
+from mkdocs_jupyter import plugin, preprocessors
 
 _DIRECTIVE = re.compile(r"^\s*#\s*\|\s*(.*)$")
 _original = preprocessors.SubCell.preprocess
@@ -42,3 +44,13 @@ def _preprocess(self, nb, resources):
 
 
 preprocessors.SubCell.preprocess = _preprocess
+
+_FRONT_MATTER = re.compile(r"\A\s*---\n.*?\n---\s*\n", re.S)
+_markdown_toc = plugin._get_markdown_toc
+
+
+def _toc_without_front_matter(markdown_source, toc_depth):
+    return _markdown_toc(_FRONT_MATTER.sub("", markdown_source, count=1), toc_depth)
+
+
+plugin._get_markdown_toc = _toc_without_front_matter
