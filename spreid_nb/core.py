@@ -99,14 +99,15 @@ def save_json(obj: Any, path: str | Path) -> Path:
 # %% ../nbs/00_core.ipynb #c021
 def git_commit(repo: str | Path | None = None, # a folder inside the repository; default: this package's
               ) -> str:
-    "The current commit's short hash, with `+dirty` if tracked files changed; `unknown` outside a git checkout."
+    "The current commit's short hash, `+dirty` if tracked files outside `figures/` changed; `unknown` outside a git checkout."
     repo = Path(repo) if repo is not None else Path(globals().get("__file__", "x")).resolve().parent
     def _git(*args):
         return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10)
     try:
         r = _git("rev-parse", "--short=10", "HEAD")
         if r.returncode != 0: return "unknown"
-        dirty = _git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+        # figures/ holds what the reproduction notebooks write: a notebook rewriting its own table is not a code change
+        dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)figures").stdout.strip()
         return r.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -348,6 +348,6 @@ def compare_claim(measured: pd.DataFrame, # long rows with method, metric, value
     try: pgain = val(p, paper_better or better) - val(p, paper_worse or worse)
     except ValueError: pgain = float("nan")
     verb = "beat" if gain > 0 else "did not beat"
-    text = (f"{better} {verb} {worse} on {metric}: {val(measured, better):.2f} vs {val(measured, worse):.2f} "
-            f"({gain:+.2f} points; the paper: {pgain:+.2f}).")
+    paper = f"; the paper: {pgain:+.2f}" if pgain == pgain else "; not in the paper"
+    text = f"{better} {verb} {worse} on {metric}: {val(measured, better):.2f} vs {val(measured, worse):.2f} ({gain:+.2f} points{paper})."
     return dict(better=better, worse=worse, metric=metric, gain=gain, paper_gain=pgain, reproduced=bool(gain > 0) == bool(pgain > 0), text=text)
