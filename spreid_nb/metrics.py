@@ -290,7 +290,8 @@ def plot_cmc(curves: dict, # label -> CMC curve (or a RankResult)
     n = max_rank or min(len(c) for c in curves.values())
     for label, c in curves.items(): ax.plot(np.arange(1, n + 1), 100 * c[:n], marker=".", label=label)
     ax.set(xlabel="rank", ylabel="matching rate (%)", title="CMC")
-    ax.grid(alpha=.3); ax.legend()
+    ax.grid(alpha=.3); ax.legend(fontsize=7, loc="lower right")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     return ax
 
 # %% ../nbs/07_metrics.ipynb #c047
