@@ -69,7 +69,7 @@ def test_paper_preset_validates_layout_and_starts(tmp_path):
     assert ok.returncode == 0, ok.stderr[-4000:]
     cfgs = {p.name: json.loads((p / "config.json").read_text()) for p in (tmp_path / "runs").iterdir()}
     def one(prefix):
-        found = [c for n, c in cfgs.items() if n.startswith(prefix) and "-ft" not in n[len(prefix):]]
+        found = [c for n, c in cfgs.items() if n.startswith(prefix) and not n[len(prefix):].startswith("ft-")]
         assert len(found) == 1, (prefix, sorted(cfgs)); return found[0]
     parser = one("parser-")
     assert (parser["task"], parser["data"], parser["parser_backbone"], parser["height"], parser["width"]) == ("parser", "lip", "inception_v3", 512, 512)
