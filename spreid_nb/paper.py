@@ -271,10 +271,10 @@ def run_features(run: str | Path, # a finished re-ID run folder
                  target: str = "market1501", # the dataset whose query/gallery to embed (synthetic runs: market1501 layout)
                  device: str = "auto", workers: int = 0) -> dict:
     "`reid_features` of a run's model on `target`, cached in the run folder (`features-<target>.npz`)."
-    from spreid_nb.train import load_trained, data_roots, reid_features, TrainConfig
+    from spreid_nb.train import load_trained, data_roots, features_file, reid_features, save_features, TrainConfig
     import numpy as np
     run = Path(run)
-    cache = run / f"features-{target}.npz"
+    cache = features_file(run, target)
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
         return {k: z[k] for k in z.files}
@@ -283,7 +283,7 @@ def run_features(run: str | Path, # a finished re-ID run folder
     roots = data_roots(cfg) if cfg.data == "synthetic" else {target: Path(cfg.data_root)}
     if target not in roots: raise ValueError(f"run {run} was trained on synthetic data, which has no {target!r} split")
     out = reid_features(model, cfg, roots[target], target, next(model.parameters()).device, workers)
-    with atomic_write(cache) as fh: np.savez(fh, **out)
+    save_features(out, cache)
     return out
 
 def score_features(feats: list[dict], # `run_features` of one or more runs (combined when several)

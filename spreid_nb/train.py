@@ -29,7 +29,8 @@ from .core import (atomic_write, get_device, provenance, save_json, seed_everyth
 __all__ = ['PRESETS', 'STAGES', 'METRIC_FIELDS', 'TrainConfig', 'resolve_config', 'lr_factor', 'config_for', 'dist_env',
            'setup_process', 'StepBatches', 'save_checkpoint', 'load_checkpoint', 'data_roots', 'train_dataset',
            'build_run_model', 'check_input_size', 'train', 'model_from_config', 'load_trained', 'reid_features',
-           'score_reid', 'evaluate_reid', 'evaluate_parser', 'plot_learning_curve', 'main', 'ensure_run']
+           'features_file', 'save_features', 'score_reid', 'evaluate_reid', 'evaluate_parser', 'plot_learning_curve',
+           'main', 'ensure_run']
 
 # %% ../nbs/09_train.ipynb #c006
 @dataclass
@@ -471,6 +472,15 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
     finally: model.train(was)
     return out
 
+def features_file(run: str | Path, target: str) -> Path:
+    "Where a run keeps its final model's `reid_features` on `target` (read back by `paper.run_features`)."
+    return Path(run) / f"features-{target}.npz"
+
+def save_features(feats: dict, path: str | Path) -> Path:
+    "Write `reid_features`' dict to `path` (.npz) atomically."
+    with atomic_write(path) as fh: np.savez(fh, **feats)
+    return Path(path)
+
 def score_reid(feats: dict, # `reid_features`' dict: qf, gf, q_pids, g_pids, q_camids, g_camids
                rerank: bool = False, # k-reciprocal re-ranking of the distances
                k1: int = 20, k2: int = 6, lambda_value: float = 0.3, max_rank: int = 50) -> dict:
@@ -492,8 +502,7 @@ def evaluate_reid(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], de
     "CMC rank-1/5/10 and mAP (percent) of `model` on the target's query/gallery ('plain', and 'rerank' when asked)."
     target = "market1501" if cfg.data == "synthetic" else cfg.target
     f = reid_features(model, cfg, roots[target], target, device, cfg.workers)
-    if features_dir is not None:
-        with atomic_write(Path(features_dir) / f"features-{target}.npz") as fh: np.savez(fh, **f)
+    if features_dir is not None: save_features(f, features_file(features_dir, target))
     res = {}
     for rr in ([False, True] if (cfg.rerank if rerank is None else rerank) else [False]):
         s = score_reid(f, rerank=rr); s.pop("cmc")
@@ -524,7 +533,7 @@ def _write_eval(model, cfg, roots, device, out: Path, step: int):
         res = evaluate_parser(model, cfg, roots, device) if cfg.task == "parser" else \
               evaluate_reid(model, cfg, roots, device, features_dir=out if final else None)
     res.update(step=step, provenance=provenance(device, data=cfg.data, preset_task=cfg.task, run=str(out), wall_time_s=round(t.seconds, 1)))
-    save_json(res, out / ("eval.json" if step == cfg.iters else f"eval_step{step}.json"))
+    save_json(res, out / ("eval.json" if final else f"eval_step{step}.json"))
     return res
 
 def plot_learning_curve(metrics_csv: str | Path, png: str | Path, title: str = "") -> Path:

@@ -53,7 +53,7 @@ def test_notebook_smoke(nb, shared, tmp_path):
 def test_paper_preset_validates_layout_and_starts(tmp_path):
     """`papermill nbs/reproduce_table6.ipynb -p preset paper -p data_root DIR` on fixture trees, with the paper's models
     and sizes (Inception-V3* parser at 512x512, Inception-V3 and ResNet-152 baselines at 492x164, SPReID at 512x170,
-    fine-tuning at 748x246) for 2 iterations of 2 images each: a wrong root is refused before any run folder is made;
+    fine-tuning at 748x246) for 2 iterations of 2 images each: a wrong root is refused before any checkpoint or table is written;
     Market-1501 + LIP trees run every stage and write the table."""
     from spreid_nb.synth import write_market_layout, write_lip_layout
     few = "{pretrained: null, iters: 2, batch_size: 2, workers: 0, data: market1501}"
