@@ -4,20 +4,82 @@ mkdocs-jupyter has no notion of nbdev directives, so this hook wraps its cell-sl
 - a raw front-matter cell (`---` ... `---`, e.g. nbdev's `skip_exec`) is dropped,
 - a code cell with `#| hide` (or only directive lines / nothing left) is dropped entirely,
 - a code cell with `#| echo: false` keeps its output but hides its source,
-- every other `#| ...` directive line is removed from the shown source.
+- every other `#| ...` directive line is removed from the shown source,
+- after each `#| export` cell, every public function and class it defines is documented (signature with
+  docments, docstring, a link to its source), as `nbdev_docs` does; a cell that only calls `show_doc` is
+  replaced by the documentation it asks for, rendered at build time (its source is not shown).
 The page's table of contents is built by mkdocs-jupyter from a separate markdown conversion of the notebook;
 a leading front-matter block is stripped there too (else `skip_exec: true` + `---` reads as a heading).
 """
+import ast
+import importlib
+import inspect
 import re
+from pathlib import Path
 
+import nbformat
 from mkdocs_jupyter import plugin, preprocessors
 
 _DIRECTIVE = re.compile(r"^\s*#\s*\|\s*(.*)$")
+_SHOW_DOC = re.compile(r"^\s*show_doc\((.+)\)\s*$")
 _original = preprocessors.SubCell.preprocess
+_REPO = Path(__file__).resolve().parents[1]
+_SOURCE_URL = "https://github.com/spreid-nb/spreid_nb/blob/main"
+
+
+def _source_link(obj) -> str:
+    "An HTML link to `obj`'s source lines in the repository ('' where they cannot be found)."
+    try:
+        obj = inspect.unwrap(getattr(obj, "fget", obj))
+        path = Path(inspect.getsourcefile(obj)).resolve()
+        line = inspect.getsourcelines(obj)[1]
+        rel = path.relative_to(_REPO).as_posix()
+    except (TypeError, OSError, ValueError):
+        return ""
+    return f'<a class="doc-source" href="{_SOURCE_URL}/{rel}#L{line}" target="_blank">source</a>\n\n'
+
+
+def _doc_markdown(obj) -> str:
+    "nbdev's `show_doc` markdown for `obj`, with our source link in place of its Quarto-only attribute syntax."
+    from nbdev.showdoc import show_doc
+    md = show_doc(obj)._repr_markdown_()
+    md = re.sub(r"^\s*---\s*\n", "", md)  # nbdev's rule above each entry
+    md = re.sub(r"\[source\]\([^)]*\)\{[^}]*\}\s*\n", "", md)
+    return _source_link(obj) + md
+
+
+def _module_of(nb) -> str | None:
+    for cell in nb.cells:
+        for line in cell.source.splitlines():
+            m = _DIRECTIVE.match(line)
+            if m and m.group(1).startswith("default_exp"):
+                return "spreid_nb." + m.group(1).split()[1]
+    return None
+
+
+def _exported(body: str) -> list[str]:
+    "Public functions and classes a cell defines at top level."
+    try: tree = ast.parse(body)
+    except SyntaxError: return []
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and not n.name.startswith("_")]
+
+
+def _doc_cells(module, names_or_exprs: list[str], documented: set) -> list:
+    cells = []
+    for expr in names_or_exprs:
+        if expr in documented: continue  # already shown under its `#| export` cell
+        obj = eval(expr, vars(module))  # our own notebook's expression, e.g. `ReidData.query`
+        cells.append(nbformat.v4.new_markdown_cell(_doc_markdown(obj)))
+        documented.add(expr)
+    return cells
 
 
 def _clean(nb):
-    cells = []
+    modname = _module_of(nb)
+    module = importlib.import_module(modname) if modname else None
+    public = set(getattr(module, "__all__", ())) if module else set()
+    documented, cells = set(), []
     for cell in nb.cells:
         if cell.cell_type == "raw" and cell.source.lstrip().startswith("---"):
             continue  # nbdev front matter (e.g. skip_exec), not for readers
@@ -25,15 +87,20 @@ def _clean(nb):
             cells.append(cell); continue
         lines = cell.source.splitlines()
         directives = [m.group(1).strip() for m in map(_DIRECTIVE.match, lines) if m]
+        body = "\n".join(l for l in lines if not _DIRECTIVE.match(l)).strip("\n")
+        calls = [_SHOW_DOC.match(l) for l in body.splitlines()]
+        if module is not None and body and all(calls):
+            cells += _doc_cells(module, [m.group(1).strip() for m in calls], documented); continue
         if any(d.startswith(("hide", "include: false")) for d in directives):
             continue
-        body = "\n".join(l for l in lines if not _DIRECTIVE.match(l)).strip("\n")
         if any(d.replace(" ", "") == "echo:false" for d in directives):
             cell.metadata["transient"] = {"remove_source": True}  # what nbconvert's templates read
         elif not body and not cell.get("outputs"):
             continue
         cell.source = body
         cells.append(cell)
+        if module is not None and any(d.split()[0] in ("export", "exports") for d in directives if d):
+            cells += _doc_cells(module, [n for n in _exported(body) if n in public], documented)
     nb.cells = cells
     return nb
 
