@@ -24,6 +24,7 @@ setuptools.setup(
     keywords=cfg["keywords"].split(),
     packages=setuptools.find_packages(include=["spreid_nb", "spreid_nb.*"]),
     include_package_data=True,
+    package_data={"spreid_nb": ["*.csv"]},  # the paper's numbers (paper_numbers.csv)
     python_requires=">=" + cfg["min_python"],
     install_requires=requirements,
     extras_require={"dev": dev_requirements},

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from importlib import resources
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,126 +21,11 @@ __all__ = ['PAPER', 'KEYS', 'SCALES', 'BACKBONE_TITLES', 'paper_table', 'beside_
            'score_features', 'eval_rows', 'read_eval', 'runs_train_seconds', 'repo_path', 'compare_claim']
 
 # %% ../nbs/10_paper.ipynb #c006
-_RAW = """
-1|LIP|SegNet||overall acc=69.04 mean acc=24.00 mean IoU=18.17
-1|LIP|FCN-8s||overall acc=76.06 mean acc=36.75 mean IoU=28.29
-1|LIP|DeepLabV2||overall acc=82.66 mean acc=51.64 mean IoU=41.64
-1|LIP|Attention||overall acc=83.43 mean acc=54.39 mean IoU=42.92
-1|LIP|DeepLabV2 + SSL||overall acc=83.16 mean acc=52.55 mean IoU=42.44
-1|LIP|Attention + SSL||overall acc=84.36 mean acc=54.94 mean IoU=44.73
-1|LIP|SPReID parser (ours)||overall acc=85.07 mean acc=60.54 mean IoU=48.16
-2|market1501|Model-S|246x82|mAP=64.45 rank-1=84.06 rank-10=95.55
-2|market1501|Model-M|375x125|mAP=72.14 rank-1=88.18 rank-10=96.64
-2|market1501|Model-L|492x164|mAP=73.06 rank-1=88.87 rank-10=97.00
-2|market1501|Model-L ft|748x246|mAP=76.56 rank-1=90.8 rank-10=97.71
-2|cuhk03|Model-S|246x82|rank-1=81.78 rank-10=98.12
-2|cuhk03|Model-M|375x125|rank-1=85.66 rank-10=98.90
-2|cuhk03|Model-L|492x164|rank-1=87.91 rank-10=98.41
-2|cuhk03|Model-L ft|748x246|rank-1=88.73 rank-10=98.94
-2|dukemtmcreid|Model-S|246x82|mAP=53.73 rank-1=74.87 rank-10=88.51
-2|dukemtmcreid|Model-M|375x125|mAP=59.98 rank-1=79.85 rank-10=90.89
-2|dukemtmcreid|Model-L|492x164|mAP=59.87 rank-1=79.08 rank-10=90.26
-2|dukemtmcreid|Model-L ft|748x246|mAP=63.27 rank-1=80.48 rank-10=91.65
-3|market1501|Inception-V3||mAP=73.06 rank-1=88.87 rank-10=97.00
-3|market1501|ResNet-50||mAP=66.32 rank-1=85.10 rank-10=95.75
-3|market1501|ResNet-152||mAP=72.95 rank-1=88.33 rank-10=96.88
-3|market1501|Inception-V3 ft||mAP=76.56 rank-1=90.80 rank-10=97.71
-3|market1501|ResNet-50 ft||mAP=72.97 rank-1=87.92 rank-10=96.76
-3|market1501|ResNet-152 ft||mAP=77.96 rank-1=90.71 rank-10=97.65
-3|cuhk03|Inception-V3||rank-1=87.91 rank-10=98.41
-3|cuhk03|ResNet-50||rank-1=85.88 rank-10=99.19
-3|cuhk03|ResNet-152||rank-1=88.01 rank-10=99.27
-3|cuhk03|Inception-V3 ft||rank-1=88.73 rank-10=98.94
-3|cuhk03|ResNet-50 ft||rank-1=89.08 rank-10=99.15
-3|cuhk03|ResNet-152 ft||rank-1=90.38 rank-10=99.46
-3|dukemtmcreid|Inception-V3||mAP=59.87 rank-1=79.08 rank-10=90.26
-3|dukemtmcreid|ResNet-50||mAP=54.77 rank-1=73.70 rank-10=88.02
-3|dukemtmcreid|ResNet-152||mAP=62.42 rank-1=79.62 rank-10=90.80
-3|dukemtmcreid|Inception-V3 ft||mAP=63.27 rank-1=80.48 rank-10=91.65
-3|dukemtmcreid|ResNet-50 ft||mAP=59.72 rank-1=77.74 rank-10=90.84
-3|dukemtmcreid|ResNet-152 ft||mAP=67.02 rank-1=83.26 rank-10=92.95
-4|market1501|Inception-V3||mAP=73.06 rank-1=88.87 rank-10=97.00
-4|market1501|SPReID w/fg||mAP=78.66 rank-1=90.97 rank-10=97.71
-4|market1501|SPReID w/o fg||mAP=78.06 rank-1=90.74 rank-10=97.80
-4|market1501|SPReID combined||mAP=79.67 rank-1=91.45 rank-10=98.1
-4|cuhk03|Inception-V3||rank-1=87.91 rank-10=98.41
-4|cuhk03|SPReID w/fg||rank-1=89.57 rank-10=99.19
-4|cuhk03|SPReID w/o fg||rank-1=91.29 rank-10=98.93
-4|cuhk03|SPReID combined||rank-1=91.21 rank-10=99.2
-4|dukemtmcreid|Inception-V3||mAP=59.87 rank-1=79.08 rank-10=90.26
-4|dukemtmcreid|SPReID w/fg||mAP=67.20 rank-1=82.32 rank-10=92.32
-4|dukemtmcreid|SPReID w/o fg||mAP=67.11 rank-1=82.14 rank-10=92.24
-4|dukemtmcreid|SPReID combined||mAP=68.78 rank-1=83.3 rank-10=92.91
-5|market1501|SPReID w/fg|exclusive|mAP=78.66 rank-1=90.97
-5|market1501|SPReID w/fg|shared|mAP=77.62 rank-1=90.88
-5|market1501|SPReID w/fg ft|exclusive|mAP=80.68 rank-1=92.40
-5|market1501|SPReID w/fg ft|shared|mAP=80.54 rank-1=92.34
-5|cuhk03|SPReID w/fg|exclusive|rank-1=89.57
-5|cuhk03|SPReID w/fg|shared|rank-1=87.69
-5|cuhk03|SPReID w/fg ft|exclusive|rank-1=92.57
-5|cuhk03|SPReID w/fg ft|shared|rank-1=89.68
-5|dukemtmcreid|SPReID w/fg|exclusive|mAP=67.20 rank-1=82.32
-5|dukemtmcreid|SPReID w/fg|shared|mAP=65.66 rank-1=81.73
-5|dukemtmcreid|SPReID w/fg ft|exclusive|mAP=69.79 rank-1=84.02
-5|dukemtmcreid|SPReID w/fg ft|shared|mAP=69.29 rank-1=83.80
-6|market1501|Li et al. [21]||mAP=57.5 rank-1=80.3
-6|market1501|SVDNet [36]||mAP=62.1 rank-1=82.3 rank-5=92.3 rank-10=95.2
-6|market1501|DPAR [46]||mAP=63.4 rank-1=81.0 rank-5=92.0 rank-10=94.7
-6|market1501|JLML [25]||mAP=65.5 rank-1=85.1
-6|market1501|Basel.+LSRO [50]||mAP=66.1 rank-1=84.0
-6|market1501|SSM [3]||mAP=68.8 rank-1=82.2
-6|market1501|DaF [44]||mAP=72.4 rank-1=82.3
-6|market1501|Chen et al. [10]||mAP=73.1 rank-1=88.9
-6|market1501|Inception-V3 ft||mAP=76.56 rank-1=90.8 rank-5=96.35 rank-10=97.71
-6|market1501|Inception-V3 ft*||mAP=82.87 rank-1=93.14 rank-5=97.27 rank-10=98.22
-6|market1501|Inception-V3 ft* + re-ranking||mAP=90.66 rank-1=94.21 rank-5=96.76 rank-10=97.3
-6|market1501|SPReID combined-ft||mAP=81.34 rank-1=92.54 rank-5=97.15 rank-10=98.1
-6|market1501|SPReID combined-ft*||mAP=83.36 rank-1=93.68 rank-5=97.57 rank-10=98.4
-6|market1501|SPReID combined-ft* + re-ranking||mAP=90.96 rank-1=94.63 rank-5=96.82 rank-10=97.65
-6|cuhk03|FT-JSTL+DGD [40]||rank-1=75.3
-6|cuhk03|SSM [3]||rank-1=76.6 rank-5=94.6 rank-10=98
-6|cuhk03|Spindle [45]||rank-1=88.5 rank-5=97.8 rank-10=98.6
-6|cuhk03|DPAR [46]||rank-1=85.4 rank-5=97.6 rank-10=99.4
-6|cuhk03|Chen et al. [10]||mAP=82.8 rank-1=86.7
-6|cuhk03|HydraPlus [27]||rank-1=91.8 rank-5=98.4 rank-10=99.1
-6|cuhk03|Inception-V3 ft||rank-1=88.73 rank-5=97.82 rank-10=98.94
-6|cuhk03|Inception-V3 ft*||rank-1=92.81 rank-5=98.9 rank-10=99.35
-6|cuhk03|Inception-V3 ft* + re-ranking||rank-1=95.18 rank-5=99.18 rank-10=99.6
-6|cuhk03|SPReID combined-ft||rank-1=93.89 rank-5=98.76 rank-10=99.51
-6|cuhk03|SPReID combined-ft*||rank-1=94.28 rank-5=99.04 rank-10=99.56
-6|cuhk03|SPReID combined-ft* + re-ranking||rank-1=96.22 rank-5=99.34 rank-10=99.7
-6|dukemtmcreid|Basel.+LSRO [50]||mAP=47.1 rank-1=67.7
-6|dukemtmcreid|Basel.+OIM [42]||rank-1=68.1
-6|dukemtmcreid|ACRN [33]||mAP=52.0 rank-1=72.6 rank-5=84.8 rank-10=88.9
-6|dukemtmcreid|SVDNet [36]||mAP=56.8 rank-1=76.7 rank-5=86.4 rank-10=89.9
-6|dukemtmcreid|Chen et al. [10]||mAP=60.6 rank-1=79.2
-6|dukemtmcreid|Inception-V3 ft||mAP=63.27 rank-1=80.48 rank-5=88.78 rank-10=91.65
-6|dukemtmcreid|Inception-V3 ft*||mAP=72 rank-1=85.37 rank-5=92.15 rank-10=94.21
-6|dukemtmcreid|Inception-V3 ft* + re-ranking||mAP=84.82 rank-1=89.41 rank-5=93.18 rank-10=94.75
-6|dukemtmcreid|SPReID combined-ft||mAP=70.97 rank-1=84.43 rank-5=91.88 rank-10=93.72
-6|dukemtmcreid|SPReID combined-ft*||mAP=73.34 rank-1=85.95 rank-5=92.95 rank-10=94.52
-6|dukemtmcreid|SPReID combined-ft* + re-ranking||mAP=84.99 rank-1=88.96 rank-5=93.27 rank-10=94.75
-"""
-
-def _parse(raw: str) -> pd.DataFrame:
-    rows = []
-    for line in raw.strip().splitlines():
-        table, dataset, method, variant, cells = line.split("|")
-        for metric, value in (kv.split("=") for kv in _split_cells(cells)):
-            rows.append(dict(table=int(table), dataset=dataset, method=method, variant=variant, metric=metric, value=float(value)))
-    return pd.DataFrame(rows)
-
-def _split_cells(cells: str) -> list[str]:
-    "Split `overall acc=69.04 mean acc=24.00` into ['overall acc=69.04', 'mean acc=24.00']."
-    out, cur = [], []
-    for tok in cells.split(" "):
-        cur.append(tok)
-        if "=" in tok: out.append(" ".join(cur)); cur = []
-    if cur: raise ValueError(f"dangling cell text {' '.join(cur)!r}")
-    return out
+_PAPER_CSV = "paper_numbers.csv"  # beside the modules, in the installed package
 
 # %% ../nbs/10_paper.ipynb #c008
-PAPER: pd.DataFrame = _parse(_RAW)
+PAPER: pd.DataFrame = pd.read_csv(io.StringIO((resources.files("spreid_nb") / _PAPER_CSV).read_text("utf-8")),
+                                  keep_default_na=False, dtype={"variant": str, "value": float})
 "Every number of Tables 1-6: columns table, dataset, method, variant, metric, value (percent)."
 
 def paper_table(n: int, # table number, 1-6
