@@ -22,11 +22,12 @@ from torch.utils.data import DataLoader, Dataset
 # %% auto #0
 __all__ = ['LIP_LABELS', 'IGNORE_LABEL', 'REGIONS', 'REGION_GROUPS', 'FLIP_PAIRS', 'MARKET1501', 'DUKEMTMCREID', 'VIPER',
            'CUHK01', 'CUHK02', 'PRID2011', 'PES3D', 'CUHKSYSU', 'SHINPUHKAN2014', 'LAYOUTS', 'CUHK03_MAT',
-           'CUHK03_FOLDERS', 'REID_NAMES', 'PAPER_TRAIN_SETS', 'AGGREGATE_OPTIONS', 'PARSING_NAMES', 'PAPER_SIZES',
-           'CPU_SIZES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'region_matrix', 'group_probs', 'coarse_labels', 'flip_labels',
-           'ReidRecord', 'Skipped', 'as_record', 'ReidData', 'FolderLayout', 'read_folder', 'read_cuhk03', 'load_reid',
-           'aggregate', 'ParsingPairs', 'load_parsing', 'build_transforms', 'read_image', 'read_image_size',
-           'ImageDataset', 'ParsingDataset', 'make_loader']
+           'CUHK03_FOLDERS', 'REID_NAMES', 'PAPER_TRAIN_SETS', 'AGGREGATE_OPTIONS', 'AGGREGATE_EXPECTED',
+           'PAPER_AGGREGATE', 'PARSING_NAMES', 'PAPER_SIZES', 'CPU_SIZES', 'IMAGENET_MEAN', 'IMAGENET_STD',
+           'region_matrix', 'group_probs', 'coarse_labels', 'flip_labels', 'ReidRecord', 'Skipped', 'as_record',
+           'ReidData', 'FolderLayout', 'read_folder', 'read_cuhk03', 'load_reid', 'aggregate', 'aggregate_table',
+           'ParsingPairs', 'load_parsing', 'build_transforms', 'read_image', 'read_image_size', 'ImageDataset',
+           'ParsingDataset', 'make_loader']
 
 # %% ../nbs/01_datasets.ipynb #c005
 LIP_LABELS = ("Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat", "Socks",
@@ -152,12 +153,13 @@ class FolderLayout:
     pid_fn: Callable | None = None # groupdict -> identity key (int for query/gallery); default int(pid)
     cam_fn: Callable | None = None # groupdict -> 0-based camera; default int(cam) - 1, or 0 without a `cam` group
     junk_pids: tuple[int, ...] = () # ids dropped (and counted) as junk
-    n_cams: int | None = None # cameras in the protocol; a camid outside 0..n_cams-1 is an error
+    n_cams: int | None = None # cameras in the protocol; a camid outside 0..n_cams-1 is not this layout's
     required: tuple[str, ...] | None = None # entries the dataset folder must hold; default: the split folders
     example: str = "" # one valid path, for error messages
     published: dict = field(default_factory=dict) # split -> (images, identities, cameras) of the real dataset
     certain: bool = True # False where the expected layout is a best guess
     note: str = ""
+    protocols: dict = field(default_factory=dict) # train-only sets: split name -> fn(keys, rng) -> held-out keys
 
     def needs(self) -> tuple[str, ...]:
         "The entries a dataset folder must hold to be this dataset."
@@ -198,59 +200,109 @@ def _relabel(items: list[tuple[str, Any, int]]) -> list[ReidRecord]:
     label = {k: i for i, k in enumerate(sorted({k for _, k, _ in items}))}
     return [ReidRecord(p, label[k], c) for p, k, c in items]
 
-# %% ../nbs/01_datasets.ipynb #c021
-def read_folder(layout: FolderLayout, # the dataset's layout
-                root: str | Path, # the data root (or the dataset folder itself)
-                strict: bool = True, # an image whose name does not match is an error; False: skip and count it
-               ) -> ReidData:
-    "Read a dataset published as folders of images, with train pids relabelled and everything skipped reported."
-    ds = _find_dataset_folder(layout, root)
+# %% ../nbs/01_datasets.ipynb #c020a
+def _plain_ext(rel: str, exts: Sequence[str]) -> str | None:
+    "`rel` ending in one lower-case image extension (`a.jpg.jpg`, `a.JPG` -> `a.jpg`); None if not an image."
+    low = rel.lower()
+    for e in exts:
+        if low.endswith(e):
+            stem = rel[:-len(e)]
+            while stem.lower().endswith(e): stem = stem[:-len(e)]
+            return stem + e
+    return None
+
+def _system_file(rel: str) -> str | None:
+    "Why `rel` is a file the operating system left (hidden, macOS archive metadata), or None."
+    parts = rel.split("/")
+    if "__MACOSX" in parts: return "macOS archive metadata (__MACOSX)"
+    if any(p.startswith(".") for p in parts): return "hidden file"
+    return None
+
+# %% ../nbs/01_datasets.ipynb #c020d
+def _read_split(layout: FolderLayout, folder: Path, split: str, strict: bool,
+                skipped: list) -> list[tuple[str, Any, int]]:
+    "(path, identity key, camid) of every image of one split folder; what is left out goes to `skipped`."
     rx = re.compile(layout.pattern)
     pid_fn = layout.pid_fn or (lambda g: int(g["pid"]))
     cam_fn = layout.cam_fn or (lambda g: int(g["cam"]) - 1 if g.get("cam") is not None else 0)
-    splits, skipped = {}, []
-    for split, sub in layout.splits.items():
-        folder = ds / sub if sub else ds
-        if not folder.is_dir(): raise FileNotFoundError(f"{layout.name}: split folder {folder} is missing; expected {layout.describe()}")
-        items = []
-        for p in _walk(folder):
-            if p.suffix.lower() not in layout.exts:
-                skipped.append(Skipped(split, str(p), f"stray file (not {'/'.join(layout.exts)})")); continue
-            rel = p.relative_to(folder).as_posix()
-            m = rx.fullmatch(rel)
-            if m is None:
-                if strict:
-                    raise ValueError(f"{layout.name}: file {p} does not match the layout: expected a path (relative to {folder}) "
-                                     f"like {layout.example!r}, pattern {layout.pattern!r}; pass strict=False to skip such files")
-                skipped.append(Skipped(split, str(p), "name does not match the layout")); continue
+    items = []
+    for p in _walk(folder):
+        rel = p.relative_to(folder).as_posix()
+        name = _plain_ext(rel, layout.exts)
+        why = _system_file(rel) or (None if name else f"stray file (not {'/'.join(layout.exts)})")
+        m = None if why else rx.fullmatch(name)
+        if not why and m is None:
+            why = "name does not match the layout"
+            if strict:
+                raise ValueError(f"{layout.name}: file {p} does not match the layout: expected a path "
+                                 f"(relative to {folder}) like {layout.example!r}, pattern "
+                                 f"{layout.pattern!r}; pass strict=False to skip such files")
+        if not why:
             g = m.groupdict()
-            pid = pid_fn(g)
-            if pid in layout.junk_pids: skipped.append(Skipped(split, str(p), f"junk (pid {pid})")); continue
-            cam = cam_fn(g)
-            if cam < 0 or (layout.n_cams is not None and cam >= layout.n_cams):
-                raise ValueError(f"{layout.name}: file {p} names camera {g.get('cam')!r}, outside the layout's {layout.n_cams} cameras")
-            items.append((str(p), pid, cam))
-        if not items:
-            raise ValueError(f"{layout.name}: split {split!r} is empty: no image in {folder} matches {layout.pattern!r} "
-                             f"(e.g. {layout.example!r}); {sum(s.split == split for s in skipped)} files were skipped")
-        splits[split] = items
-    def _keep(split):
-        items = splits.get(split, [])
+            pid, cam = pid_fn(g), cam_fn(g)
+            if pid in layout.junk_pids: why = f"junk (pid {pid})"
+            elif cam < 0 or (layout.n_cams is not None and cam >= layout.n_cams):
+                why = f"names camera {g.get('cam')!r}, outside the layout's {layout.n_cams} cameras"
+                if strict: raise ValueError(f"{layout.name}: file {p} {why}")
+        if why: skipped.append(Skipped(split, str(p), why))
+        else: items.append((str(p), pid, cam))
+    return items
+
+# %% ../nbs/01_datasets.ipynb #c020e
+def _hold_out(layout: FolderLayout, items: list, split: str, seed: int):
+    "Train, query and gallery records of a train-only set cut by identity with `layout.protocols[split]`."
+    if split not in layout.protocols:
+        raise ValueError(f"{layout.name}: unknown split {split!r}; known: {sorted(layout.protocols)}")
+    keys = sorted({k for _, k, _ in items})
+    held = set(layout.protocols[split](keys, np.random.default_rng(seed)))
+    rank = {k: i for i, k in enumerate(keys)}  # held-out pids: the key's rank, an int
+    test = [ReidRecord(p, rank[k], c) for p, k, c in items if k in held]
+    qcam = min((r.camid for r in test), default=0)
+    return (_relabel([t for t in items if t[1] not in held]),
+            [r for r in test if r.camid == qcam], [r for r in test if r.camid != qcam])
+
+# %% ../nbs/01_datasets.ipynb #c021
+def read_folder(layout: FolderLayout, # the dataset's layout
+                root: str | Path, # the data root (or the dataset folder itself)
+                strict: bool = False, # a name outside the layout is an error (default: skipped, counted)
+                split: str | None = None, # train-only sets: a key of `layout.protocols` (train/test cut)
+                seed: int = 0, # seeds a random `split`
+               ) -> ReidData:
+    "Read a dataset published as folders of images, with train pids relabelled and everything skipped reported."
+    ds = _find_dataset_folder(layout, root)
+    parts, skipped = {}, []
+    for name, sub in layout.splits.items():
+        folder = ds / sub if sub else ds
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{layout.name}: split folder {folder} is missing; expected {layout.describe()}")
+        parts[name] = _read_split(layout, folder, name, strict, skipped)
+        if not parts[name]:
+            n = sum(s.split == name for s in skipped)
+            raise ValueError(f"{layout.name}: split {name!r} is empty: no image in {folder} matches "
+                             f"{layout.pattern!r} (e.g. {layout.example!r}); {n} files were skipped")
+    if split is not None:
+        if set(parts) != {"train"}: raise ValueError(f"{layout.name}: split= is for train-only presets")
+        return ReidData(layout.name, ds, *_hold_out(layout, parts["train"], split, seed), skipped)
+    def _keep(name):
+        items = parts.get(name, [])
         bad = [p for p, k, _ in items if not isinstance(k, (int, np.integer))]
-        if bad: raise TypeError(f"{layout.name}: pid_fn must give integer ids for {split} (they are kept as published), got a key for {bad[0]}")
+        if bad: raise TypeError(f"{layout.name}: pid_fn must give integer ids for {name} (they are kept "
+                                f"as published), got a key for {bad[0]}")
         return [ReidRecord(p, int(k), c) for p, k, c in items]
-    return ReidData(layout.name, ds, _relabel(splits.get("train", [])), _keep("query"), _keep("gallery"), skipped)
+    return ReidData(layout.name, ds, _relabel(parts.get("train", [])), _keep("query"), _keep("gallery"), skipped)
 
 # %% ../nbs/01_datasets.ipynb #c023
 MARKET1501 = FolderLayout(
-    name="market1501", folders=("Market-1501-v15.09.15", "market1501/Market-1501-v15.09.15", "market1501", ""),
+    name="market1501", folders=("Market-1501-v15.09.15", "market1501/Market-1501-v15.09.15", "market1501",
+                                "market", ""),
     splits={"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"},
     pattern=r"(?P<pid>-1|\d{4})_c(?P<cam>\d)s\d+_\d+_\d+\.jpg", junk_pids=(-1,), n_cams=6,
     example="0002_c1s1_000451_03.jpg",
     published={"train": (12936, 751, 6), "query": (3368, 750, 6), "gallery": (15913, 751, 6)})
 
 DUKEMTMCREID = FolderLayout(
-    name="dukemtmcreid", folders=("DukeMTMC-reID", "dukemtmc-reid/DukeMTMC-reID", "dukemtmc-reid", ""),
+    name="dukemtmcreid", folders=("DukeMTMC-reID", "dukemtmc-reid/DukeMTMC-reID", "dukemtmc-reid",
+                                  "dukemtmcreid/DukeMTMC-reID", "dukemtmcreid", "duke", ""),
     splits={"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"},
     pattern=r"(?P<pid>\d{4})_c(?P<cam>\d)_f\d+\.jpg", n_cams=8, example="0001_c2_f0046182.jpg",
     published={"train": (16522, 702, 8), "query": (2228, 702, 8), "gallery": (17661, 1110, 8)})
@@ -265,30 +317,46 @@ def _prid_pid(g: dict) -> tuple:
     n = int(g["pid"])
     return (0, n) if n <= 200 else (1 + "ab".index(g["cam"]), n)  # only ids 1-200 appear in both cameras
 
+# train/test protocols of the train-only sets: fn(sorted identity keys, rng) -> held-out (test) keys
+def _test_half(keys: list, rng) -> set:  # a random half of the ids (DGD, torchreid: VIPeR, CUHK01)
+    return {keys[i] for i in rng.permutation(len(keys))[len(keys) // 2:]}
+def _test_100(keys: list, rng) -> set:  # DGD's 3DPeS: 100 random ids (half, on a tree of < 200 ids)
+    return {keys[i] for i in rng.permutation(len(keys))[:min(100, len(keys) // 2)]}
+def _prid_dgd(keys: list, rng) -> set:  # half the 200 shared ids + the cam_b-only ids; cam_a-only ids train
+    return _test_half([k for k in keys if k[0] == 0], rng) | {k for k in keys if k[0] == 2}
+def _prid_torchreid(keys: list, rng) -> set:  # only 100 of the 200 shared ids train
+    return _test_half([k for k in keys if k[0] == 0], rng) | {k for k in keys if k[0] != 0}
+def _cuhk02_p5(keys: list, rng) -> set: return {k for k in keys if k[0] == 5}  # torchreid: P1-P4 train
+def _cuhk02_p1(keys: list, rng) -> set: return {k for k in keys if k[0] == 1}  # P1 is CUHK01: left out
+
 # %% ../nbs/01_datasets.ipynb #c032
 VIPER = FolderLayout(
     name="viper", folders=("VIPeR", "viper/VIPeR", "viper"), splits={"train": ""}, required=("cam_a", "cam_b"),
     pattern=r"cam_(?P<cam>[ab])/(?P<pid>\d+)_\d+\.bmp", exts=(".bmp",), cam_fn=_letter_cam, n_cams=2,
-    example="cam_a/000_45.bmp", published={"train": (1264, 632, 2)})
+    example="cam_a/000_45.bmp", published={"train": (1264, 632, 2)},
+    protocols={"dgd": _test_half, "torchreid": _test_half})
 CUHK01 = FolderLayout(
     name="cuhk01", folders=("campus", "cuhk01/campus", "CUHK01/campus"), splits={"train": ""}, required=(),
     pattern=r"(?P<pid>\d{4})(?P<cam>\d{3})\.png", exts=(".png",), cam_fn=_cuhk01_cam, n_cams=2,
-    example="0001001.png", published={"train": (3884, 971, 2)})
+    example="0001001.png", published={"train": (3884, 971, 2)},
+    protocols={"dgd": _test_half, "torchreid": _test_half})
 CUHK02 = FolderLayout(
     name="cuhk02", folders=("Dataset", "cuhk02/Dataset", "CUHK02/Dataset"), splits={"train": ""},
     required=("P1",), pattern=r"P(?P<pair>[1-5])/cam(?P<cam>[12])/(?P<pid>\d+)_\d+\.png",
     exts=(".png",), pid_fn=_cuhk02_pid, cam_fn=_cuhk02_cam, n_cams=10, example="P1/cam1/001_1.png",
-    published={"train": (7264, 1816, 10)})
+    published={"train": (7264, 1816, 10)}, protocols={"torchreid": _cuhk02_p5, "no-cuhk01": _cuhk02_p1})
 PRID2011 = FolderLayout(
     name="prid2011", folders=("prid_2011/single_shot", "prid2011/prid_2011/single_shot", "single_shot"),
     splits={"train": ""}, required=("cam_a", "cam_b"), pattern=r"cam_(?P<cam>[ab])/person_(?P<pid>\d{4})\.png",
     exts=(".png",), pid_fn=_prid_pid, cam_fn=_letter_cam, n_cams=2, example="cam_a/person_0001.png",
-    published={"train": (1134, 934, 2)}, note="single-shot images; ids above 200 are different people in cam_a and cam_b")
+    published={"train": (1134, 934, 2)}, note="single-shot images; ids above 200 are different people in cam_a and cam_b",
+    protocols={"dgd": _prid_dgd, "torchreid": _prid_torchreid})
 PES3D = FolderLayout(
     name="3dpes", folders=("3DPeS", "3dpes"), splits={"train": "RGB"},
     pattern=r"(?P<pid>\d+)_(?P<cam>\d+)_[^/]*\.bmp", exts=(".bmp",), cam_fn=_number_cam,
     example="001_0_xxx.bmp", published={"train": (1011, 192, None)}, certain=False,
-    note="layout as DGD's converter reads it (RGB/<pid>_<view>_*.bmp); the second field is a view number")
+    note="layout as DGD's converter reads it (RGB/<pid>_<view>_*.bmp); the second field is a view number",
+    protocols={"dgd": _test_100})
 CUHKSYSU = FolderLayout(
     name="cuhksysu", folders=("cuhksysu", "cuhk_sysu", "CUHK-SYSU"), splits={"train": "cropped_images"},
     pattern=r"p(?P<pid>\d+)_s\d+(_\d+)?\.jpg", example="p11422_s16929_1.jpg",
@@ -459,13 +527,44 @@ def load_reid(name: str | FolderLayout, # a name in `REID_NAMES` (or an alias), 
     return read_folder(LAYOUTS[key], root, **options)
 
 # %% ../nbs/01_datasets.ipynb #c050
-PAPER_TRAIN_SETS = ("market1501", "dukemtmcreid", "cuhk03", "3dpes", "cuhk01", "cuhk02", "prid2011", "cuhksysu",
-                    "shinpuhkan2014", "viper")
-AGGREGATE_OPTIONS = {"cuhk03": dict(variant="both", protocol="classic", split_id=0)}
+PAPER_TRAIN_SETS = ("market1501", "dukemtmcreid", "cuhk03", "3dpes", "cuhk01", "cuhk02", "prid2011",
+                    "cuhksysu", "shinpuhkan2014", "viper")
+AGGREGATE_OPTIONS = {  # reader options per set; `holdout`: fraction of train images DGD keeps for validation
+    "cuhk03": dict(variant="both", protocol="classic", split_id=0, holdout=0.2),
+    "3dpes": dict(split="dgd", holdout=0.2), "cuhk01": dict(split="dgd", holdout=0.2),
+    "cuhk02": dict(split="no-cuhk01"), "prid2011": dict(split="dgd", holdout=0.2),
+    "shinpuhkan2014": dict(holdout=0.2), "viper": dict(split="dgd", holdout=0.2),
+}
+AGGREGATE_EXPECTED = {  # real data under AGGREGATE_OPTIONS: (train images, train ids, split, exact?)
+    "market1501": (12936, 751, "bounding_box_train", True),
+    "dukemtmcreid": (16522, 702, "bounding_box_train", True),
+    "cuhk03": (21006, 1367, "classic split, labeled + detected, 80% (authors' test ids)", True),
+    "3dpes": (388, 92, "DGD: 100 random test ids, 80% (images depend on the draw)", False),
+    "cuhk01": (1552, 485, "DGD/torchreid: half the ids, 80%", True),
+    "cuhk02": (3380, 845, "P2-P5 (P1 is CUHK01); uncertain", False),
+    "prid2011": (308, 285, "DGD: 100 shared + 185 cam_a-only ids, single-shot, 80%", True),
+    "cuhksysu": (34574, 11934, "all of torchreid's crops; uncertain", False),
+    "shinpuhkan2014": (18004, 24, "all ids (no test split), 80%", True),
+    "viper": (506, 316, "DGD/torchreid: half the ids, 80%", True),
+}
+PAPER_AGGREGATE = {"images": 111_000, "identities": 17_000, "classes": 16_803}  # Section 4.2; authors' code
 
+# %% ../nbs/01_datasets.ipynb #c050a
+def _holdout(records: list, fraction: float, rng) -> tuple[list, list]:
+    "DGD's validation hold-out: int(n * fraction) random images out, never an identity's last one."
+    left = {}
+    for r in records: left[r.pid] = left.get(r.pid, 0) + 1
+    n_out, out = int(len(records) * fraction), set()
+    for i in rng.permutation(len(records)):
+        if len(out) == n_out: break
+        if left[records[i].pid] > 1: left[records[i].pid] -= 1; out.add(int(i))
+    return [r for i, r in enumerate(records) if i not in out], [records[i] for i in sorted(out)]
+
+# %% ../nbs/01_datasets.ipynb #c050b
 def aggregate(names: Sequence[str], # datasets to merge (their train splits), e.g. `PAPER_TRAIN_SETS`
-              roots: str | Path | dict | Sequence, # one data root for all, a dict name -> root, or one root per name
-              options: dict | None = None, # name -> reader options (default `AGGREGATE_OPTIONS`)
+              roots: str | Path | dict | Sequence, # one data root for all, a dict name -> root, or one per name
+              options: dict | None = None, # name -> reader options (+ `holdout`), over `AGGREGATE_OPTIONS`
+              seed: int = 0, # seeds the random splits and hold-outs
              ) -> ReidData:
     "Merge the training splits of several datasets with disjoint pids and camids; `counts()` is per dataset."
     names = list(names)
@@ -478,14 +577,38 @@ def aggregate(names: Sequence[str], # datasets to merge (their train splits), e.
     opts = {**AGGREGATE_OPTIONS, **(options or {})}
     train, dsetids, skipped, pid0, cam0 = [], [], [], 0, 0
     for i, n in enumerate(names):
-        d = load_reid(n, roots[n], **opts.get(n, {}))
-        train += [ReidRecord(r.path, r.pid + pid0, r.camid + cam0) for r in d.train]
-        dsetids += [i] * len(d.train)
+        o = dict(opts.get(n, {}))
+        frac = o.pop("holdout", 0.0)
+        if "split" in o: o.setdefault("seed", seed)
+        d = load_reid(n, roots[n], **o)
+        kept, out = _holdout(d.train, frac, np.random.default_rng([seed, i])) if frac else (d.train, [])
+        train += [ReidRecord(r.path, r.pid + pid0, r.camid + cam0) for r in kept]
+        dsetids += [i] * len(kept)
         skipped += [Skipped(n, s.path, s.reason) for s in d.skipped if s.split == "train"]
-        pid0 += max(r.pid for r in d.train) + 1
-        cam0 += max(r.camid for r in d.train) + 1
+        skipped += [Skipped(n, r.path, f"validation hold-out ({frac:.0%})") for r in out]
+        pid0 += max(r.pid for r in kept) + 1
+        cam0 += max(r.camid for r in kept) + 1
     return ReidData("+".join(names), Path(os.path.commonpath([str(Path(roots[n]).resolve()) for n in names])),
                     train, [], [], skipped, dsets=names, dsetids=dsetids)
+
+# %% ../nbs/01_datasets.ipynb #c050c
+def aggregate_table(agg: ReidData | None = None): # an `aggregate` result to measure, or None
+    "Train images and ids per set: expected on the real data (`AGGREGATE_EXPECTED`), measured, and the paper's."
+    import pandas as pd
+    cols = ["expected_images", "expected_ids", "split", "exact"]
+    names = list(agg.dsets) if agg is not None else list(AGGREGATE_EXPECTED)
+    rows = {n: AGGREGATE_EXPECTED.get(n, (None, None, "not in AGGREGATE_EXPECTED", False)) for n in names}
+    df = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+    df[["expected_images", "expected_ids"]] = df[["expected_images", "expected_ids"]].astype("Int64")
+    if agg is not None:
+        c = agg.counts()
+        df["images"], df["identities"] = c["images"].astype("Int64"), c["identities"].astype("Int64")
+    total = df.select_dtypes("Int64").sum(min_count=1)
+    df.loc["total"] = {**total.to_dict(), "split": "sum", "exact": bool(df["exact"].all())}
+    p = PAPER_AGGREGATE
+    df.loc["paper"] = {"expected_images": p["images"], "expected_ids": p["identities"], "exact": False,
+                       "split": f"~111K images, ~17K ids (Section 4.2); {p['classes']:,} classes in the code"}
+    return df
 
 # %% ../nbs/01_datasets.ipynb #c055
 class ParsingPairs(list):
