@@ -25,9 +25,9 @@ __all__ = ['LIP_LABELS', 'IGNORE_LABEL', 'REGIONS', 'REGION_GROUPS', 'FLIP_PAIRS
            'CUHK03_FOLDERS', 'REID_NAMES', 'PAPER_TRAIN_SETS', 'AGGREGATE_OPTIONS', 'AGGREGATE_EXPECTED',
            'PAPER_AGGREGATE', 'PARSING_NAMES', 'PAPER_SIZES', 'CPU_SIZES', 'IMAGENET_MEAN', 'IMAGENET_STD',
            'region_matrix', 'group_probs', 'coarse_labels', 'flip_labels', 'ReidRecord', 'Skipped', 'as_record',
-           'ReidData', 'FolderLayout', 'read_folder', 'read_cuhk03', 'load_reid', 'aggregate', 'aggregate_table',
-           'ParsingPairs', 'load_parsing', 'build_transforms', 'read_image', 'read_image_size', 'ImageDataset',
-           'ParsingDataset', 'make_loader']
+           'ReidData', 'FolderLayout', 'read_folder', 'read_cuhk03', 'read_list', 'read_lists', 'load_reid',
+           'aggregate', 'aggregate_table', 'ParsingPairs', 'load_parsing', 'build_transforms', 'read_image',
+           'read_image_size', 'ImageDataset', 'ParsingDataset', 'make_loader']
 
 # %% ../nbs/01_datasets.ipynb #c005
 LIP_LABELS = ("Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat", "Socks",
@@ -320,8 +320,8 @@ def _prid_pid(g: dict) -> tuple:
 # train/test protocols of the train-only sets: fn(sorted identity keys, rng) -> held-out (test) keys
 def _test_half(keys: list, rng) -> set:  # a random half of the ids (DGD, torchreid: VIPeR, CUHK01)
     return {keys[i] for i in rng.permutation(len(keys))[len(keys) // 2:]}
-def _test_100(keys: list, rng) -> set:  # DGD's 3DPeS: 100 random ids (half, on a tree of < 200 ids)
-    return {keys[i] for i in rng.permutation(len(keys))[:min(100, len(keys) // 2)]}
+def _test_100(keys: list, rng) -> set:  # DGD's 3DPeS: 100 random ids (half, on a tree of <= 100 ids)
+    return {keys[i] for i in rng.permutation(len(keys))[:100 if len(keys) > 100 else len(keys) // 2]}
 def _prid_dgd(keys: list, rng) -> set:  # half the 200 shared ids + the cam_b-only ids; cam_a-only ids train
     return _test_half([k for k in keys if k[0] == 0], rng) | {k for k in keys if k[0] == 2}
 def _prid_torchreid(keys: list, rng) -> set:  # only 100 of the 200 shared ids train
@@ -511,6 +511,102 @@ def _cuhk03_new(root: str | Path, variant: str) -> ReidData:
     train = _relabel(_items("train_idx"))
     return ReidData("cuhk03", ds, train, [ReidRecord(*t) for t in _items("query_idx")], [ReidRecord(*t) for t in _items("gallery_idx")], [])
 
+# %% ../nbs/01_datasets.ipynb #c045b
+_LIST_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+_LIST_RULES = (  # (pattern searched at the end of a list path, pid from the name?, camid from the groups)
+    (r"(?P<pid>-1|\d{4})_c(?P<cam>\d)s\d+_\d+_\d+\.jpg", True, lambda g: int(g["cam"]) - 1),  # Market
+    (r"(?P<pid>\d{4})_c(?P<cam>\d)_f\d+\.jpg", True, lambda g: int(g["cam"]) - 1),  # Duke
+    (r"cam_(?P<cam>\d+)/(?P<pid>\d{5})_\d{5}\.\w+", True, _number_cam),  # DGD's converter
+    (r"cam_(?P<cam>[ab])/[^/]+", False, _letter_cam),  # VIPeR, PRID
+    (r"[1-5]_\d{3}_(?P<cam>[12])_\d{2}\.png", False, lambda g: int(g["cam"]) - 1),  # CUHK03 PNGs
+    (r"\d{4}(?P<cam>\d{3})\.png", False, _cuhk01_cam),  # CUHK01
+    (r"P(?P<pair>[1-5])/cam(?P<cam>[12])/[^/]+", False, _cuhk02_cam),  # CUHK02
+)
+
+def _list_name(rel: str) -> tuple[int | None, int]:
+    "(pid or None, camid or -1) that a list path carries, by the first rule of `_LIST_RULES` that matches."
+    name = _plain_ext(rel, _LIST_EXTS) or rel
+    for rx, has_pid, cam_fn in _LIST_RULES:
+        m = re.search(r"(?:^|/)" + rx + "$", name)
+        if m: return (int(m["pid"]) if has_pid else None), cam_fn(m.groupdict())
+    return None, -1
+
+# %% ../nbs/01_datasets.ipynb #c045d
+def read_list(path: str | Path, # a list file: `relative/path label` per line
+              root: str | Path, # the folder the list's paths are relative to
+              split: str = "train", # "train": pids are the labels; "query"/"gallery": ids from names
+              check_files: bool = True, # refuse a line whose image does not exist
+             ) -> tuple[list[tuple[str, int, int, str]], list[Skipped]]:
+    "The `(path, pid, camid, relative path)` items of one image list and the lines skipped (junk)."
+    path, root = Path(path).expanduser(), Path(root).expanduser()
+    if not path.is_file(): raise FileNotFoundError(f"image list {path} does not exist")
+    items, skipped = [], []
+    for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        fields, where = line.split(), f"{path}, line {n}"
+        if not fields: continue
+        if len(fields) != 2:
+            raise ValueError(f"{where}: expected 'relative/path label', got {len(fields)} fields: {line.strip()!r}")
+        rel, label = fields
+        if not re.fullmatch(r"\d+", label):
+            raise ValueError(f"{where}: label {label!r} is not a non-negative integer")
+        img = root / rel
+        if check_files and not img.is_file():
+            raise FileNotFoundError(f"{where}: image {img} does not exist (list paths are relative to {root})")
+        pid, cam = _list_name(rel)
+        if pid == -1: skipped.append(Skipped(split, str(img), "junk (pid -1)")); continue
+        if split != "train":
+            if cam < 0: raise ValueError(f"{where}: {rel!r} names no camera; {split} images need one")
+            if pid is not None: label = pid
+        items.append((str(img), int(label), cam, rel))
+    if not items: raise ValueError(f"image list {path} lists no images ({len(skipped)} junk lines)")
+    return items, skipped
+
+# %% ../nbs/01_datasets.ipynb #c045e
+def _offset_cams(items: list) -> list[tuple[str, int, int]]:
+    "Train items of a list spanning several top folders: each folder's cameras after the previous ones'."
+    tops = [rel.split("/")[0] if "/" in rel else "" for *_, rel in items]
+    span = {}
+    for t, (_, _, c, _) in zip(tops, items): span[t] = max(span.get(t, 0), c + 1)
+    base = dict(zip(span, np.cumsum([0] + list(span.values())[:-1]).tolist()))
+    if len(span) == 1: base = {t: 0 for t in span}
+    return [(p, k, c + base[t] if c >= 0 else -1) for t, (p, k, c, _) in zip(tops, items)]
+
+# %% ../nbs/01_datasets.ipynb #c045f
+def read_lists(root: str | Path, # the folder the lists' paths are relative to
+               train: str | Path | None = None, # a train list (labels are the classes)
+               query: str | Path | None = None, gallery: str | Path | None = None, # evaluation lists
+               check_files: bool = True, # refuse lines whose image does not exist
+               name: str | None = None, # the dataset's name (default: the list files')
+              ) -> ReidData:
+    "A `ReidData` from the authors' image lists; a list path that does not exist is also tried under `root`."
+    root = Path(root).expanduser()
+    given = {s: p for s, p in (("train", train), ("query", query), ("gallery", gallery)) if p is not None}
+    if not given: raise ValueError("read_lists needs at least one of train=, query=, gallery=")
+    out, skipped = {}, []
+    for s, p in given.items():
+        p = Path(p).expanduser()
+        if not p.is_file() and not p.is_absolute() and (root / p).is_file(): p = root / p
+        items, sk = read_list(p, root, s, check_files)
+        out[s], skipped = items, skipped + sk
+    train_recs = _relabel(_offset_cams(out["train"])) if "train" in out else []
+    keep = lambda s: [ReidRecord(p, k, c) for p, k, c, _ in out.get(s, [])]
+    name = name or "list:" + ";".join(f"{s}={p}" for s, p in given.items())
+    return ReidData(name, root, train_recs, keep("query"), keep("gallery"), skipped)
+
+# %% ../nbs/01_datasets.ipynb #c046a
+def _list_spec(spec: str) -> dict[str, str]:
+    "'PATH' (a train list) or 'train=PATH;query=PATH;gallery=PATH' (any of them) as {split: path}."
+    parts = [p.strip() for p in spec.split(";") if p.strip()]
+    if len(parts) == 1 and "=" not in parts[0]: return {"train": parts[0]}
+    out = {}
+    for p in parts:
+        k, sep, v = (s.strip() for s in p.partition("="))
+        if not sep or k not in ("train", "query", "gallery") or not v or k in out:
+            raise ValueError(f"list spec {spec!r}: expected PATH or train=PATH;query=PATH;gallery=PATH")
+        out[k] = v
+    if not out: raise ValueError(f"list spec {spec!r} names no list")
+    return out
+
 # %% ../nbs/01_datasets.ipynb #c047
 _ALIASES = {"market": "market1501", "market-1501": "market1501", "duke": "dukemtmcreid", "dukemtmc-reid": "dukemtmcreid",
             "prid": "prid2011", "shinpuhkan": "shinpuhkan2014", "psdb": "cuhksysu", "cuhk-sysu": "cuhksysu", "pes3d": "3dpes"}
@@ -521,6 +617,8 @@ def load_reid(name: str | FolderLayout, # a name in `REID_NAMES` (or an alias), 
               **options) -> ReidData:
     "Read a re-ID dataset in its published layout (`options`: `strict`; cuhk03's `variant`, `protocol`, `split_id`)."
     if isinstance(name, FolderLayout): return read_folder(name, root, **options)
+    if name.lower().startswith("list:"):  # the authors' image lists
+        return read_lists(root, **{**_list_spec(name[5:]), **options}, name=name)
     key = _ALIASES.get(name.lower(), name.lower())
     if key == "cuhk03": return read_cuhk03(root, **options)
     if key not in LAYOUTS: raise ValueError(f"unknown re-ID dataset {name!r}; known: {', '.join(REID_NAMES)} (or pass a FolderLayout)")
@@ -595,20 +693,21 @@ def aggregate(names: Sequence[str], # datasets to merge (their train splits), e.
 def aggregate_table(agg: ReidData | None = None): # an `aggregate` result to measure, or None
     "Train images and ids per set: expected on the real data (`AGGREGATE_EXPECTED`), measured, and the paper's."
     import pandas as pd
-    cols = ["expected_images", "expected_ids", "split", "exact"]
-    names = list(agg.dsets) if agg is not None else list(AGGREGATE_EXPECTED)
-    rows = {n: AGGREGATE_EXPECTED.get(n, (None, None, "not in AGGREGATE_EXPECTED", False)) for n in names}
-    df = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
-    df[["expected_images", "expected_ids"]] = df[["expected_images", "expected_ids"]].astype("Int64")
-    if agg is not None:
-        c = agg.counts()
-        df["images"], df["identities"] = c["images"].astype("Int64"), c["identities"].astype("Int64")
-    total = df.select_dtypes("Int64").sum(min_count=1)
-    df.loc["total"] = {**total.to_dict(), "split": "sum", "exact": bool(df["exact"].all())}
+    c = agg.counts() if agg is not None else None
+    rows, nums = {}, ["expected_images", "expected_ids"] + (["images", "identities"] if c is not None else [])
+    for n in (agg.dsets if agg is not None else AGGREGATE_EXPECTED):
+        img, ids, how, exact = AGGREGATE_EXPECTED.get(n, (None, None, "not in AGGREGATE_EXPECTED", False))
+        rows[n] = dict(expected_images=img, expected_ids=ids, split=how, exact=exact)
+        if c is not None: rows[n].update(images=int(c.loc[n, "images"]), identities=int(c.loc[n, "identities"]))
+    sets = list(rows.values())
+    rows["total"] = {k: (None if any(r[k] is None for r in sets) else sum(r[k] for r in sets)) for k in nums}
+    rows["total"].update(split="sum", exact=all(r["exact"] for r in sets))
     p = PAPER_AGGREGATE
-    df.loc["paper"] = {"expected_images": p["images"], "expected_ids": p["identities"], "exact": False,
-                       "split": f"~111K images, ~17K ids (Section 4.2); {p['classes']:,} classes in the code"}
-    return df
+    rows["paper"] = dict(expected_images=p["images"], expected_ids=p["identities"], exact=False,
+                         split=f"~111K images, ~17K ids (Section 4.2); {p['classes']:,} classes in the code")
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df[nums] = df[nums].astype("Int64")
+    return df[nums[:2] + ["split", "exact"] + nums[2:]]
 
 # %% ../nbs/01_datasets.ipynb #c055
 class ParsingPairs(list):
