@@ -202,7 +202,7 @@ def _relabel(items: list[tuple[str, Any, int]]) -> list[ReidRecord]:
 
 # %% ../nbs/01_datasets.ipynb #c020a
 def _plain_ext(rel: str, exts: Sequence[str]) -> str | None:
-    "`rel` ending in one lower-case image extension (`a.jpg.jpg`, `a.JPG` -> `a.jpg`); None if not an image."
+    "`rel` with one lower-case image extension (`a.jpg.jpg`, `a.JPG` -> `a.jpg`), None: no image."
     low = rel.lower()
     for e in exts:
         if low.endswith(e):
@@ -221,7 +221,7 @@ def _system_file(rel: str) -> str | None:
 # %% ../nbs/01_datasets.ipynb #c020d
 def _read_split(layout: FolderLayout, folder: Path, split: str, strict: bool,
                 skipped: list) -> list[tuple[str, Any, int]]:
-    "(path, identity key, camid) of every image of one split folder; what is left out goes to `skipped`."
+    "(path, identity key, camid) of each image of a split folder; the rest goes to `skipped`."
     rx = re.compile(layout.pattern)
     pid_fn = layout.pid_fn or (lambda g: int(g["pid"]))
     cam_fn = layout.cam_fn or (lambda g: int(g["cam"]) - 1 if g.get("cam") is not None else 0)
@@ -234,8 +234,8 @@ def _read_split(layout: FolderLayout, folder: Path, split: str, strict: bool,
         if not why and m is None:
             why = "name does not match the layout"
             if strict:
-                raise ValueError(f"{layout.name}: file {p} does not match the layout: expected a path "
-                                 f"(relative to {folder}) like {layout.example!r}, pattern "
+                raise ValueError(f"{layout.name}: file {p} does not match the layout: expected a "
+                                 f"path (relative to {folder}) like {layout.example!r}, pattern "
                                  f"{layout.pattern!r}; pass strict=False to skip such files")
         if not why:
             g = m.groupdict()
@@ -250,9 +250,10 @@ def _read_split(layout: FolderLayout, folder: Path, split: str, strict: bool,
 
 # %% ../nbs/01_datasets.ipynb #c020e
 def _hold_out(layout: FolderLayout, items: list, split: str, seed: int):
-    "Train, query and gallery records of a train-only set cut by identity with `layout.protocols[split]`."
+    "Train, query and gallery records of a train-only set, cut by `layout.protocols[split]`."
     if split not in layout.protocols:
-        raise ValueError(f"{layout.name}: unknown split {split!r}; known: {sorted(layout.protocols)}")
+        known = sorted(layout.protocols)
+        raise ValueError(f"{layout.name}: unknown split {split!r}; known: {known}")
     keys = sorted({k for _, k, _ in items})
     held = set(layout.protocols[split](keys, np.random.default_rng(seed)))
     rank = {k: i for i, k in enumerate(keys)}  # held-out pids: the key's rank, an int
@@ -264,32 +265,36 @@ def _hold_out(layout: FolderLayout, items: list, split: str, seed: int):
 # %% ../nbs/01_datasets.ipynb #c021
 def read_folder(layout: FolderLayout, # the dataset's layout
                 root: str | Path, # the data root (or the dataset folder itself)
-                strict: bool = False, # a name outside the layout is an error (default: skipped, counted)
-                split: str | None = None, # train-only sets: a key of `layout.protocols` (train/test cut)
+                strict: bool = False, # a name outside the layout is an error (default: skipped)
+                split: str | None = None, # train-only sets: a key of `layout.protocols`
                 seed: int = 0, # seeds a random `split`
                ) -> ReidData:
-    "Read a dataset published as folders of images, with train pids relabelled and everything skipped reported."
+    "Read a dataset published as folders of images: train pids relabelled, skipped files reported."
     ds = _find_dataset_folder(layout, root)
     parts, skipped = {}, []
     for name, sub in layout.splits.items():
         folder = ds / sub if sub else ds
         if not folder.is_dir():
-            raise FileNotFoundError(f"{layout.name}: split folder {folder} is missing; expected {layout.describe()}")
+            raise FileNotFoundError(f"{layout.name}: split folder {folder} is missing; "
+                                    f"expected {layout.describe()}")
         parts[name] = _read_split(layout, folder, name, strict, skipped)
         if not parts[name]:
             n = sum(s.split == name for s in skipped)
-            raise ValueError(f"{layout.name}: split {name!r} is empty: no image in {folder} matches "
-                             f"{layout.pattern!r} (e.g. {layout.example!r}); {n} files were skipped")
+            raise ValueError(f"{layout.name}: split {name!r} is empty: no image in {folder} "
+                             f"matches {layout.pattern!r} (e.g. {layout.example!r}); "
+                             f"{n} files were skipped")
     if split is not None:
-        if set(parts) != {"train"}: raise ValueError(f"{layout.name}: split= is for train-only presets")
+        if set(parts) != {"train"}:
+            raise ValueError(f"{layout.name}: split= is for train-only presets")
         return ReidData(layout.name, ds, *_hold_out(layout, parts["train"], split, seed), skipped)
     def _keep(name):
         items = parts.get(name, [])
         bad = [p for p, k, _ in items if not isinstance(k, (int, np.integer))]
-        if bad: raise TypeError(f"{layout.name}: pid_fn must give integer ids for {name} (they are kept "
-                                f"as published), got a key for {bad[0]}")
+        if bad: raise TypeError(f"{layout.name}: pid_fn must give integer ids for {name} (they are "
+                                f"kept as published), got a key for {bad[0]}")
         return [ReidRecord(p, int(k), c) for p, k, c in items]
-    return ReidData(layout.name, ds, _relabel(parts.get("train", [])), _keep("query"), _keep("gallery"), skipped)
+    train = _relabel(parts.get("train", []))
+    return ReidData(layout.name, ds, train, _keep("query"), _keep("gallery"), skipped)
 
 # %% ../nbs/01_datasets.ipynb #c023
 MARKET1501 = FolderLayout(
@@ -315,19 +320,20 @@ def _cuhk02_pid(g: dict) -> tuple: return (int(g["pair"]), int(g["pid"]))
 def _cuhk02_cam(g: dict) -> int: return 2 * (int(g["pair"]) - 1) + int(g["cam"]) - 1
 def _prid_pid(g: dict) -> tuple:
     n = int(g["pid"])
-    return (0, n) if n <= 200 else (1 + "ab".index(g["cam"]), n)  # only ids 1-200 appear in both cameras
+    return (0, n) if n <= 200 else (1 + "ab".index(g["cam"]), n)  # ids 1-200 are in both cameras
 
 # train/test protocols of the train-only sets: fn(sorted identity keys, rng) -> held-out (test) keys
 def _test_half(keys: list, rng) -> set:  # a random half of the ids (DGD, torchreid: VIPeR, CUHK01)
     return {keys[i] for i in rng.permutation(len(keys))[len(keys) // 2:]}
-def _test_100(keys: list, rng) -> set:  # DGD's 3DPeS: 100 random ids (half, on a tree of <= 100 ids)
-    return {keys[i] for i in rng.permutation(len(keys))[:100 if len(keys) > 100 else len(keys) // 2]}
-def _prid_dgd(keys: list, rng) -> set:  # half the 200 shared ids + the cam_b-only ids; cam_a-only ids train
+def _test_100(keys: list, rng) -> set:  # DGD's 3DPeS: 100 random ids (half, if <= 100 ids)
+    n = 100 if len(keys) > 100 else len(keys) // 2
+    return {keys[i] for i in rng.permutation(len(keys))[:n]}
+def _prid_dgd(keys: list, rng) -> set:  # half the 200 shared + cam_b-only ids
     return _test_half([k for k in keys if k[0] == 0], rng) | {k for k in keys if k[0] == 2}
 def _prid_torchreid(keys: list, rng) -> set:  # only 100 of the 200 shared ids train
     return _test_half([k for k in keys if k[0] == 0], rng) | {k for k in keys if k[0] != 0}
-def _cuhk02_p5(keys: list, rng) -> set: return {k for k in keys if k[0] == 5}  # torchreid: P1-P4 train
-def _cuhk02_p1(keys: list, rng) -> set: return {k for k in keys if k[0] == 1}  # P1 is CUHK01: left out
+def _cuhk02_p5(keys: list, rng) -> set: return {k for k in keys if k[0] == 5}  # torchreid
+def _cuhk02_p1(keys: list, rng) -> set: return {k for k in keys if k[0] == 1}  # P1 is CUHK01
 
 # %% ../nbs/01_datasets.ipynb #c032
 VIPER = FolderLayout(
@@ -513,8 +519,8 @@ def _cuhk03_new(root: str | Path, variant: str) -> ReidData:
 
 # %% ../nbs/01_datasets.ipynb #c045b
 _LIST_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
-_LIST_RULES = (  # (pattern searched at the end of a list path, pid from the name?, camid from the groups)
-    (r"(?P<pid>-1|\d{4})_c(?P<cam>\d)s\d+_\d+_\d+\.jpg", True, lambda g: int(g["cam"]) - 1),  # Market
+_LIST_RULES = (  # (pattern ending a list path, pid from the name?, camid from the groups)
+    (r"(?P<pid>-1|\d{4})_c(?P<cam>\d)s\d+_\d+_\d+\.jpg", True, lambda g: int(g["cam"]) - 1),
     (r"(?P<pid>\d{4})_c(?P<cam>\d)_f\d+\.jpg", True, lambda g: int(g["cam"]) - 1),  # Duke
     (r"cam_(?P<cam>\d+)/(?P<pid>\d{5})_\d{5}\.\w+", True, _number_cam),  # DGD's converter
     (r"cam_(?P<cam>[ab])/[^/]+", False, _letter_cam),  # VIPeR, PRID
@@ -524,7 +530,7 @@ _LIST_RULES = (  # (pattern searched at the end of a list path, pid from the nam
 )
 
 def _list_name(rel: str) -> tuple[int | None, int]:
-    "(pid or None, camid or -1) that a list path carries, by the first rule of `_LIST_RULES` that matches."
+    "(pid or None, camid or -1) that a list path carries, by the first matching `_LIST_RULES` rule."
     name = _plain_ext(rel, _LIST_EXTS) or rel
     for rx, has_pid, cam_fn in _LIST_RULES:
         m = re.search(r"(?:^|/)" + rx + "$", name)
@@ -534,7 +540,7 @@ def _list_name(rel: str) -> tuple[int | None, int]:
 # %% ../nbs/01_datasets.ipynb #c045d
 def read_list(path: str | Path, # a list file: `relative/path label` per line
               root: str | Path, # the folder the list's paths are relative to
-              split: str = "train", # "train": pids are the labels; "query"/"gallery": ids from names
+              split: str = "train", # "train": pids are the labels; query/gallery: ids from names
               check_files: bool = True, # refuse a line whose image does not exist
              ) -> tuple[list[tuple[str, int, int, str]], list[Skipped]]:
     "The `(path, pid, camid, relative path)` items of one image list and the lines skipped (junk)."
@@ -545,17 +551,19 @@ def read_list(path: str | Path, # a list file: `relative/path label` per line
         fields, where = line.split(), f"{path}, line {n}"
         if not fields: continue
         if len(fields) != 2:
-            raise ValueError(f"{where}: expected 'relative/path label', got {len(fields)} fields: {line.strip()!r}")
+            raise ValueError(f"{where}: expected 'relative/path label', got {len(fields)} fields: "
+                             f"{line.strip()!r}")
         rel, label = fields
         if not re.fullmatch(r"\d+", label):
             raise ValueError(f"{where}: label {label!r} is not a non-negative integer")
         img = root / rel
         if check_files and not img.is_file():
-            raise FileNotFoundError(f"{where}: image {img} does not exist (list paths are relative to {root})")
+            raise FileNotFoundError(f"{where}: image {img} does not exist (list paths are relative "
+                                    f"to {root})")
         pid, cam = _list_name(rel)
         if pid == -1: skipped.append(Skipped(split, str(img), "junk (pid -1)")); continue
         if split != "train":
-            if cam < 0: raise ValueError(f"{where}: {rel!r} names no camera; {split} images need one")
+            if cam < 0: raise ValueError(f"{where}: {rel!r} names no camera; {split} needs one")
             if pid is not None: label = pid
         items.append((str(img), int(label), cam, rel))
     if not items: raise ValueError(f"image list {path} lists no images ({len(skipped)} junk lines)")
@@ -563,7 +571,7 @@ def read_list(path: str | Path, # a list file: `relative/path label` per line
 
 # %% ../nbs/01_datasets.ipynb #c045e
 def _offset_cams(items: list) -> list[tuple[str, int, int]]:
-    "Train items of a list spanning several top folders: each folder's cameras after the previous ones'."
+    "Train items of a list spanning several top folders: each folder's cameras after the last's."
     tops = [rel.split("/")[0] if "/" in rel else "" for *_, rel in items]
     span = {}
     for t, (_, _, c, _) in zip(tops, items): span[t] = max(span.get(t, 0), c + 1)
@@ -574,13 +582,15 @@ def _offset_cams(items: list) -> list[tuple[str, int, int]]:
 # %% ../nbs/01_datasets.ipynb #c045f
 def read_lists(root: str | Path, # the folder the lists' paths are relative to
                train: str | Path | None = None, # a train list (labels are the classes)
-               query: str | Path | None = None, gallery: str | Path | None = None, # evaluation lists
+               query: str | Path | None = None, # a query list
+               gallery: str | Path | None = None, # a gallery list
                check_files: bool = True, # refuse lines whose image does not exist
                name: str | None = None, # the dataset's name (default: the list files')
               ) -> ReidData:
-    "A `ReidData` from the authors' image lists; a list path that does not exist is also tried under `root`."
+    "A `ReidData` from the authors' image lists; a list path not found is also tried under `root`."
     root = Path(root).expanduser()
-    given = {s: p for s, p in (("train", train), ("query", query), ("gallery", gallery)) if p is not None}
+    given = dict(train=train, query=query, gallery=gallery)
+    given = {s: p for s, p in given.items() if p is not None}
     if not given: raise ValueError("read_lists needs at least one of train=, query=, gallery=")
     out, skipped = {}, []
     for s, p in given.items():
@@ -602,7 +612,8 @@ def _list_spec(spec: str) -> dict[str, str]:
     for p in parts:
         k, sep, v = (s.strip() for s in p.partition("="))
         if not sep or k not in ("train", "query", "gallery") or not v or k in out:
-            raise ValueError(f"list spec {spec!r}: expected PATH or train=PATH;query=PATH;gallery=PATH")
+            raise ValueError(f"list spec {spec!r}: expected PATH or "
+                             "train=PATH;query=PATH;gallery=PATH")
         out[k] = v
     if not out: raise ValueError(f"list spec {spec!r} names no list")
     return out
@@ -627,13 +638,13 @@ def load_reid(name: str | FolderLayout, # a name in `REID_NAMES` (or an alias), 
 # %% ../nbs/01_datasets.ipynb #c050
 PAPER_TRAIN_SETS = ("market1501", "dukemtmcreid", "cuhk03", "3dpes", "cuhk01", "cuhk02", "prid2011",
                     "cuhksysu", "shinpuhkan2014", "viper")
-AGGREGATE_OPTIONS = {  # reader options per set; `holdout`: fraction of train images DGD keeps for validation
+AGGREGATE_OPTIONS = {  # reader options per set; `holdout`: fraction of train images DGD keeps apart
     "cuhk03": dict(variant="both", protocol="classic", split_id=0, holdout=0.2),
     "3dpes": dict(split="dgd", holdout=0.2), "cuhk01": dict(split="dgd", holdout=0.2),
     "cuhk02": dict(split="no-cuhk01"), "prid2011": dict(split="dgd", holdout=0.2),
     "shinpuhkan2014": dict(holdout=0.2), "viper": dict(split="dgd", holdout=0.2),
 }
-AGGREGATE_EXPECTED = {  # real data under AGGREGATE_OPTIONS: (train images, train ids, split, exact?)
+AGGREGATE_EXPECTED = {  # real data, AGGREGATE_OPTIONS: (train images, train ids, split, exact?)
     "market1501": (12936, 751, "bounding_box_train", True),
     "dukemtmcreid": (16522, 702, "bounding_box_train", True),
     "cuhk03": (21006, 1367, "classic split, labeled + detected, 80% (authors' test ids)", True),
@@ -645,7 +656,7 @@ AGGREGATE_EXPECTED = {  # real data under AGGREGATE_OPTIONS: (train images, trai
     "shinpuhkan2014": (18004, 24, "all ids (no test split), 80%", True),
     "viper": (506, 316, "DGD/torchreid: half the ids, 80%", True),
 }
-PAPER_AGGREGATE = {"images": 111_000, "identities": 17_000, "classes": 16_803}  # Section 4.2; authors' code
+PAPER_AGGREGATE = {"images": 111_000, "identities": 17_000, "classes": 16_803}  # Sec. 4.2, code
 
 # %% ../nbs/01_datasets.ipynb #c050a
 def _holdout(records: list, fraction: float, rng) -> tuple[list, list]:
@@ -659,19 +670,21 @@ def _holdout(records: list, fraction: float, rng) -> tuple[list, list]:
     return [r for i, r in enumerate(records) if i not in out], [records[i] for i in sorted(out)]
 
 # %% ../nbs/01_datasets.ipynb #c050b
-def aggregate(names: Sequence[str], # datasets to merge (their train splits), e.g. `PAPER_TRAIN_SETS`
-              roots: str | Path | dict | Sequence, # one data root for all, a dict name -> root, or one per name
-              options: dict | None = None, # name -> reader options (+ `holdout`), over `AGGREGATE_OPTIONS`
+def aggregate(names: Sequence[str], # datasets to merge (their train splits): `PAPER_TRAIN_SETS`
+              roots: str | Path | dict | Sequence, # one root, {name: root}, or one per name
+              options: dict | None = None, # name -> reader options (+ `holdout`); AGGREGATE_OPTIONS
               seed: int = 0, # seeds the random splits and hold-outs
              ) -> ReidData:
-    "Merge the training splits of several datasets with disjoint pids and camids; `counts()` is per dataset."
+    "Merge the training splits of datasets, pids and camids disjoint; `counts()` is per dataset."
     names = list(names)
     if not names: raise ValueError("aggregate needs at least one dataset name")
     if isinstance(roots, (str, Path)): roots = {n: roots for n in names}
     elif not isinstance(roots, dict):
-        if len(roots) != len(names): raise ValueError(f"aggregate got {len(roots)} roots for {len(names)} datasets")
+        if len(roots) != len(names):
+            raise ValueError(f"aggregate got {len(roots)} roots for {len(names)} datasets")
         roots = dict(zip(names, roots))
-    if missing := [n for n in names if n not in roots]: raise ValueError(f"aggregate: no root given for {missing}")
+    if missing := [n for n in names if n not in roots]:
+        raise ValueError(f"aggregate: no root given for {missing}")
     opts = {**AGGREGATE_OPTIONS, **(options or {})}
     train, dsetids, skipped, pid0, cam0 = [], [], [], 0, 0
     for i, n in enumerate(names):
@@ -679,32 +692,38 @@ def aggregate(names: Sequence[str], # datasets to merge (their train splits), e.
         frac = o.pop("holdout", 0.0)
         if "split" in o: o.setdefault("seed", seed)
         d = load_reid(n, roots[n], **o)
-        kept, out = _holdout(d.train, frac, np.random.default_rng([seed, i])) if frac else (d.train, [])
+        kept, out = (d.train, [])
+        if frac: kept, out = _holdout(d.train, frac, np.random.default_rng([seed, i]))
         train += [ReidRecord(r.path, r.pid + pid0, r.camid + cam0) for r in kept]
         dsetids += [i] * len(kept)
         skipped += [Skipped(n, s.path, s.reason) for s in d.skipped if s.split == "train"]
         skipped += [Skipped(n, r.path, f"validation hold-out ({frac:.0%})") for r in out]
         pid0 += max(r.pid for r in kept) + 1
         cam0 += max(r.camid for r in kept) + 1
-    return ReidData("+".join(names), Path(os.path.commonpath([str(Path(roots[n]).resolve()) for n in names])),
+    common = Path(os.path.commonpath([str(Path(roots[n]).resolve()) for n in names]))
+    return ReidData("+".join(names), common,
                     train, [], [], skipped, dsets=names, dsetids=dsetids)
 
 # %% ../nbs/01_datasets.ipynb #c050c
 def aggregate_table(agg: ReidData | None = None): # an `aggregate` result to measure, or None
-    "Train images and ids per set: expected on the real data (`AGGREGATE_EXPECTED`), measured, and the paper's."
+    "Train images and ids per set: expected on the real data, measured (given `agg`), the paper's."
     import pandas as pd
     c = agg.counts() if agg is not None else None
-    rows, nums = {}, ["expected_images", "expected_ids"] + (["images", "identities"] if c is not None else [])
+    nums = ["expected_images", "expected_ids"] + (["images", "identities"] if c is not None else [])
+    rows, unknown = {}, (None, None, "not in AGGREGATE_EXPECTED", False)
     for n in (agg.dsets if agg is not None else AGGREGATE_EXPECTED):
-        img, ids, how, exact = AGGREGATE_EXPECTED.get(n, (None, None, "not in AGGREGATE_EXPECTED", False))
+        img, ids, how, exact = AGGREGATE_EXPECTED.get(n, unknown)
         rows[n] = dict(expected_images=img, expected_ids=ids, split=how, exact=exact)
-        if c is not None: rows[n].update(images=int(c.loc[n, "images"]), identities=int(c.loc[n, "identities"]))
+        if c is not None:
+            rows[n].update(images=int(c.loc[n, "images"]), identities=int(c.loc[n, "identities"]))
     sets = list(rows.values())
-    rows["total"] = {k: (None if any(r[k] is None for r in sets) else sum(r[k] for r in sets)) for k in nums}
+    rows["total"] = {k: None if any(r[k] is None for r in sets) else sum(r[k] for r in sets)
+                     for k in nums}
     rows["total"].update(split="sum", exact=all(r["exact"] for r in sets))
     p = PAPER_AGGREGATE
     rows["paper"] = dict(expected_images=p["images"], expected_ids=p["identities"], exact=False,
-                         split=f"~111K images, ~17K ids (Section 4.2); {p['classes']:,} classes in the code")
+                         split=f"~111K images, ~17K ids (Section 4.2); {p['classes']:,} classes "
+                               "in the code")
     df = pd.DataFrame.from_dict(rows, orient="index")
     df[nums] = df[nums].astype("Int64")
     return df[nums[:2] + ["split", "exact"] + nums[2:]]
