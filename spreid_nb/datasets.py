@@ -218,6 +218,16 @@ def _system_file(rel: str) -> str | None:
     if any(p.startswith(".") for p in parts): return "hidden file"
     return None
 
+def _walk_rel(folder: Path) -> list[tuple[str, str]]:
+    "(path, path relative to `folder` with '/') of every file under `folder`, sorted; plain strings (fast)."
+    out, top = [], str(folder)
+    for d, dirs, files in os.walk(top):
+        dirs.sort()
+        rel = os.path.relpath(d, top).replace(os.sep, "/")
+        pre = "" if rel == "." else rel + "/"
+        out += [(os.path.join(d, f), pre + f) for f in sorted(files)]
+    return out
+
 # %% ../nbs/01_datasets.ipynb #c020d
 def _read_split(layout: FolderLayout, folder: Path, split: str, strict: bool,
                 skipped: list) -> list[tuple[str, Any, int]]:
@@ -226,8 +236,7 @@ def _read_split(layout: FolderLayout, folder: Path, split: str, strict: bool,
     pid_fn = layout.pid_fn or (lambda g: int(g["pid"]))
     cam_fn = layout.cam_fn or (lambda g: int(g["cam"]) - 1 if g.get("cam") is not None else 0)
     items = []
-    for p in _walk(folder):
-        rel = p.relative_to(folder).as_posix()
+    for p, rel in _walk_rel(folder):
         name = _plain_ext(rel, layout.exts)
         why = _system_file(rel) or (None if name else f"stray file (not {'/'.join(layout.exts)})")
         m = None if why else rx.fullmatch(name)
@@ -244,8 +253,8 @@ def _read_split(layout: FolderLayout, folder: Path, split: str, strict: bool,
             elif cam < 0 or (layout.n_cams is not None and cam >= layout.n_cams):
                 why = f"names camera {g.get('cam')!r}, outside the layout's {layout.n_cams} cameras"
                 if strict: raise ValueError(f"{layout.name}: file {p} {why}")
-        if why: skipped.append(Skipped(split, str(p), why))
-        else: items.append((str(p), pid, cam))
+        if why: skipped.append(Skipped(split, p, why))
+        else: items.append((p, pid, cam))
     return items
 
 # %% ../nbs/01_datasets.ipynb #c020e
@@ -546,7 +555,7 @@ def read_list(path: str | Path, # a list file: `relative/path label` per line
     "The `(path, pid, camid, relative path)` items of one image list and the lines skipped (junk)."
     path, root = Path(path).expanduser(), Path(root).expanduser()
     if not path.is_file(): raise FileNotFoundError(f"image list {path} does not exist")
-    items, skipped = [], []
+    items, skipped, top = [], [], str(root)
     for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         fields, where = line.split(), f"{path}, line {n}"
         if not fields: continue
@@ -556,16 +565,16 @@ def read_list(path: str | Path, # a list file: `relative/path label` per line
         rel, label = fields
         if not re.fullmatch(r"\d+", label):
             raise ValueError(f"{where}: label {label!r} is not a non-negative integer")
-        img = root / rel
-        if check_files and not img.is_file():
+        img = os.path.join(top, rel)
+        if check_files and not os.path.isfile(img):
             raise FileNotFoundError(f"{where}: image {img} does not exist (list paths are relative "
                                     f"to {root})")
         pid, cam = _list_name(rel)
-        if pid == -1: skipped.append(Skipped(split, str(img), "junk (pid -1)")); continue
+        if pid == -1: skipped.append(Skipped(split, img, "junk (pid -1)")); continue
         if split != "train":
             if cam < 0: raise ValueError(f"{where}: {rel!r} names no camera; {split} needs one")
             if pid is not None: label = pid
-        items.append((str(img), int(label), cam, rel))
+        items.append((img, int(label), cam, rel))
     if not items: raise ValueError(f"image list {path} lists no images ({len(skipped)} junk lines)")
     return items, skipped
 
