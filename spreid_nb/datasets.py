@@ -369,7 +369,7 @@ PRID2011 = FolderLayout(
 PES3D = FolderLayout(
     name="3dpes", folders=("3DPeS", "3dpes"), splits={"train": "RGB"},
     pattern=r"(?P<pid>\d+)_(?P<cam>\d+)_[^/]*\.bmp", exts=(".bmp",), cam_fn=_number_cam,
-    example="001_0_xxx.bmp", published={"train": (1011, 192, None)}, certain=False,
+    example="001_0_xxx.bmp", published={"train": (1011, 193, None)}, certain=False,
     note="layout as DGD's converter reads it (RGB/<pid>_<view>_*.bmp); the second field is a view number",
     protocols={"dgd": _test_100})
 CUHKSYSU = FolderLayout(
@@ -657,7 +657,7 @@ AGGREGATE_EXPECTED = {  # real data, AGGREGATE_OPTIONS: (train images, train ids
     "market1501": (12936, 751, "bounding_box_train", True),
     "dukemtmcreid": (16522, 702, "bounding_box_train", True),
     "cuhk03": (21006, 1367, "classic split, labeled + detected, 80% (authors' test ids)", True),
-    "3dpes": (388, 92, "DGD: 100 random test ids, 80% (images depend on the draw)", False),
+    "3dpes": (388, 93, "DGD: 100 random test ids of 193, 80% (images depend on the draw)", False),
     "cuhk01": (1552, 485, "DGD/torchreid: half the ids, 80%", True),
     "cuhk02": (3380, 845, "P2-P5 (P1 is CUHK01); uncertain", False),
     "prid2011": (308, 285, "DGD: 100 shared + 185 cam_a-only ids, single-shot, 80%", True),
