@@ -22,11 +22,12 @@ from torch.utils.data import DataLoader, Dataset
 # %% auto #0
 __all__ = ['LIP_LABELS', 'IGNORE_LABEL', 'REGIONS', 'REGION_GROUPS', 'FLIP_PAIRS', 'MARKET1501', 'DUKEMTMCREID', 'VIPER',
            'CUHK01', 'CUHK02', 'PRID2011', 'PES3D', 'CUHKSYSU', 'SHINPUHKAN2014', 'LAYOUTS', 'CUHK03_MAT',
-           'CUHK03_FOLDERS', 'REID_NAMES', 'PAPER_TRAIN_SETS', 'AGGREGATE_OPTIONS', 'PARSING_NAMES', 'PAPER_SIZES',
-           'CPU_SIZES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'region_matrix', 'group_probs', 'coarse_labels', 'flip_labels',
-           'ReidRecord', 'Skipped', 'as_record', 'ReidData', 'FolderLayout', 'read_folder', 'read_cuhk03', 'load_reid',
-           'aggregate', 'ParsingPairs', 'load_parsing', 'build_transforms', 'read_image', 'read_image_size',
-           'ImageDataset', 'ParsingDataset', 'make_loader']
+           'CUHK03_FOLDERS', 'REID_NAMES', 'PAPER_TRAIN_SETS', 'AGGREGATE_OPTIONS', 'AGGREGATE_EXPECTED',
+           'PAPER_AGGREGATE', 'PARSING_NAMES', 'PAPER_SIZES', 'CPU_SIZES', 'IMAGENET_MEAN', 'IMAGENET_STD',
+           'region_matrix', 'group_probs', 'coarse_labels', 'flip_labels', 'ReidRecord', 'Skipped', 'as_record',
+           'ReidData', 'FolderLayout', 'read_folder', 'read_cuhk03', 'read_list', 'read_lists', 'load_reid',
+           'aggregate', 'aggregate_table', 'ParsingPairs', 'load_parsing', 'build_transforms', 'read_image',
+           'read_image_size', 'ImageDataset', 'ParsingDataset', 'make_loader']
 
 # %% ../nbs/01_datasets.ipynb #c005
 LIP_LABELS = ("Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat", "Socks",
@@ -152,12 +153,13 @@ class FolderLayout:
     pid_fn: Callable | None = None # groupdict -> identity key (int for query/gallery); default int(pid)
     cam_fn: Callable | None = None # groupdict -> 0-based camera; default int(cam) - 1, or 0 without a `cam` group
     junk_pids: tuple[int, ...] = () # ids dropped (and counted) as junk
-    n_cams: int | None = None # cameras in the protocol; a camid outside 0..n_cams-1 is an error
+    n_cams: int | None = None # cameras in the protocol; a camid outside 0..n_cams-1 is not this layout's
     required: tuple[str, ...] | None = None # entries the dataset folder must hold; default: the split folders
     example: str = "" # one valid path, for error messages
     published: dict = field(default_factory=dict) # split -> (images, identities, cameras) of the real dataset
     certain: bool = True # False where the expected layout is a best guess
     note: str = ""
+    protocols: dict = field(default_factory=dict) # train-only sets: split name -> fn(keys, rng) -> held-out keys
 
     def needs(self) -> tuple[str, ...]:
         "The entries a dataset folder must hold to be this dataset."
@@ -198,59 +200,123 @@ def _relabel(items: list[tuple[str, Any, int]]) -> list[ReidRecord]:
     label = {k: i for i, k in enumerate(sorted({k for _, k, _ in items}))}
     return [ReidRecord(p, label[k], c) for p, k, c in items]
 
-# %% ../nbs/01_datasets.ipynb #c021
-def read_folder(layout: FolderLayout, # the dataset's layout
-                root: str | Path, # the data root (or the dataset folder itself)
-                strict: bool = True, # an image whose name does not match is an error; False: skip and count it
-               ) -> ReidData:
-    "Read a dataset published as folders of images, with train pids relabelled and everything skipped reported."
-    ds = _find_dataset_folder(layout, root)
+# %% ../nbs/01_datasets.ipynb #c020a
+def _plain_ext(rel: str, exts: Sequence[str]) -> str | None:
+    "`rel` with one lower-case image extension (`a.jpg.jpg`, `a.JPG` -> `a.jpg`), None: no image."
+    low = rel.lower()
+    for e in exts:
+        if low.endswith(e):
+            stem = rel[:-len(e)]
+            while stem.lower().endswith(e): stem = stem[:-len(e)]
+            return stem + e
+    return None
+
+def _system_file(rel: str) -> str | None:
+    "Why `rel` is a file the operating system left (hidden, macOS archive metadata), or None."
+    parts = rel.split("/")
+    if "__MACOSX" in parts: return "macOS archive metadata (__MACOSX)"
+    if any(p.startswith(".") for p in parts): return "hidden file"
+    return None
+
+def _walk_rel(folder: Path) -> list[tuple[str, str]]:
+    "(path, path relative to `folder` with '/') of every file under `folder`, sorted; plain strings (fast)."
+    out, top = [], str(folder)
+    for d, dirs, files in os.walk(top):
+        dirs.sort()
+        rel = os.path.relpath(d, top).replace(os.sep, "/")
+        pre = "" if rel == "." else rel + "/"
+        out += [(os.path.join(d, f), pre + f) for f in sorted(files)]
+    return out
+
+# %% ../nbs/01_datasets.ipynb #c020d
+def _read_split(layout: FolderLayout, folder: Path, split: str, strict: bool,
+                skipped: list) -> list[tuple[str, Any, int]]:
+    "(path, identity key, camid) of each image of a split folder; the rest goes to `skipped`."
     rx = re.compile(layout.pattern)
     pid_fn = layout.pid_fn or (lambda g: int(g["pid"]))
     cam_fn = layout.cam_fn or (lambda g: int(g["cam"]) - 1 if g.get("cam") is not None else 0)
-    splits, skipped = {}, []
-    for split, sub in layout.splits.items():
-        folder = ds / sub if sub else ds
-        if not folder.is_dir(): raise FileNotFoundError(f"{layout.name}: split folder {folder} is missing; expected {layout.describe()}")
-        items = []
-        for p in _walk(folder):
-            if p.suffix.lower() not in layout.exts:
-                skipped.append(Skipped(split, str(p), f"stray file (not {'/'.join(layout.exts)})")); continue
-            rel = p.relative_to(folder).as_posix()
-            m = rx.fullmatch(rel)
-            if m is None:
-                if strict:
-                    raise ValueError(f"{layout.name}: file {p} does not match the layout: expected a path (relative to {folder}) "
-                                     f"like {layout.example!r}, pattern {layout.pattern!r}; pass strict=False to skip such files")
-                skipped.append(Skipped(split, str(p), "name does not match the layout")); continue
+    items = []
+    for p, rel in _walk_rel(folder):
+        name = _plain_ext(rel, layout.exts)
+        why = _system_file(rel) or (None if name else f"stray file (not {'/'.join(layout.exts)})")
+        m = None if why else rx.fullmatch(name)
+        if not why and m is None:
+            why = "name does not match the layout"
+            if strict:
+                raise ValueError(f"{layout.name}: file {p} does not match the layout: expected a "
+                                 f"path (relative to {folder}) like {layout.example!r}, pattern "
+                                 f"{layout.pattern!r}; pass strict=False to skip such files")
+        if not why:
             g = m.groupdict()
-            pid = pid_fn(g)
-            if pid in layout.junk_pids: skipped.append(Skipped(split, str(p), f"junk (pid {pid})")); continue
-            cam = cam_fn(g)
-            if cam < 0 or (layout.n_cams is not None and cam >= layout.n_cams):
-                raise ValueError(f"{layout.name}: file {p} names camera {g.get('cam')!r}, outside the layout's {layout.n_cams} cameras")
-            items.append((str(p), pid, cam))
-        if not items:
-            raise ValueError(f"{layout.name}: split {split!r} is empty: no image in {folder} matches {layout.pattern!r} "
-                             f"(e.g. {layout.example!r}); {sum(s.split == split for s in skipped)} files were skipped")
-        splits[split] = items
-    def _keep(split):
-        items = splits.get(split, [])
+            pid, cam = pid_fn(g), cam_fn(g)
+            if pid in layout.junk_pids: why = f"junk (pid {pid})"
+            elif cam < 0 or (layout.n_cams is not None and cam >= layout.n_cams):
+                why = f"names camera {g.get('cam')!r}, outside the layout's {layout.n_cams} cameras"
+                if strict: raise ValueError(f"{layout.name}: file {p} {why}")
+        if why: skipped.append(Skipped(split, p, why))
+        else: items.append((p, pid, cam))
+    return items
+
+# %% ../nbs/01_datasets.ipynb #c020e
+def _hold_out(layout: FolderLayout, items: list, split: str, seed: int):
+    "Train, query and gallery records of a train-only set, cut by `layout.protocols[split]`."
+    if split not in layout.protocols:
+        known = sorted(layout.protocols)
+        raise ValueError(f"{layout.name}: unknown split {split!r}; known: {known}")
+    keys = sorted({k for _, k, _ in items})
+    held = set(layout.protocols[split](keys, np.random.default_rng(seed)))
+    rank = {k: i for i, k in enumerate(keys)}  # held-out pids: the key's rank, an int
+    test = [ReidRecord(p, rank[k], c) for p, k, c in items if k in held]
+    qcam = min((r.camid for r in test), default=0)
+    return (_relabel([t for t in items if t[1] not in held]),
+            [r for r in test if r.camid == qcam], [r for r in test if r.camid != qcam])
+
+# %% ../nbs/01_datasets.ipynb #c021
+def read_folder(layout: FolderLayout, # the dataset's layout
+                root: str | Path, # the data root (or the dataset folder itself)
+                strict: bool = False, # a name outside the layout is an error (default: skipped)
+                split: str | None = None, # train-only sets: a key of `layout.protocols`
+                seed: int = 0, # seeds a random `split`
+               ) -> ReidData:
+    "Read a dataset published as folders of images: train pids relabelled, skipped files reported."
+    ds = _find_dataset_folder(layout, root)
+    parts, skipped = {}, []
+    for name, sub in layout.splits.items():
+        folder = ds / sub if sub else ds
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{layout.name}: split folder {folder} is missing; "
+                                    f"expected {layout.describe()}")
+        parts[name] = _read_split(layout, folder, name, strict, skipped)
+        if not parts[name]:
+            n = sum(s.split == name for s in skipped)
+            raise ValueError(f"{layout.name}: split {name!r} is empty: no image in {folder} "
+                             f"matches {layout.pattern!r} (e.g. {layout.example!r}); "
+                             f"{n} files were skipped")
+    if split is not None:
+        if set(parts) != {"train"}:
+            raise ValueError(f"{layout.name}: split= is for train-only presets")
+        return ReidData(layout.name, ds, *_hold_out(layout, parts["train"], split, seed), skipped)
+    def _keep(name):
+        items = parts.get(name, [])
         bad = [p for p, k, _ in items if not isinstance(k, (int, np.integer))]
-        if bad: raise TypeError(f"{layout.name}: pid_fn must give integer ids for {split} (they are kept as published), got a key for {bad[0]}")
+        if bad: raise TypeError(f"{layout.name}: pid_fn must give integer ids for {name} (they are "
+                                f"kept as published), got a key for {bad[0]}")
         return [ReidRecord(p, int(k), c) for p, k, c in items]
-    return ReidData(layout.name, ds, _relabel(splits.get("train", [])), _keep("query"), _keep("gallery"), skipped)
+    train = _relabel(parts.get("train", []))
+    return ReidData(layout.name, ds, train, _keep("query"), _keep("gallery"), skipped)
 
 # %% ../nbs/01_datasets.ipynb #c023
 MARKET1501 = FolderLayout(
-    name="market1501", folders=("Market-1501-v15.09.15", "market1501/Market-1501-v15.09.15", "market1501", ""),
+    name="market1501", folders=("Market-1501-v15.09.15", "market1501/Market-1501-v15.09.15", "market1501",
+                                "market", ""),
     splits={"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"},
     pattern=r"(?P<pid>-1|\d{4})_c(?P<cam>\d)s\d+_\d+_\d+\.jpg", junk_pids=(-1,), n_cams=6,
     example="0002_c1s1_000451_03.jpg",
     published={"train": (12936, 751, 6), "query": (3368, 750, 6), "gallery": (15913, 751, 6)})
 
 DUKEMTMCREID = FolderLayout(
-    name="dukemtmcreid", folders=("DukeMTMC-reID", "dukemtmc-reid/DukeMTMC-reID", "dukemtmc-reid", ""),
+    name="dukemtmcreid", folders=("DukeMTMC-reID", "dukemtmc-reid/DukeMTMC-reID", "dukemtmc-reid",
+                                  "dukemtmcreid/DukeMTMC-reID", "dukemtmcreid", "duke", ""),
     splits={"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"},
     pattern=r"(?P<pid>\d{4})_c(?P<cam>\d)_f\d+\.jpg", n_cams=8, example="0001_c2_f0046182.jpg",
     published={"train": (16522, 702, 8), "query": (2228, 702, 8), "gallery": (17661, 1110, 8)})
@@ -263,32 +329,49 @@ def _cuhk02_pid(g: dict) -> tuple: return (int(g["pair"]), int(g["pid"]))
 def _cuhk02_cam(g: dict) -> int: return 2 * (int(g["pair"]) - 1) + int(g["cam"]) - 1
 def _prid_pid(g: dict) -> tuple:
     n = int(g["pid"])
-    return (0, n) if n <= 200 else (1 + "ab".index(g["cam"]), n)  # only ids 1-200 appear in both cameras
+    return (0, n) if n <= 200 else (1 + "ab".index(g["cam"]), n)  # ids 1-200 are in both cameras
+
+# train/test protocols of the train-only sets: fn(sorted identity keys, rng) -> held-out (test) keys
+def _test_half(keys: list, rng) -> set:  # a random half of the ids (DGD, torchreid: VIPeR, CUHK01)
+    return {keys[i] for i in rng.permutation(len(keys))[len(keys) // 2:]}
+def _test_100(keys: list, rng) -> set:  # DGD's 3DPeS: 100 random ids (half, if <= 100 ids)
+    n = 100 if len(keys) > 100 else len(keys) // 2
+    return {keys[i] for i in rng.permutation(len(keys))[:n]}
+def _prid_dgd(keys: list, rng) -> set:  # half the 200 shared + cam_b-only ids
+    return _test_half([k for k in keys if k[0] == 0], rng) | {k for k in keys if k[0] == 2}
+def _prid_torchreid(keys: list, rng) -> set:  # only 100 of the 200 shared ids train
+    return _test_half([k for k in keys if k[0] == 0], rng) | {k for k in keys if k[0] != 0}
+def _cuhk02_p5(keys: list, rng) -> set: return {k for k in keys if k[0] == 5}  # torchreid
+def _cuhk02_p1(keys: list, rng) -> set: return {k for k in keys if k[0] == 1}  # P1 is CUHK01
 
 # %% ../nbs/01_datasets.ipynb #c032
 VIPER = FolderLayout(
     name="viper", folders=("VIPeR", "viper/VIPeR", "viper"), splits={"train": ""}, required=("cam_a", "cam_b"),
     pattern=r"cam_(?P<cam>[ab])/(?P<pid>\d+)_\d+\.bmp", exts=(".bmp",), cam_fn=_letter_cam, n_cams=2,
-    example="cam_a/000_45.bmp", published={"train": (1264, 632, 2)})
+    example="cam_a/000_45.bmp", published={"train": (1264, 632, 2)},
+    protocols={"dgd": _test_half, "torchreid": _test_half})
 CUHK01 = FolderLayout(
     name="cuhk01", folders=("campus", "cuhk01/campus", "CUHK01/campus"), splits={"train": ""}, required=(),
     pattern=r"(?P<pid>\d{4})(?P<cam>\d{3})\.png", exts=(".png",), cam_fn=_cuhk01_cam, n_cams=2,
-    example="0001001.png", published={"train": (3884, 971, 2)})
+    example="0001001.png", published={"train": (3884, 971, 2)},
+    protocols={"dgd": _test_half, "torchreid": _test_half})
 CUHK02 = FolderLayout(
     name="cuhk02", folders=("Dataset", "cuhk02/Dataset", "CUHK02/Dataset"), splits={"train": ""},
     required=("P1",), pattern=r"P(?P<pair>[1-5])/cam(?P<cam>[12])/(?P<pid>\d+)_\d+\.png",
     exts=(".png",), pid_fn=_cuhk02_pid, cam_fn=_cuhk02_cam, n_cams=10, example="P1/cam1/001_1.png",
-    published={"train": (7264, 1816, 10)})
+    published={"train": (7264, 1816, 10)}, protocols={"torchreid": _cuhk02_p5, "no-cuhk01": _cuhk02_p1})
 PRID2011 = FolderLayout(
     name="prid2011", folders=("prid_2011/single_shot", "prid2011/prid_2011/single_shot", "single_shot"),
     splits={"train": ""}, required=("cam_a", "cam_b"), pattern=r"cam_(?P<cam>[ab])/person_(?P<pid>\d{4})\.png",
     exts=(".png",), pid_fn=_prid_pid, cam_fn=_letter_cam, n_cams=2, example="cam_a/person_0001.png",
-    published={"train": (1134, 934, 2)}, note="single-shot images; ids above 200 are different people in cam_a and cam_b")
+    published={"train": (1134, 934, 2)}, note="single-shot images; ids above 200 are different people in cam_a and cam_b",
+    protocols={"dgd": _prid_dgd, "torchreid": _prid_torchreid})
 PES3D = FolderLayout(
     name="3dpes", folders=("3DPeS", "3dpes"), splits={"train": "RGB"},
     pattern=r"(?P<pid>\d+)_(?P<cam>\d+)_[^/]*\.bmp", exts=(".bmp",), cam_fn=_number_cam,
-    example="001_0_xxx.bmp", published={"train": (1011, 192, None)}, certain=False,
-    note="layout as DGD's converter reads it (RGB/<pid>_<view>_*.bmp); the second field is a view number")
+    example="001_0_xxx.bmp", published={"train": (1011, 193, None)}, certain=False,
+    note="layout as DGD's converter reads it (RGB/<pid>_<view>_*.bmp); the second field is a view number",
+    protocols={"dgd": _test_100})
 CUHKSYSU = FolderLayout(
     name="cuhksysu", folders=("cuhksysu", "cuhk_sysu", "CUHK-SYSU"), splits={"train": "cropped_images"},
     pattern=r"p(?P<pid>\d+)_s\d+(_\d+)?\.jpg", example="p11422_s16929_1.jpg",
@@ -443,6 +526,107 @@ def _cuhk03_new(root: str | Path, variant: str) -> ReidData:
     train = _relabel(_items("train_idx"))
     return ReidData("cuhk03", ds, train, [ReidRecord(*t) for t in _items("query_idx")], [ReidRecord(*t) for t in _items("gallery_idx")], [])
 
+# %% ../nbs/01_datasets.ipynb #c045b
+_LIST_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+_LIST_RULES = (  # (pattern ending a list path, pid from the name?, camid from the groups)
+    (r"(?P<pid>-1|\d{4})_c(?P<cam>\d)s\d+_\d+_\d+\.jpg", True, lambda g: int(g["cam"]) - 1),
+    (r"(?P<pid>\d{4})_c(?P<cam>\d)_f\d+\.jpg", True, lambda g: int(g["cam"]) - 1),  # Duke
+    (r"cam_(?P<cam>\d+)/(?P<pid>\d{5})_\d{5}\.\w+", True, _number_cam),  # DGD's converter
+    (r"cam_(?P<cam>[ab])/[^/]+", False, _letter_cam),  # VIPeR, PRID
+    (r"[1-5]_\d{3}_(?P<cam>[12])_\d{2}\.png", False, lambda g: int(g["cam"]) - 1),  # CUHK03 PNGs
+    (r"\d{4}(?P<cam>\d{3})\.png", False, _cuhk01_cam),  # CUHK01
+    (r"P(?P<pair>[1-5])/cam(?P<cam>[12])/[^/]+", False, _cuhk02_cam),  # CUHK02
+)
+
+def _list_name(rel: str) -> tuple[int | None, int]:
+    "(pid or None, camid or -1) that a list path carries, by the first matching `_LIST_RULES` rule."
+    name = _plain_ext(rel, _LIST_EXTS) or rel
+    for rx, has_pid, cam_fn in _LIST_RULES:
+        m = re.search(r"(?:^|/)" + rx + "$", name)
+        if m: return (int(m["pid"]) if has_pid else None), cam_fn(m.groupdict())
+    return None, -1
+
+# %% ../nbs/01_datasets.ipynb #c045d
+def read_list(path: str | Path, # a list file: `relative/path label` per line
+              root: str | Path, # the folder the list's paths are relative to
+              split: str = "train", # "train": pids are the labels; query/gallery: ids from names
+              check_files: bool = True, # refuse a line whose image does not exist
+             ) -> tuple[list[tuple[str, int, int, str]], list[Skipped]]:
+    "The `(path, pid, camid, relative path)` items of one image list and the lines skipped (junk)."
+    path, root = Path(path).expanduser(), Path(root).expanduser()
+    if not path.is_file(): raise FileNotFoundError(f"image list {path} does not exist")
+    items, skipped, top = [], [], str(root)
+    for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        fields, where = line.split(), f"{path}, line {n}"
+        if not fields: continue
+        if len(fields) != 2:
+            raise ValueError(f"{where}: expected 'relative/path label', got {len(fields)} fields: "
+                             f"{line.strip()!r}")
+        rel, label = fields
+        if not re.fullmatch(r"\d+", label):
+            raise ValueError(f"{where}: label {label!r} is not a non-negative integer")
+        img = os.path.join(top, rel)
+        if check_files and not os.path.isfile(img):
+            raise FileNotFoundError(f"{where}: image {img} does not exist (list paths are relative "
+                                    f"to {root})")
+        pid, cam = _list_name(rel)
+        if pid == -1: skipped.append(Skipped(split, img, "junk (pid -1)")); continue
+        if split != "train":
+            if cam < 0: raise ValueError(f"{where}: {rel!r} names no camera; {split} needs one")
+            if pid is not None: label = pid
+        items.append((img, int(label), cam, rel))
+    if not items: raise ValueError(f"image list {path} lists no images ({len(skipped)} junk lines)")
+    return items, skipped
+
+# %% ../nbs/01_datasets.ipynb #c045e
+def _offset_cams(items: list) -> list[tuple[str, int, int]]:
+    "Train items of a list spanning several top folders: each folder's cameras after the last's."
+    tops = [rel.split("/")[0] if "/" in rel else "" for *_, rel in items]
+    span = {}
+    for t, (_, _, c, _) in zip(tops, items): span[t] = max(span.get(t, 0), c + 1)
+    base = dict(zip(span, np.cumsum([0] + list(span.values())[:-1]).tolist()))
+    if len(span) == 1: base = {t: 0 for t in span}
+    return [(p, k, c + base[t] if c >= 0 else -1) for t, (p, k, c, _) in zip(tops, items)]
+
+# %% ../nbs/01_datasets.ipynb #c045f
+def read_lists(root: str | Path, # the folder the lists' paths are relative to
+               train: str | Path | None = None, # a train list (labels are the classes)
+               query: str | Path | None = None, # a query list
+               gallery: str | Path | None = None, # a gallery list
+               check_files: bool = True, # refuse lines whose image does not exist
+               name: str | None = None, # the dataset's name (default: the list files')
+              ) -> ReidData:
+    "A `ReidData` from the authors' image lists; a list path not found is also tried under `root`."
+    root = Path(root).expanduser()
+    given = dict(train=train, query=query, gallery=gallery)
+    given = {s: p for s, p in given.items() if p is not None}
+    if not given: raise ValueError("read_lists needs at least one of train=, query=, gallery=")
+    out, skipped = {}, []
+    for s, p in given.items():
+        p = Path(p).expanduser()
+        if not p.is_file() and not p.is_absolute() and (root / p).is_file(): p = root / p
+        items, sk = read_list(p, root, s, check_files)
+        out[s], skipped = items, skipped + sk
+    train_recs = _relabel(_offset_cams(out["train"])) if "train" in out else []
+    keep = lambda s: [ReidRecord(p, k, c) for p, k, c, _ in out.get(s, [])]
+    name = name or "list:" + ";".join(f"{s}={p}" for s, p in given.items())
+    return ReidData(name, root, train_recs, keep("query"), keep("gallery"), skipped)
+
+# %% ../nbs/01_datasets.ipynb #c046a
+def _list_spec(spec: str) -> dict[str, str]:
+    "'PATH' (a train list) or 'train=PATH;query=PATH;gallery=PATH' (any of them) as {split: path}."
+    parts = [p.strip() for p in spec.split(";") if p.strip()]
+    if len(parts) == 1 and "=" not in parts[0]: return {"train": parts[0]}
+    out = {}
+    for p in parts:
+        k, sep, v = (s.strip() for s in p.partition("="))
+        if not sep or k not in ("train", "query", "gallery") or not v or k in out:
+            raise ValueError(f"list spec {spec!r}: expected PATH or "
+                             "train=PATH;query=PATH;gallery=PATH")
+        out[k] = v
+    if not out: raise ValueError(f"list spec {spec!r} names no list")
+    return out
+
 # %% ../nbs/01_datasets.ipynb #c047
 _ALIASES = {"market": "market1501", "market-1501": "market1501", "duke": "dukemtmcreid", "dukemtmc-reid": "dukemtmcreid",
             "prid": "prid2011", "shinpuhkan": "shinpuhkan2014", "psdb": "cuhksysu", "cuhk-sysu": "cuhksysu", "pes3d": "3dpes"}
@@ -453,39 +637,105 @@ def load_reid(name: str | FolderLayout, # a name in `REID_NAMES` (or an alias), 
               **options) -> ReidData:
     "Read a re-ID dataset in its published layout (`options`: `strict`; cuhk03's `variant`, `protocol`, `split_id`)."
     if isinstance(name, FolderLayout): return read_folder(name, root, **options)
+    if name.lower().startswith("list:"):  # the authors' image lists
+        return read_lists(root, **{**_list_spec(name[5:]), **options}, name=name)
     key = _ALIASES.get(name.lower(), name.lower())
     if key == "cuhk03": return read_cuhk03(root, **options)
     if key not in LAYOUTS: raise ValueError(f"unknown re-ID dataset {name!r}; known: {', '.join(REID_NAMES)} (or pass a FolderLayout)")
     return read_folder(LAYOUTS[key], root, **options)
 
 # %% ../nbs/01_datasets.ipynb #c050
-PAPER_TRAIN_SETS = ("market1501", "dukemtmcreid", "cuhk03", "3dpes", "cuhk01", "cuhk02", "prid2011", "cuhksysu",
-                    "shinpuhkan2014", "viper")
-AGGREGATE_OPTIONS = {"cuhk03": dict(variant="both", protocol="classic", split_id=0)}
+PAPER_TRAIN_SETS = ("market1501", "dukemtmcreid", "cuhk03", "3dpes", "cuhk01", "cuhk02", "prid2011",
+                    "cuhksysu", "shinpuhkan2014", "viper")
+AGGREGATE_OPTIONS = {  # reader options per set; `holdout`: fraction of train images DGD keeps apart
+    "cuhk03": dict(variant="both", protocol="classic", split_id=0, holdout=0.2),
+    "3dpes": dict(split="dgd", holdout=0.2), "cuhk01": dict(split="dgd", holdout=0.2),
+    "cuhk02": dict(split="no-cuhk01"), "prid2011": dict(split="dgd", holdout=0.2),
+    "shinpuhkan2014": dict(holdout=0.2), "viper": dict(split="dgd", holdout=0.2),
+}
+AGGREGATE_EXPECTED = {  # real data, AGGREGATE_OPTIONS: (train images, train ids, split, exact?)
+    "market1501": (12936, 751, "bounding_box_train", True),
+    "dukemtmcreid": (16522, 702, "bounding_box_train", True),
+    "cuhk03": (21006, 1367, "classic split, labeled + detected, 80% (authors' test ids)", True),
+    "3dpes": (388, 93, "DGD: 100 random test ids of 193, 80% (images depend on the draw)", False),
+    "cuhk01": (1552, 485, "DGD/torchreid: half the ids, 80%", True),
+    "cuhk02": (3380, 845, "P2-P5 (P1 is CUHK01); uncertain", False),
+    "prid2011": (308, 285, "DGD: 100 shared + 185 cam_a-only ids, single-shot, 80%", True),
+    "cuhksysu": (34574, 11934, "all of torchreid's crops; uncertain", False),
+    "shinpuhkan2014": (18004, 24, "all ids (no test split), 80%", True),
+    "viper": (506, 316, "DGD/torchreid: half the ids, 80%", True),
+}
+PAPER_AGGREGATE = {"images": 111_000, "identities": 17_000, "classes": 16_803}  # Sec. 4.2, code
 
-def aggregate(names: Sequence[str], # datasets to merge (their train splits), e.g. `PAPER_TRAIN_SETS`
-              roots: str | Path | dict | Sequence, # one data root for all, a dict name -> root, or one root per name
-              options: dict | None = None, # name -> reader options (default `AGGREGATE_OPTIONS`)
+# %% ../nbs/01_datasets.ipynb #c050a
+def _holdout(records: list, fraction: float, rng) -> tuple[list, list]:
+    "DGD's validation hold-out: int(n * fraction) random images out, never an identity's last one."
+    left = {}
+    for r in records: left[r.pid] = left.get(r.pid, 0) + 1
+    n_out, out = int(len(records) * fraction), set()
+    for i in rng.permutation(len(records)):
+        if len(out) == n_out: break
+        if left[records[i].pid] > 1: left[records[i].pid] -= 1; out.add(int(i))
+    return [r for i, r in enumerate(records) if i not in out], [records[i] for i in sorted(out)]
+
+# %% ../nbs/01_datasets.ipynb #c050b
+def aggregate(names: Sequence[str], # datasets to merge (their train splits): `PAPER_TRAIN_SETS`
+              roots: str | Path | dict | Sequence, # one root, {name: root}, or one per name
+              options: dict | None = None, # name -> reader options (+ `holdout`); AGGREGATE_OPTIONS
+              seed: int = 0, # seeds the random splits and hold-outs
              ) -> ReidData:
-    "Merge the training splits of several datasets with disjoint pids and camids; `counts()` is per dataset."
+    "Merge the training splits of datasets, pids and camids disjoint; `counts()` is per dataset."
     names = list(names)
     if not names: raise ValueError("aggregate needs at least one dataset name")
     if isinstance(roots, (str, Path)): roots = {n: roots for n in names}
     elif not isinstance(roots, dict):
-        if len(roots) != len(names): raise ValueError(f"aggregate got {len(roots)} roots for {len(names)} datasets")
+        if len(roots) != len(names):
+            raise ValueError(f"aggregate got {len(roots)} roots for {len(names)} datasets")
         roots = dict(zip(names, roots))
-    if missing := [n for n in names if n not in roots]: raise ValueError(f"aggregate: no root given for {missing}")
+    if missing := [n for n in names if n not in roots]:
+        raise ValueError(f"aggregate: no root given for {missing}")
     opts = {**AGGREGATE_OPTIONS, **(options or {})}
     train, dsetids, skipped, pid0, cam0 = [], [], [], 0, 0
     for i, n in enumerate(names):
-        d = load_reid(n, roots[n], **opts.get(n, {}))
-        train += [ReidRecord(r.path, r.pid + pid0, r.camid + cam0) for r in d.train]
-        dsetids += [i] * len(d.train)
+        o = dict(opts.get(n, {}))
+        frac = o.pop("holdout", 0.0)
+        if "split" in o: o.setdefault("seed", seed)
+        d = load_reid(n, roots[n], **o)
+        kept, out = (d.train, [])
+        if frac: kept, out = _holdout(d.train, frac, np.random.default_rng([seed, i]))
+        train += [ReidRecord(r.path, r.pid + pid0, r.camid + cam0) for r in kept]
+        dsetids += [i] * len(kept)
         skipped += [Skipped(n, s.path, s.reason) for s in d.skipped if s.split == "train"]
-        pid0 += max(r.pid for r in d.train) + 1
-        cam0 += max(r.camid for r in d.train) + 1
-    return ReidData("+".join(names), Path(os.path.commonpath([str(Path(roots[n]).resolve()) for n in names])),
+        skipped += [Skipped(n, r.path, f"validation hold-out ({frac:.0%})") for r in out]
+        pid0 += max(r.pid for r in kept) + 1
+        cam0 += max(r.camid for r in kept) + 1
+    common = Path(os.path.commonpath([str(Path(roots[n]).resolve()) for n in names]))
+    return ReidData("+".join(names), common,
                     train, [], [], skipped, dsets=names, dsetids=dsetids)
+
+# %% ../nbs/01_datasets.ipynb #c050c
+def aggregate_table(agg: ReidData | None = None): # an `aggregate` result to measure, or None
+    "Train images and ids per set: expected on the real data, measured (given `agg`), the paper's."
+    import pandas as pd
+    c = agg.counts() if agg is not None else None
+    nums = ["expected_images", "expected_ids"] + (["images", "identities"] if c is not None else [])
+    rows, unknown = {}, (None, None, "not in AGGREGATE_EXPECTED", False)
+    for n in (agg.dsets if agg is not None else AGGREGATE_EXPECTED):
+        img, ids, how, exact = AGGREGATE_EXPECTED.get(n, unknown)
+        rows[n] = dict(expected_images=img, expected_ids=ids, split=how, exact=exact)
+        if c is not None:
+            rows[n].update(images=int(c.loc[n, "images"]), identities=int(c.loc[n, "identities"]))
+    sets = list(rows.values())
+    rows["total"] = {k: None if any(r[k] is None for r in sets) else sum(r[k] for r in sets)
+                     for k in nums}
+    rows["total"].update(split="sum", exact=all(r["exact"] for r in sets))
+    p = PAPER_AGGREGATE
+    rows["paper"] = dict(expected_images=p["images"], expected_ids=p["identities"], exact=False,
+                         split=f"~111K images, ~17K ids (Section 4.2); {p['classes']:,} classes "
+                               "in the code")
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df[nums] = df[nums].astype("Int64")
+    return df[nums[:2] + ["split", "exact"] + nums[2:]]
 
 # %% ../nbs/01_datasets.ipynb #c055
 class ParsingPairs(list):

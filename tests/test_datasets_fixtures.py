@@ -86,8 +86,10 @@ def test_dukemtmcreid(tmp_path):
     assert table(d) == [[3, 2, 3, 0], [1, 1, 1, 0], [2, 2, 2, 0]]
     assert sorted(r.camid for r in d.train) == [0, 1, 7]
     write_images(tmp_path / "dukemtmc-reid/DukeMTMC-reID", ["query/0005_c9_f0046985.jpg"])
+    d = load_reid("dukemtmcreid", tmp_path)                                    # camera 9: skipped, counted
+    assert table(d)[1] == [1, 1, 1, 1] and "outside the layout's 8 cameras" in d.skipped[0].reason
     with pytest.raises(ValueError, match="0005_c9_f0046985.jpg names camera '9'"):
-        load_reid("dukemtmcreid", tmp_path)
+        load_reid("dukemtmcreid", tmp_path, strict=True)
 
 
 # ---------------------------------------------------------------- the auxiliary sets
@@ -299,8 +301,8 @@ def test_reader_errors(tmp_path):
     write_images(m, MARKET_FILES)
     (m / "query" / "0001_c1.jpg").write_bytes(b"x")
     with pytest.raises(ValueError, match=r"0001_c1.jpg does not match the layout: expected .*'0002_c1s1_000451_03.jpg'"):
-        load_reid("market1501", tmp_path)
-    assert table(load_reid("market1501", tmp_path, strict=False))[1] == [3, 2, 3, 1]   # skipped and counted
+        load_reid("market1501", tmp_path, strict=True)
+    assert table(load_reid("market1501", tmp_path))[1] == [3, 2, 3, 1]                # skipped and counted
     (m / "query" / "0001_c1.jpg").unlink()
     for p in (m / "query").iterdir(): p.unlink()
     with pytest.raises(ValueError, match=r"split 'query' is empty: no image in .*query"):
@@ -347,7 +349,9 @@ def test_aggregate_ten_style(tmp_path):
         write_images(tmp_path / folder, files)
     write_cuhk03_mat(tmp_path / "cuhk03" / CUHK03_MAT)
     names = ["market1501", "cuhk03", "viper", "cuhk01", "prid2011"]
-    agg = aggregate(names, tmp_path)
+    whole = {"viper": {}, "cuhk01": {}, "prid2011": {},                          # whole sets, no hold-out:
+             "cuhk03": dict(variant="both", protocol="classic", split_id=0)}      # the merging mechanism
+    agg = aggregate(names, tmp_path, options=whole)
     c = agg.counts()
     assert c.index.tolist() == names + ["total"]
     # market 3 ids; cuhk03 classic split 0, labeled + detected train (9 ids, 72 images); viper 3; cuhk01 2; prid 4
@@ -360,7 +364,8 @@ def test_aggregate_ten_style(tmp_path):
     assert agg.train4()[0][3] == 0 and agg.train4()[-1][3] == 4
     only = aggregate(names, tmp_path, options={"cuhk03": dict(variant="labeled")})
     assert only.counts().loc["cuhk03", "images"] == 36
-    assert aggregate(["viper"], [tmp_path]).counts().loc["viper", "images"] == 6
+    assert aggregate(["viper"], [tmp_path], options={"viper": {}}).counts().loc["viper", "images"] == 6
+    assert aggregate(["viper"], [tmp_path]).counts().loc["viper", ["images", "identities"]].tolist() == [2, 1]
     with pytest.raises(ValueError, match="2 roots for 1 datasets"):
         aggregate(["viper"], [tmp_path, tmp_path])
     with pytest.raises(ValueError, match=r"no root given for \['viper'\]"):
