@@ -26,7 +26,7 @@ import torch
 
 # %% auto #0
 __all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'save_json', 'git_commit', 'device_name', 'provenance',
-           'provenance_line', 'Timer', 'config_hash', 'run_dir']
+           'provenance_line', 'shown', 'Timer', 'config_hash', 'run_dir']
 
 # %% ../nbs/00_core.ipynb #c006
 def set_threads(n: int | None = None, # threads for torch's intra-op pool; None reads `SPREID_THREADS`
@@ -141,6 +141,18 @@ def provenance(device: str | torch.device = "cpu", # the device the output was c
 def provenance_line(prov: dict, keys=("data", "preset", "commit", "device", "wall_time_s", "runs_train_s", "time_utc")) -> str:
     "One line for the foot of a table: the `keys` of `prov` that are present, `key: value; ...`."
     return "; ".join(f"{k}: {prov[k]}" for k in keys if k in prov)
+
+# %% ../nbs/00_core.ipynb #c022a
+def shown(path: str | Path) -> str:
+    "`path` as a reader should see it: relative to the working folder (or `~/...`) where it lies below it, so that stored outputs carry no machine's absolute paths."
+    p = Path(path)
+    with contextlib.suppress(OSError, ValueError):
+        p = p.resolve()
+        for base, prefix in ((Path.cwd().resolve(), ""), (Path.home().resolve(), "~/")):
+            if p == base: return prefix.rstrip("/") or "."
+            if base in p.parents: return prefix + str(p.relative_to(base))
+    return str(path)
+
 
 # %% ../nbs/00_core.ipynb #c026
 class Timer:

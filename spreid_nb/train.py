@@ -23,7 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
 
-from .core import (atomic_write, get_device, provenance, save_json, seed_everything, set_threads, Timer)
+from .core import (atomic_write, get_device, provenance, save_json, seed_everything, set_threads, shown,
+                            Timer)
 
 # %% auto #0
 __all__ = ['PRESETS', 'STAGES', 'METRIC_FIELDS', 'TrainConfig', 'resolve_config', 'lr_factor', 'config_for', 'dist_env',
@@ -532,7 +533,7 @@ def _write_eval(model, cfg, roots, device, out: Path, step: int):
         final = step == cfg.iters  # the final model's features are kept for the reproduction notebooks (paper.run_features)
         res = evaluate_parser(model, cfg, roots, device) if cfg.task == "parser" else \
               evaluate_reid(model, cfg, roots, device, features_dir=out if final else None)
-    res.update(step=step, provenance=provenance(device, data=cfg.data, preset_task=cfg.task, run=str(out), wall_time_s=round(t.seconds, 1)))
+    res.update(step=step, provenance=provenance(device, data=cfg.data, preset_task=cfg.task, run=shown(out), wall_time_s=round(t.seconds, 1)))
     save_json(res, out / ("eval.json" if final else f"eval_step{step}.json"))
     return res
 
