@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -25,8 +26,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'save_json', 'git_commit', 'device_name', 'provenance',
-           'provenance_line', 'shown', 'Timer', 'config_hash', 'run_dir']
+__all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'save_json', 'Busy', 'one_writer', 'git_commit',
+           'device_name', 'provenance', 'provenance_line', 'shown', 'Timer', 'short_error', 'worker_errors',
+           'config_hash', 'run_dir']
 
 # %% ../nbs/00_core.ipynb #c006
 def set_threads(n: int | None = None, # threads for torch's intra-op pool; None reads `SPREID_THREADS`
@@ -72,6 +74,14 @@ def seed_everything(seed: int, # the run's one seed
     return torch.Generator().manual_seed(seed), np.random.default_rng(seed)
 
 # %% ../nbs/00_core.ipynb #c016
+def _umask() -> int:
+    "The process's umask, read without changing it where Linux allows."
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"): return int(line.split()[1], 8)
+    m = os.umask(0o022); os.umask(m)
+    return m
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, # the file to (re)write
                  mode: str = "wb", # "wb" or "w"
@@ -81,6 +91,7 @@ def atomic_write(path: str | Path, # the file to (re)write
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())  # mkstemp: 0600
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -95,6 +106,48 @@ def save_json(obj: Any, path: str | Path) -> Path:
     "Write `obj` as indented, key-sorted JSON to `path`, atomically."
     with atomic_write(path, "w") as f: json.dump(obj, f, indent=2, sort_keys=True, default=str)
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #c019c
+class Busy(OSError):
+    "Another process holds the one-writer lock of a run folder or output file."
+
+def _lock_file(path: Path) -> Path:
+    return path / ".lock" if path.is_dir() else path.parent / f".{path.name}.lock"
+
+def _holder(lock: Path) -> str:
+    "Who holds `lock`, from the lines its holder wrote."
+    try: h = json.loads(lock.read_text())
+    except (OSError, ValueError): return "a process that has not said who it is yet"
+    return f"pid {h.get('pid')} on {h.get('host')}, since {h.get('since')}: {h.get('command')}"
+
+# %% ../nbs/00_core.ipynb #c019d
+@contextlib.contextmanager
+def one_writer(path: str | Path, # a folder (lock: path/.lock) or a file (lock: .NAME.lock beside it)
+               what: str = "output", # named in the refusal: "run folder", "features file", ...
+              ) -> Iterator[Path]:
+    "Hold the one-writer lock of `path` while the block runs; a second process is refused, naming the holder."
+    import fcntl
+    path = Path(path); lock = _lock_file(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise Busy(f"{what} {path} is being written by another process ({_holder(lock)}); "
+                       f"wait for it to finish or use another {what}") from None
+        try:
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino: break
+        except FileNotFoundError: pass
+        os.close(fd)  # the holder before us removed this file as we opened it: lock the new one
+    try:
+        me = dict(pid=os.getpid(), host=socket.gethostname(), command=" ".join(sys.argv)[:300],
+                  since=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+        os.ftruncate(fd, 0); os.pwrite(fd, json.dumps(me).encode(), 0)
+        yield lock
+    finally:
+        with contextlib.suppress(FileNotFoundError): os.unlink(lock)  # removed while held: no stale files
+        os.close(fd)  # closing the descriptor releases the lock
 
 # %% ../nbs/00_core.ipynb #c021
 def git_commit(repo: str | Path | None = None, # a folder inside the repository; default: this package's
@@ -159,6 +212,24 @@ class Timer:
     "Context manager measuring wall time in seconds (`.seconds`)."
     def __enter__(self): self.start = time.perf_counter(); self.seconds = 0.0; return self
     def __exit__(self, *exc): self.seconds = time.perf_counter() - self.start
+
+# %% ../nbs/00_core.ipynb #c027b
+def short_error(e: BaseException) -> str:
+    "The message of `e`; for an error re-raised from a DataLoader worker, only its last line (the cause)."
+    msg = str(e)
+    if "Original Traceback" not in msg: return msg
+    last = [line for line in msg.strip().splitlines() if line.strip()][-1]
+    return re.sub(r"^[A-Za-z_][\w.]*: ", "", last.strip()) + " (in a data loading worker)"
+
+@contextlib.contextmanager
+def worker_errors() -> Iterator[None]:
+    "Re-raise an error from a DataLoader worker as the same type with `short_error`'s one line."
+    try: yield
+    except Exception as e:
+        if "Original Traceback" not in str(e): raise
+        try: short = type(e)(short_error(e))
+        except Exception: short = RuntimeError(short_error(e))
+        raise short from None
 
 # %% ../nbs/00_core.ipynb #c029
 def config_hash(config: dict) -> str:
