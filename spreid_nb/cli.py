@@ -314,6 +314,22 @@ class Features:
         for s, b in self.blocks(): out[s:s + len(b)] = b
         return out
 
+_ARRAYS = dict(paths=("U", 1), pids=("i", 1), camids=("i", 1), known=("b", 1), skipped=("U", 1), root=("U", 0),
+               model=("U", 0))
+
+def _check_arrays(p: Path, a: dict) -> dict:
+    "Refuse arrays of the wrong kind, rank or length (one row per path); return the model identity."
+    for k, (kind, ndim) in _ARRAYS.items():
+        if a[k].dtype.kind != kind or a[k].ndim != ndim:
+            raise ValueError(f"{p}: array {k!r} is {a[k].dtype} of shape {a[k].shape}; expected "
+                             f"{dict(U='text', i='integers', b='booleans')[kind]} of rank {ndim}: a damaged features file")
+    n = len(a["paths"])
+    for k in ("pids", "camids", "known"):
+        if len(a[k]) != n: raise ValueError(f"{p}: array {k!r} has {len(a[k])} rows for {n} paths: a damaged features file")
+    try: model = json.loads(str(a["model"])); int(model["feature_dim"])
+    except (ValueError, KeyError, TypeError): raise ValueError(f"{p}: its model identity is not readable: a damaged features file") from None
+    return model
+
 def load_features(path: str | Path) -> Features:
     "Open a features file written by `save_features` (`spreid extract`); anything else is refused, saying why."
     p = Path(path)
@@ -330,7 +346,7 @@ def load_features(path: str | Path) -> Features:
             version = np.lib.format.read_magic(m)
             shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(m)
         a = {k: _read_npy(zf, k) for k in need[2:]}
-    model = json.loads(str(a["model"]))
+    model = _check_arrays(p, a)
     if dtype != np.float32 or len(shape) != 2 or shape != (len(a["paths"]), model["feature_dim"]):
         raise ValueError(f"{p}: feature matrix {shape} {dtype} does not match {len(a['paths'])} paths of dimension {model['feature_dim']}")
     return Features(p, [str(x) for x in a["paths"]], a["pids"], a["camids"], a["known"], Path(str(a["root"])), model,
@@ -368,22 +384,10 @@ def _embed(model, files: Sequence[Path], height: int, width: int, flip: bool = F
             yield idx[ok].tolist(), feats, [(int(i), e) for i, e in zip(idx.tolist(), err) if e]
 
 # %% ../nbs/11_cli.ipynb #c035
-def extract_folder(folder: str | Path, # image folder, searched recursively
-                   model: str | Path, # re-ID run folder or checkpoint
-                   out: str | Path, # the features file (.npz) to write
-                   batch_size: int = 64,
-                   chunk_size: int = 2048, # images per part file (bounds memory and lost work)
-                   flip: bool = False, # average with the horizontally flipped image's feature
-                   device: Any = "auto",
-                   workers: int = 0, # DataLoader worker processes
-                   progress: bool = True, # tqdm bar
-                   log: Callable = print, # where report lines go
-                  ) -> Path:
-    "Features of every image under `folder` into `out`, streamed in part files and merged atomically; resumable."
+def _extract(folder: Path, files: list[Path], others: list[Path], model, out: Path, batch_size: int, chunk_size: int,
+             flip: bool, device: Any, workers: int, progress: bool, log: Callable) -> Path:
+    "The body of `extract_folder`, run while it holds the lock of `out`."
     from spreid_nb.core import get_device, save_json
-    if chunk_size < 1 or batch_size < 1: raise ValueError(f"chunk_size and batch_size must be >= 1, got {chunk_size}, {batch_size}")
-    folder, out = Path(folder), Path(out)
-    files, others = find_images(folder)
     root = folder.resolve()
     rel = [f.relative_to(folder).as_posix() for f in files]
     net, cfg = load_reid_model(model, get_device(device))
@@ -398,12 +402,14 @@ def extract_folder(folder: str | Path, # image folder, searched recursively
         prev = load_features(out); check(prev, out)
         sources.append(prev); done |= set(prev.paths)
     n_prev = len(done)
+    for t in [*parts.glob(".part-*.tmp"), *out.parent.glob(f".{out.name}.*.tmp")]: t.unlink()  # a killed run's
+    if parts.is_dir() and not (parts / "model.json").is_file() and not any(parts.glob("part-*.npz")):
+        shutil.rmtree(parts)  # left by a run killed before its first part: nothing in it
     if parts.is_dir():
-        if not (parts / "model.json").is_file(): raise ValueError(f"{parts} exists but has no model.json: not left by `spreid extract`; remove it")
+        if not (parts / "model.json").is_file(): raise ValueError(f"{parts} holds part files but no model.json: not left by `spreid extract`; remove it")
         check(json.loads((parts / "model.json").read_text()), Path(f"{parts} (left by an interrupted run; delete it to start over)"))
     else:
-        parts.mkdir(parents=True)
-        save_json(dict(model=ident, root=str(root)), parts / "model.json")
+        save_json(dict(model=ident, root=str(root)), parts / "model.json")  # creates the folder
     part_files = sorted(parts.glob("part-*.npz"))
     for pf in part_files:
         fs = load_features(pf); check(fs, pf); sources.append(fs); done |= set(fs.paths)
@@ -420,11 +426,13 @@ def extract_folder(folder: str | Path, # image folder, searched recursively
         from tqdm.auto import tqdm
         bar = tqdm(total=len(todo), desc="extract", unit="img", dynamic_ncols=True)
     buf_i, buf_f, buf_bad = [], [], []
+    kill_at = int(os.environ.get("SPREID_KILL_AFTER_PART", -1))  # test hook: SIGKILL after that many parts
     def flush():
         nonlocal k, buf_i, buf_f, buf_bad
         pf = parts / f"part-{k:05d}.npz"
         save_features(pf, buf_f, [rel[todo[i]] for i in buf_i], root, ident, [f"{rel[todo[i]]}\t{e}" for i, e in buf_bad])
         sources.append(load_features(pf)); k += 1
+        if k == kill_at: os.kill(os.getpid(), 9)
         buf_i, buf_f, buf_bad = [], [], []
     for idx, feats, fails in _embed(net, [files[i] for i in todo], cfg["height"], cfg["width"], flip, batch_size, workers):
         buf_i += idx; buf_f.append(feats); buf_bad += fails
@@ -444,6 +452,28 @@ def extract_folder(folder: str | Path, # image folder, searched recursively
     log(f"wrote {out}: {len(paths)} features of dimension {ident['feature_dim']} ({len(paths) - n_prev} new), "
         f"{len(skipped)} unreadable images skipped")
     return out
+
+# %% ../nbs/11_cli.ipynb #c035a
+def extract_folder(folder: str | Path, # image folder, searched recursively
+                   model: str | Path, # re-ID run folder or checkpoint
+                   out: str | Path, # the features file (.npz) to write
+                   batch_size: int = 64,
+                   chunk_size: int = 2048, # images per part file (bounds memory and lost work)
+                   flip: bool = False, # average with the horizontally flipped image's feature
+                   device: Any = "auto",
+                   workers: int = 0, # DataLoader worker processes
+                   progress: bool = True, # tqdm bar
+                   log: Callable = print, # where report lines go
+                  ) -> Path:
+    "Features of every image under `folder` into `out`, streamed in part files and merged atomically; resumable."
+    from spreid_nb.core import one_writer, printable
+    if chunk_size < 1 or batch_size < 1: raise ValueError(f"chunk_size and batch_size must be >= 1, got {chunk_size}, {batch_size}")
+    folder, out = Path(folder), Path(out)
+    files, others = find_images(folder)
+    say = lambda s: log(printable(s))  # file names that are not UTF-8 are shown with U+FFFD, never a crash
+    with one_writer(out, "features file"):
+        return _extract(folder, files, others, model, out, batch_size, chunk_size, flip, device, workers, progress, say)
+
 
 # %% ../nbs/11_cli.ipynb #c042
 def topk_blocked(qf: np.ndarray, # (Q, D) query features
@@ -532,7 +562,7 @@ def _query_features(query: Path, gallery: Features, model: str | Path | None, de
     feats, keep = [], []
     for idx, f, fails in _embed(net, files, cfg["height"], cfg["width"], gallery.model["flip"], batch_size):
         feats.append(f); keep += idx
-        for i, e in fails: log(f"skipped query: {e}")
+        for i, e in fails: log(printable(f"skipped query: {e}"))
     if not keep: raise ValueError(f"none of the {len(files)} query images could be read")
     files = [files[i] for i in keep]
     return np.concatenate(feats), files, [ids[0] if (ids := ids_from_name(f)) else None for f in files]
@@ -550,7 +580,7 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
                    log: Callable = print,
                   ) -> Path: # the output folder
     "Rank the gallery for each query: ranked matches as CSV and a picture with green/red borders."
-    from spreid_nb.core import atomic_write
+    from spreid_nb.core import atomic_write, printable
     if topk < 1: raise ValueError(f"topk must be >= 1, got {topk}")
     g = load_features(gallery)
     qf, qfiles, qids = _query_features(Path(query), g, model, device, batch_size, log)
@@ -558,7 +588,7 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
     gfiles = g.files()
     gids = [int(p) if k else None for p, k in zip(g.pids, g.known)]
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out / "ranking.csv", "w") as f:
+    with atomic_write(out / "ranking.csv", "w", encoding="utf-8", errors="surrogateescape") as f:  # names as on disk
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["query", "query_pid", "rank", "gallery", "gallery_pid", "distance", "match"])
         for qi, (ii, dd) in enumerate(zip(idx, dist)):
@@ -570,8 +600,8 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
             for qi in range(min(max_rows, len(qfiles)))]
     with atomic_write(out / "ranking.png") as f: ranking_grid(rows, tile).save(f, format="PNG")
     shown = f" (the picture shows the first {len(rows)})" if len(rows) < len(qfiles) else ""
-    log(f"ranked {len(g)} gallery images for {len(qfiles)} queries{' with re-ranking' if rerank else ''}: "
-        f"{out / 'ranking.csv'}, {out / 'ranking.png'}{shown}")
+    log(printable(f"ranked {len(g)} gallery images for {len(qfiles)} queries{' with re-ranking' if rerank else ''}: "
+        f"{out / 'ranking.csv'}, {out / 'ranking.png'}{shown}"))
     return out
 
 # %% ../nbs/11_cli.ipynb #c057
@@ -812,8 +842,9 @@ def main(argv: Sequence[str] | None = None, # arguments after `spreid`; None: sy
         except RuntimeError as e: raise ValueError(str(e)) from None    # e.g. --device cuda without a GPU
         a.func(a)
         return 0
-    except (ValueError, OSError, ImportError) as e:     # OSError covers FileNotFoundError
-        print(f"spreid {a.command}: error: {e}", file=sys.stderr)
+    except (ValueError, OSError, ImportError) as e:     # OSError covers FileNotFoundError and core.Busy
+        from spreid_nb.core import printable, short_error
+        print(printable(f"spreid {a.command}: error: {short_error(e)}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"spreid {a.command}: interrupted (an extraction resumes from its part files)", file=sys.stderr)

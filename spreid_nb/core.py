@@ -27,8 +27,8 @@ import torch
 
 # %% auto #0
 __all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'save_json', 'Busy', 'one_writer', 'git_commit',
-           'device_name', 'provenance', 'provenance_line', 'shown', 'Timer', 'short_error', 'worker_errors',
-           'config_hash', 'run_dir']
+           'device_name', 'provenance', 'provenance_line', 'shown', 'Timer', 'short_error', 'printable',
+           'worker_errors', 'config_hash', 'run_dir']
 
 # %% ../nbs/00_core.ipynb #c006
 def set_threads(n: int | None = None, # threads for torch's intra-op pool; None reads `SPREID_THREADS`
@@ -85,6 +85,7 @@ def _umask() -> int:
 @contextlib.contextmanager
 def atomic_write(path: str | Path, # the file to (re)write
                  mode: str = "wb", # "wb" or "w"
+                 **open_kw, # for text: encoding, errors, newline (as `open`)
                 ) -> Iterator[Any]:
     "Open a temporary sibling of `path` for writing; on success rename it over `path`, on failure delete it."
     path = Path(path)
@@ -92,7 +93,7 @@ def atomic_write(path: str | Path, # the file to (re)write
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())  # mkstemp: 0600
-        with os.fdopen(fd, mode) as f:
+        with os.fdopen(fd, mode, **open_kw) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -220,6 +221,10 @@ def short_error(e: BaseException) -> str:
     if "Original Traceback" not in msg: return msg
     last = [line for line in msg.strip().splitlines() if line.strip()][-1]
     return re.sub(r"^[A-Za-z_][\w.]*: ", "", last.strip()) + " (in a data loading worker)"
+
+def printable(s: Any) -> str:
+    "`s` as text safe to print under any UTF-8 stream: undecodable bytes of file names become U+FFFD."
+    return str(s).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 @contextlib.contextmanager
 def worker_errors() -> Iterator[None]:

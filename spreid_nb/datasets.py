@@ -16,7 +16,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 
 # %% auto #0
@@ -817,10 +817,11 @@ def build_transforms(height: int, width: int,
 
 # %% ../nbs/01_datasets.ipynb #c063
 def read_image(path: str | Path, mode: str | None = "RGB") -> Image.Image:
-    "Open and decode an image file (converted to `mode` unless None); an unreadable file raises an error naming it."
+    "Open and decode an image file, upright (EXIF orientation applied), in `mode` unless None; errors name the file."
     try:
         with Image.open(path) as im:
             im.load()
+            im = ImageOps.exif_transpose(im)  # upright, as a photo viewer shows it (EXIF orientation)
             return im.convert(mode) if mode and im.mode != mode else im.copy()
     except FileNotFoundError: raise FileNotFoundError(f"image file {path} does not exist") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
@@ -828,9 +829,11 @@ def read_image(path: str | Path, mode: str | None = "RGB") -> Image.Image:
 
 # %% ../nbs/01_datasets.ipynb #c064
 def read_image_size(path: str | Path) -> tuple[int, int]:
-    "The (width, height) of an image file from its header; an unreadable file raises an error naming it."
+    "The (width, height) of an image file, upright, from its header; an unreadable file raises an error naming it."
     try:
-        with Image.open(path) as im: return im.size
+        with Image.open(path) as im:
+            turned = im.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap the sides
+            return im.size[::-1] if turned else im.size
     except FileNotFoundError: raise FileNotFoundError(f"image file {path} does not exist") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise OSError(f"cannot read image {path}: corrupt or not an image ({type(e).__name__}: {e})") from None

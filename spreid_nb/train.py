@@ -393,7 +393,6 @@ def _check_init_from(path: str | None):
 
 def _check_run_folder(cfg_dict: dict, out: Path, resume: bool):
     "Refuse a folder that holds another run, or a finished one without `resume`."
-    if out.exists() and not out.is_dir(): raise ValueError(f"{out} is a file, not a run folder")
     has_ck = (out / "checkpoints" / "last.pt").exists()
     if (out / "config.json").exists() and has_ck:
         have = json.loads((out / "config.json").read_text())
@@ -410,11 +409,11 @@ def _one_run_writer(fn):
     def run(cfg: TrainConfig, out: str | Path, resume: bool = False, *args, **kw):
         _check_values(cfg); _check_files(cfg)
         out = Path(out); cfg_dict = json.loads(json.dumps(asdict(cfg), default=str))
-        _check_run_folder(cfg_dict, out, resume)
+        if out.exists() and not out.is_dir(): raise ValueError(f"{out} is a file, not a run folder")
         if dist_env()[0] != 0: return fn(cfg, out, resume, *args, **kw)
         out.mkdir(parents=True, exist_ok=True)
-        with one_writer(out, "run folder"):
-            _check_run_folder(cfg_dict, out, resume)  # again, now that no one else writes it
+        with one_writer(out, "run folder"):  # before reading the folder: a busy one is refused as busy
+            _check_run_folder(cfg_dict, out, resume)
             return fn(cfg, out, resume, *args, **kw)
     return run
 
