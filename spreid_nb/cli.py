@@ -314,20 +314,25 @@ class Features:
         for s, b in self.blocks(): out[s:s + len(b)] = b
         return out
 
-_ARRAYS = dict(paths=("U", 1), pids=("i", 1), camids=("i", 1), known=("b", 1), skipped=("U", 1), root=("U", 0),
-               model=("U", 0))
+_ARRAYS = dict(paths=("U", 1), pids=("i", 1), camids=("i", 1), known=("b", 1), skipped=("U", 1),
+               root=("U", 0), model=("U", 0))  # name: (dtype kind, rank)
+_KINDS = dict(U="text", i="integers", b="booleans")
 
 def _check_arrays(p: Path, a: dict) -> dict:
     "Refuse arrays of the wrong kind, rank or length (one row per path); return the model identity."
     for k, (kind, ndim) in _ARRAYS.items():
         if a[k].dtype.kind != kind or a[k].ndim != ndim:
             raise ValueError(f"{p}: array {k!r} is {a[k].dtype} of shape {a[k].shape}; expected "
-                             f"{dict(U='text', i='integers', b='booleans')[kind]} of rank {ndim}: a damaged features file")
+                             f"{_KINDS[kind]} of rank {ndim}: a damaged features file")
     n = len(a["paths"])
     for k in ("pids", "camids", "known"):
-        if len(a[k]) != n: raise ValueError(f"{p}: array {k!r} has {len(a[k])} rows for {n} paths: a damaged features file")
+        if len(a[k]) != n:
+            raise ValueError(f"{p}: array {k!r} has {len(a[k])} rows for {n} paths: "
+                             "a damaged features file")
     try: model = json.loads(str(a["model"])); int(model["feature_dim"])
-    except (ValueError, KeyError, TypeError): raise ValueError(f"{p}: its model identity is not readable: a damaged features file") from None
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{p}: its model identity is unreadable: a damaged features file") \
+            from None
     return model
 
 def load_features(path: str | Path) -> Features:
@@ -384,8 +389,9 @@ def _embed(model, files: Sequence[Path], height: int, width: int, flip: bool = F
             yield idx[ok].tolist(), feats, [(int(i), e) for i, e in zip(idx.tolist(), err) if e]
 
 # %% ../nbs/11_cli.ipynb #c035
-def _extract(folder: Path, files: list[Path], others: list[Path], model, out: Path, batch_size: int, chunk_size: int,
-             flip: bool, device: Any, workers: int, progress: bool, log: Callable) -> Path:
+def _extract(folder: Path, files: list[Path], others: list[Path], model, out: Path,
+             batch_size: int, chunk_size: int, flip: bool, device: Any, workers: int,
+             progress: bool, log: Callable) -> Path:
     "The body of `extract_folder`, run while it holds the lock of `out`."
     from spreid_nb.core import get_device, save_json
     root = folder.resolve()
@@ -402,11 +408,15 @@ def _extract(folder: Path, files: list[Path], others: list[Path], model, out: Pa
         prev = load_features(out); check(prev, out)
         sources.append(prev); done |= set(prev.paths)
     n_prev = len(done)
-    for t in [*parts.glob(".part-*.tmp"), *out.parent.glob(f".{out.name}.*.tmp")]: t.unlink()  # a killed run's
-    if parts.is_dir() and not (parts / "model.json").is_file() and not any(parts.glob("part-*.npz")):
+    for t in [*parts.glob(".part-*.tmp"), *out.parent.glob(f".{out.name}.*.tmp")]:
+        t.unlink()  # half-written by a killed run
+    no_model = parts.is_dir() and not (parts / "model.json").is_file()
+    if no_model and not any(parts.glob("part-*.npz")):
         shutil.rmtree(parts)  # left by a run killed before its first part: nothing in it
+    elif no_model:
+        raise ValueError(f"{parts} holds part files but no model.json: not left by "
+                         "`spreid extract`; remove it")
     if parts.is_dir():
-        if not (parts / "model.json").is_file(): raise ValueError(f"{parts} holds part files but no model.json: not left by `spreid extract`; remove it")
         check(json.loads((parts / "model.json").read_text()), Path(f"{parts} (left by an interrupted run; delete it to start over)"))
     else:
         save_json(dict(model=ident, root=str(root)), parts / "model.json")  # creates the folder
@@ -426,7 +436,7 @@ def _extract(folder: Path, files: list[Path], others: list[Path], model, out: Pa
         from tqdm.auto import tqdm
         bar = tqdm(total=len(todo), desc="extract", unit="img", dynamic_ncols=True)
     buf_i, buf_f, buf_bad = [], [], []
-    kill_at = int(os.environ.get("SPREID_KILL_AFTER_PART", -1))  # test hook: SIGKILL after that many parts
+    kill_at = int(os.environ.get("SPREID_KILL_AFTER_PART", -1))  # test hook: SIGKILL after k parts
     def flush():
         nonlocal k, buf_i, buf_f, buf_bad
         pf = parts / f"part-{k:05d}.npz"
@@ -465,14 +475,16 @@ def extract_folder(folder: str | Path, # image folder, searched recursively
                    progress: bool = True, # tqdm bar
                    log: Callable = print, # where report lines go
                   ) -> Path:
-    "Features of every image under `folder` into `out`, streamed in part files and merged atomically; resumable."
+    "Features of every image under `folder` into `out`, in part files merged atomically; resumable."
     from spreid_nb.core import one_writer, printable
-    if chunk_size < 1 or batch_size < 1: raise ValueError(f"chunk_size and batch_size must be >= 1, got {chunk_size}, {batch_size}")
+    if chunk_size < 1 or batch_size < 1:
+        raise ValueError(f"chunk_size and batch_size must be >= 1, got {chunk_size}, {batch_size}")
     folder, out = Path(folder), Path(out)
     files, others = find_images(folder)
-    say = lambda s: log(printable(s))  # file names that are not UTF-8 are shown with U+FFFD, never a crash
+    say = lambda s: log(printable(s))  # names that are not UTF-8: U+FFFD, never a crash
     with one_writer(out, "features file"):
-        return _extract(folder, files, others, model, out, batch_size, chunk_size, flip, device, workers, progress, say)
+        return _extract(folder, files, others, model, out, batch_size, chunk_size, flip, device,
+                        workers, progress, say)
 
 
 # %% ../nbs/11_cli.ipynb #c042
@@ -588,7 +600,8 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
     gfiles = g.files()
     gids = [int(p) if k else None for p, k in zip(g.pids, g.known)]
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out / "ranking.csv", "w", encoding="utf-8", errors="surrogateescape") as f:  # names as on disk
+    # file names as they are on disk, even those that are not UTF-8
+    with atomic_write(out / "ranking.csv", "w", encoding="utf-8", errors="surrogateescape") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["query", "query_pid", "rank", "gallery", "gallery_pid", "distance", "match"])
         for qi, (ii, dd) in enumerate(zip(idx, dist)):
@@ -600,8 +613,9 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
             for qi in range(min(max_rows, len(qfiles)))]
     with atomic_write(out / "ranking.png") as f: ranking_grid(rows, tile).save(f, format="PNG")
     shown = f" (the picture shows the first {len(rows)})" if len(rows) < len(qfiles) else ""
-    log(printable(f"ranked {len(g)} gallery images for {len(qfiles)} queries{' with re-ranking' if rerank else ''}: "
-        f"{out / 'ranking.csv'}, {out / 'ranking.png'}{shown}"))
+    rr = " with re-ranking" if rerank else ""
+    log(printable(f"ranked {len(g)} gallery images for {len(qfiles)} queries{rr}: "
+                  f"{out / 'ranking.csv'}, {out / 'ranking.png'}{shown}"))
     return out
 
 # %% ../nbs/11_cli.ipynb #c057
@@ -842,7 +856,7 @@ def main(argv: Sequence[str] | None = None, # arguments after `spreid`; None: sy
         except RuntimeError as e: raise ValueError(str(e)) from None    # e.g. --device cuda without a GPU
         a.func(a)
         return 0
-    except (ValueError, OSError, ImportError) as e:     # OSError covers FileNotFoundError and core.Busy
+    except (ValueError, OSError, ImportError) as e:     # OSError: FileNotFoundError, core.Busy
         from spreid_nb.core import printable, short_error
         print(printable(f"spreid {a.command}: error: {short_error(e)}"), file=sys.stderr)
         return 1

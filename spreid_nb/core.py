@@ -92,7 +92,8 @@ def atomic_write(path: str | Path, # the file to (re)write
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())  # mkstemp: 0600
+        keep = path.stat().st_mode & 0o7777 if path.exists() else None
+        os.fchmod(fd, keep if keep is not None else 0o666 & ~_umask())  # not mkstemp's 0600
         with os.fdopen(fd, mode, **open_kw) as f:
             yield f
             f.flush()
@@ -123,10 +124,10 @@ def _holder(lock: Path) -> str:
 
 # %% ../nbs/00_core.ipynb #c019d
 @contextlib.contextmanager
-def one_writer(path: str | Path, # a folder (lock: path/.lock) or a file (lock: .NAME.lock beside it)
+def one_writer(path: str | Path, # a folder (lock: path/.lock) or a file (lock: .NAME.lock beside)
                what: str = "output", # named in the refusal: "run folder", "features file", ...
               ) -> Iterator[Path]:
-    "Hold the one-writer lock of `path` while the block runs; a second process is refused, naming the holder."
+    "Hold the one-writer lock of `path` for the block; a second process is refused, named."
     import fcntl
     path = Path(path); lock = _lock_file(path)
     lock.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +148,7 @@ def one_writer(path: str | Path, # a folder (lock: path/.lock) or a file (lock: 
         os.ftruncate(fd, 0); os.pwrite(fd, json.dumps(me).encode(), 0)
         yield lock
     finally:
-        with contextlib.suppress(FileNotFoundError): os.unlink(lock)  # removed while held: no stale files
+        with contextlib.suppress(FileNotFoundError): os.unlink(lock)  # while held: no stale file
         os.close(fd)  # closing the descriptor releases the lock
 
 # %% ../nbs/00_core.ipynb #c021
@@ -216,14 +217,14 @@ class Timer:
 
 # %% ../nbs/00_core.ipynb #c027b
 def short_error(e: BaseException) -> str:
-    "The message of `e`; for an error re-raised from a DataLoader worker, only its last line (the cause)."
+    "The message of `e`; for an error re-raised from a DataLoader worker, its last line."
     msg = str(e)
     if "Original Traceback" not in msg: return msg
     last = [line for line in msg.strip().splitlines() if line.strip()][-1]
     return re.sub(r"^[A-Za-z_][\w.]*: ", "", last.strip()) + " (in a data loading worker)"
 
 def printable(s: Any) -> str:
-    "`s` as text safe to print under any UTF-8 stream: undecodable bytes of file names become U+FFFD."
+    "`s` as text safe to print to any UTF-8 stream: undecodable bytes of file names become U+FFFD."
     return str(s).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 @contextlib.contextmanager

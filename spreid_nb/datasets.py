@@ -817,11 +817,11 @@ def build_transforms(height: int, width: int,
 
 # %% ../nbs/01_datasets.ipynb #c063
 def read_image(path: str | Path, mode: str | None = "RGB") -> Image.Image:
-    "Open and decode an image file, upright (EXIF orientation applied), in `mode` unless None; errors name the file."
+    "Decode an image file, upright (EXIF orientation), in `mode` unless None; errors name it."
     try:
         with Image.open(path) as im:
             im.load()
-            im = ImageOps.exif_transpose(im)  # upright, as a photo viewer shows it (EXIF orientation)
+            im = ImageOps.exif_transpose(im)  # upright, as a photo viewer shows it
             return im.convert(mode) if mode and im.mode != mode else im.copy()
     except FileNotFoundError: raise FileNotFoundError(f"image file {path} does not exist") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
@@ -829,10 +829,10 @@ def read_image(path: str | Path, mode: str | None = "RGB") -> Image.Image:
 
 # %% ../nbs/01_datasets.ipynb #c064
 def read_image_size(path: str | Path) -> tuple[int, int]:
-    "The (width, height) of an image file, upright, from its header; an unreadable file raises an error naming it."
+    "The (width, height) of an image file, upright, from its header; errors name the file."
     try:
         with Image.open(path) as im:
-            turned = im.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap the sides
+            turned = im.getexif().get(0x0112) in (5, 6, 7, 8)  # orientations that swap the sides
             return im.size[::-1] if turned else im.size
     except FileNotFoundError: raise FileNotFoundError(f"image file {path} does not exist") from None
     except (OSError, SyntaxError, ValueError) as e:

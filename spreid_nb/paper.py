@@ -160,30 +160,40 @@ def _need(ok: bool, name: str, value: Any, expected: str):
 def check_parameters(preset: str, # a key of `SCALES`
                      data_root: str | None, # an existing folder, or None
                      targets: list | None, # dataset names, or None
-                     overrides: dict | str, # TrainConfig fields (a dict, or its JSON text as papermill passes it)
-                     threads: int | None = None, seed: int = 0, max_rank: int = 50, device: str = "auto",
-                     reuse: bool = True, rerank: bool = False, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
+                     overrides: dict | str, # TrainConfig fields (a dict, or its JSON text)
+                     threads: int | None = None, seed: int = 0, max_rank: int = 50,
+                     device: str = "auto",
+                     reuse: bool = True, rerank: bool = False, k1: int = 20, k2: int = 6,
+                     lambda_value: float = 0.3,
                     ) -> dict: # `overrides` as a dict
-    "Refuse a reproduction notebook's bad parameter, naming it and the valid choices; nothing is created."
+    "Refuse a reproduction notebook's bad parameter, naming it and the valid choices."
     from spreid_nb.datasets import REID_NAMES
     from spreid_nb.train import resolve_config
     is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
     _need(preset in SCALES, "preset", preset, f"one of {sorted(SCALES)}")
-    _need(data_root is None or Path(str(data_root)).is_dir(), "data_root", data_root, "an existing folder, or None")
+    _need(data_root is None or Path(str(data_root)).is_dir(), "data_root", data_root,
+          "an existing folder, or None")
     names = ("market1501",) if preset != "paper" else REID_NAMES
-    _need(targets is None or (isinstance(targets, (list, tuple)) and set(targets) <= set(names)), "targets", targets,
-          f"None or a list of {list(names)}")
+    listed = isinstance(targets, (list, tuple)) and set(targets) <= set(names)
+    _need(targets is None or listed, "targets", targets, f"None or a list of {list(names)}")
+    fields = "a dict of TrainConfig fields (or its JSON text)"
     if isinstance(overrides, str):
         try: overrides = json.loads(overrides)
-        except ValueError: _need(False, "overrides", overrides, "a dict of TrainConfig fields (or its JSON text)")
-    _need(isinstance(overrides, dict), "overrides", overrides, "a dict of TrainConfig fields (or its JSON text)")
-    for k, v, ok, what in [("threads", threads, threads is None or is_int(threads) and threads >= 1, "None or an int >= 1"),
-                           ("seed", seed, is_int(seed) and seed >= 0, "an int >= 0"), ("device", device, isinstance(device, str), "a str"),
-                           ("max_rank", max_rank, is_int(max_rank) and max_rank >= 1, "an int >= 1"),
-                           ("reuse", reuse, isinstance(reuse, bool), "True or False"), ("rerank", rerank, isinstance(rerank, bool), "True or False"),
-                           ("k1", k1, is_int(k1) and k1 >= 1, "an int >= 1"), ("k2", k2, is_int(k2) and k2 >= 1, "an int >= 1"),
-                           ("lambda_value", lambda_value, isinstance(lambda_value, (int, float)) and 0 <= lambda_value <= 1, "a number in [0, 1]")]:
-        _need(ok, k, v, what)
+        except ValueError: _need(False, "overrides", overrides, fields)
+    _need(isinstance(overrides, dict), "overrides", overrides, fields)
+    checks = [("threads", threads, threads is None or is_int(threads) and threads >= 1,
+               "None or an int >= 1"),
+              ("seed", seed, is_int(seed) and seed >= 0, "an int >= 0"),
+              ("device", device, isinstance(device, str), "a str"),
+              ("max_rank", max_rank, is_int(max_rank) and max_rank >= 1, "an int >= 1"),
+              ("reuse", reuse, isinstance(reuse, bool), "True or False"),
+              ("rerank", rerank, isinstance(rerank, bool), "True or False"),
+              ("k1", k1, is_int(k1) and k1 >= 1, "an int >= 1"),
+              ("k2", k2, is_int(k2) and k2 >= 1, "an int >= 1"),
+              ("lambda_value", lambda_value,
+               isinstance(lambda_value, (int, float)) and 0 <= lambda_value <= 1,
+               "a number in [0, 1]")]
+    for name, value, ok, expected in checks: _need(ok, name, value, expected)
     try: resolve_config(preset, **overrides)
     except ValueError as e: raise ValueError(f"parameter overrides={overrides!r}: {e}") from None
     return overrides

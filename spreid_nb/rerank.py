@@ -135,7 +135,7 @@ def _full_entries(q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray, j: np.ndarr
     return out
 
 def _as_dist(x, name: str, shape: tuple, square: bool = False, rtol: float = 1e-2) -> np.ndarray:
-    "Check one input distance matrix: shape, non-empty, finite, non-negative; square: symmetric, zero diagonal."
+    "Check a distance matrix: shape, non-empty, finite, >= 0; square: symmetric, zero diagonal."
     a = _to_numpy(x)
     if a.ndim != 2 or a.shape != shape:
         raise ValueError(f"{name} must have shape {shape} (from q_g_dist), got {a.shape}")
@@ -143,15 +143,18 @@ def _as_dist(x, name: str, shape: tuple, square: bool = False, rtol: float = 1e-
     if a.dtype not in (np.float32, np.float64): a = a.astype(np.float32)
     if not np.isfinite(a).all(): raise ValueError(f"{name} contains NaN or inf")
     scale = float(np.abs(a).max())
-    if a.min() < -1e-6 * scale: raise ValueError(f"{name} has negative entries (min {a.min():.4g}): not distances")
+    if a.min() < -1e-6 * scale:
+        raise ValueError(f"{name} has negative entries (min {a.min():.4g}): not distances")
     if square:
         asym = np.abs(a - a.T) > rtol * np.maximum(np.abs(a), np.abs(a.T)) + 1e-6 * scale
         if asym.any():
             i, j = np.argwhere(asym)[0]
-            raise ValueError(f"{name} is not symmetric ({int(asym.sum())} entries, e.g. [{i}, {j}] = {a[i, j]:.4g} "
-                             f"but [{j}, {i}] = {a[j, i]:.4g}): pass the full distance matrix")
-        if np.abs(np.diag(a)).max() > rtol * scale:
-            raise ValueError(f"{name} has a non-zero diagonal (max {np.abs(np.diag(a)).max():.4g}, largest entry "
+            raise ValueError(f"{name} is not symmetric ({int(asym.sum())} entries, e.g. "
+                             f"[{i}, {j}] = {a[i, j]:.4g} but [{j}, {i}] = {a[j, i]:.4g}): "
+                             "pass the full matrix")
+        diag = float(np.abs(np.diag(a)).max())
+        if diag > rtol * scale:
+            raise ValueError(f"{name} has a non-zero diagonal (max {diag:.4g}, largest entry "
                              f"{scale:.4g}): an image's distance to itself must be 0")
     return a
 
@@ -169,7 +172,8 @@ def re_ranking(q_g_dist, # (q, g) query-gallery distances (numpy or torch)
     if q_g.ndim != 2: raise ValueError(f"q_g_dist must be 2-D (num_query, num_gallery), got shape {q_g.shape}")
     q, g = q_g.shape
     q_g = _as_dist(q_g, "q_g_dist", (q, g))
-    q_q, g_g = _as_dist(q_q_dist, "q_q_dist", (q, q), True), _as_dist(g_g_dist, "g_g_dist", (g, g), True)
+    q_q = _as_dist(q_q_dist, "q_q_dist", (q, q), square=True)
+    g_g = _as_dist(g_g_dist, "g_g_dist", (g, g), square=True)
     N = q + g
     _check_k(k1, k2, lambda_value, N)
     K = min(max(k1 + 1, k2), N)

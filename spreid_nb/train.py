@@ -26,7 +26,8 @@ import torch.nn.functional as F
 import torch.distributed as dist
 
 from .core import (atomic_write, get_device, provenance, save_json, seed_everything, set_threads, shown,
-                            Timer, one_writer, worker_errors)
+                            Timer)
+from .core import one_writer, worker_errors
 
 # %% auto #0
 __all__ = ['PRESETS', 'STAGES', 'METRIC_FIELDS', 'TrainConfig', 'resolve_config', 'lr_factor', 'config_for', 'dist_env',
@@ -110,19 +111,23 @@ def resolve_config(preset: str = "synthetic", # a key of `PRESETS`
 
 
 # %% ../nbs/09_train.ipynb #c006b
-_CHOICES = dict(task=("reid", "parser"), schedule=("poly10", "poly", "constant"), amp=("none", "bf16", "fp16"),
-                bn=("train", "frozen"))
+_CHOICES = dict(task=("reid", "parser"), schedule=("poly10", "poly", "constant"),
+                amp=("none", "bf16", "fp16"), bn=("train", "frozen"))
 _MODELS = dict(reid=("baseline", "spreid_wfg", "spreid_wofg"), parser=("parser",))
-_AT_LEAST = dict(iters=1, batch_size=1, height=1, width=1, log_every=1, ckpt_every=1, workers=0, eval_every=0,
-                 seed=0, threads=1, num_classes=1, power=0, momentum=0, weight_decay=0)
+_AT_LEAST = dict(iters=1, batch_size=1, height=1, width=1, log_every=1, ckpt_every=1, workers=0,
+                 eval_every=0, seed=0, threads=1, num_classes=1, power=0, momentum=0,
+                 weight_decay=0)
 
 def _type_ok(v, ann: str) -> bool:
     "Whether `v` is a value of the annotation `ann` (\"int\", \"float | None\", \"tuple\", ...)."
     real = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
     ok = dict(int=isinstance(v, (int, np.integer)) and not isinstance(v, bool),
-              float=real and math.isfinite(v), bool=isinstance(v, bool), str=isinstance(v, str) and v != "",
-              tuple=isinstance(v, (tuple, list)) and len(v) == 2 and all(_type_ok(x, "int") for x in v))
-    return any(v is None if k == "None" else ok.get(k, True) for k in (a.strip() for a in ann.split("|")))
+              float=real and math.isfinite(v), bool=isinstance(v, bool),
+              str=isinstance(v, str) and v != "",
+              tuple=isinstance(v, (tuple, list)) and len(v) == 2
+                    and all(_type_ok(x, "int") for x in v))
+    kinds = [a.strip() for a in ann.split("|")]
+    return any(v is None if k == "None" else ok.get(k, True) for k in kinds)
 
 def _min_side(arch: str, output_stride: int) -> int:
     "The smallest input side the backbone `arch` takes at `output_stride` (as `Backbone.min_size`)."
@@ -133,7 +138,7 @@ def _min_side(arch: str, output_stride: int) -> int:
 
 # %% ../nbs/09_train.ipynb #c006c
 def _check_values(cfg: TrainConfig):
-    "Refuse a config value of the wrong type or range, or a combination the model cannot take, naming the key."
+    "Refuse a value of the wrong type or range, or sizes the model cannot take, naming the key."
     from spreid_nb.backbones import BACKBONES
     for f in dataclasses.fields(TrainConfig):
         v = getattr(cfg, f.name)
@@ -141,19 +146,25 @@ def _check_values(cfg: TrainConfig):
             raise ValueError(f"config {f.name}={v!r}: expected {f.type}, got {type(v).__name__}")
         if f.name in _AT_LEAST and v is not None and v < _AT_LEAST[f.name]:
             raise ValueError(f"config {f.name}={v!r}: must be >= {_AT_LEAST[f.name]}")
-    for k, ok in {**_CHOICES, "model": _MODELS[cfg.task] if cfg.task in _MODELS else (),
-                  "backbone": tuple(BACKBONES), "parser_backbone": tuple(BACKBONES)}.items():
-        if getattr(cfg, k) not in ok: raise ValueError(f"config {k}={getattr(cfg, k)!r}; expected one of {ok}")
+    choices = {**_CHOICES, "model": _MODELS.get(cfg.task, ()), "backbone": tuple(BACKBONES),
+               "parser_backbone": tuple(BACKBONES)}
+    for k, ok in choices.items():
+        if getattr(cfg, k) not in ok:
+            raise ValueError(f"config {k}={getattr(cfg, k)!r}; expected one of {ok}")
     for k in ("lr", "head_lr", "clip_norm"):
-        if getattr(cfg, k) is not None and getattr(cfg, k) <= 0: raise ValueError(f"config {k}={getattr(cfg, k)!r}: must be > 0")
+        v = getattr(cfg, k)
+        if v is not None and v <= 0: raise ValueError(f"config {k}={v!r}: must be > 0")
     if cfg.momentum >= 1: raise ValueError(f"config momentum={cfg.momentum!r}: must be < 1")
-    sizes = [("height x width", (cfg.height, cfg.width), cfg.parser_backbone if cfg.task == "parser" else cfg.backbone,
-              16 if cfg.task == "parser" else 32)]
-    if cfg.model.startswith("spreid"): sizes.append(("parser_size", tuple(cfg.parser_size), cfg.parser_backbone, 16))
+    parser = cfg.task == "parser"
+    sizes = [("height x width", (cfg.height, cfg.width),
+              cfg.parser_backbone if parser else cfg.backbone, 16 if parser else 32)]
+    if cfg.model.startswith("spreid"):
+        sizes.append(("parser_size", tuple(cfg.parser_size), cfg.parser_backbone, 16))
     for what, (h, w), arch, stride in sizes:
-        if min(h, w) < _min_side(arch, stride):
-            raise ValueError(f"config {what}={h}x{w}: the model {cfg.model}/{arch} cannot take {h}x{w} images; "
-                             f"each side must be at least {_min_side(arch, stride)} pixels")
+        least = _min_side(arch, stride)
+        if min(h, w) < least:
+            raise ValueError(f"config {what}={h}x{w}: the model {cfg.model}/{arch} cannot take "
+                             f"{h}x{w} images; each side must be at least {least} pixels")
 
 # %% ../nbs/09_train.ipynb #c010
 def lr_factor(it: int, # the iteration about to run (0-based)
@@ -275,8 +286,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError (not a zip), EOFError (truncated) ...
         if _truncated(path, e):
-            raise ValueError(f"checkpoint {path} is truncated ({path.stat().st_size} bytes, its end is missing): "
-                             "an interrupted copy or save; copy it again or use another checkpoint") from None
+            raise ValueError(f"checkpoint {path} is truncated ({path.stat().st_size} bytes, its "
+                             "end is missing): an interrupted copy or save; copy it again") \
+                from None
         raise ValueError(f"refusing to load {path}: it is not a plain weights checkpoint readable with "
                          f"torch.load(weights_only=True) ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
 
@@ -372,24 +384,28 @@ def _reset_metrics(path: Path, upto: int):
 def _check_files(cfg: TrainConfig):
     "Refuse a config whose files are missing: pretrained weights, the SPReID parser, `init_from`."
     if cfg.pretrained not in (None, "imagenet") and not Path(cfg.pretrained).is_file():
-        raise ValueError(f"config pretrained={cfg.pretrained!r}: expected 'imagenet', None or an existing weights file")
+        raise ValueError(f"config pretrained={cfg.pretrained!r}: expected 'imagenet', None or "
+                         "an existing weights file")
     if cfg.model.startswith("spreid") and not cfg.parser_ckpt:
-        raise ValueError(f"config model={cfg.model!r} needs parser_ckpt: a trained parser checkpoint")
+        raise ValueError(f"config model={cfg.model!r} needs parser_ckpt: a trained parser")
     for k in ("parser_ckpt", "init_from"):
         if getattr(cfg, k) is not None and not Path(getattr(cfg, k)).exists():
             raise ValueError(f"config {k}={getattr(cfg, k)!r}: no such file or folder")
     _check_init_from(cfg.init_from)
 
 def _check_init_from(path: str | None):
-    "Refuse an `init_from` that is not a re-ID checkpoint (a parser, a foreign file), saying what it is."
+    "Refuse an `init_from` that is not a re-ID checkpoint (a parser, a foreign file), saying what."
     if path is None: return
     p = Path(path)
     if p.is_dir(): p = p / "checkpoints" / "last.pt"
     ck = load_checkpoint(p)
     mc = ck.get("model_config") if isinstance(ck, dict) else None
     if not isinstance(mc, dict) or "model" not in ck or ck.get("task") == "parser" or "aspp" in mc:
-        what = "a human parser" if isinstance(mc, dict) or ck.get("format") else "not a spreid_nb training checkpoint"
-        raise ValueError(f"config init_from={path!r}: {p} is {what}; init_from takes a re-ID checkpoint")
+        parser = isinstance(ck, dict) and (bool(ck.get("format")) or ck.get("task") == "parser"
+                                           or isinstance(mc, dict) and "aspp" in mc)
+        what = "a human parser" if parser else "not a spreid_nb training checkpoint"
+        raise ValueError(f"config init_from={path!r}: {p} is {what}; "
+                         "init_from takes a re-ID checkpoint")
 
 def _check_run_folder(cfg_dict: dict, out: Path, resume: bool):
     "Refuse a folder that holds another run, or a finished one without `resume`."
@@ -398,9 +414,11 @@ def _check_run_folder(cfg_dict: dict, out: Path, resume: bool):
         have = json.loads((out / "config.json").read_text())
         if have != cfg_dict:
             diff = sorted(k for k in set(have) | set(cfg_dict) if have.get(k) != cfg_dict.get(k))
-            raise ValueError(f"{out} holds a run of another config (differs in {diff}); use another folder")
+            raise ValueError(f"{out} holds a run of another config (differs in {diff}); "
+                             "use another folder")
     if has_ck and not resume:
-        raise ValueError(f"{out} already has a checkpoint; pass resume=True (--resume) to continue it, or use another folder")
+        raise ValueError(f"{out} already has a checkpoint; pass resume=True (--resume) to continue "
+                         "it, or use another folder")
 
 # %% ../nbs/09_train.ipynb #c028c
 def _one_run_writer(fn):
@@ -412,7 +430,7 @@ def _one_run_writer(fn):
         if out.exists() and not out.is_dir(): raise ValueError(f"{out} is a file, not a run folder")
         if dist_env()[0] != 0: return fn(cfg, out, resume, *args, **kw)
         out.mkdir(parents=True, exist_ok=True)
-        with one_writer(out, "run folder"):  # before reading the folder: a busy one is refused as busy
+        with one_writer(out, "run folder"):  # before reading it: a busy folder is refused as busy
             _check_run_folder(cfg_dict, out, resume)
             return fn(cfg, out, resume, *args, **kw)
     return run
@@ -671,9 +689,11 @@ def main(argv: list[str] | None = None) -> Path:
     try:
         cfg = config_for(a.preset, a.stage, **over)
     except ValueError as e: p.error(str(e))
-    try:
-        with worker_errors(): return train(cfg, a.out, resume=a.resume, progress=not a.no_progress, evaluate=not a.no_eval)
-    except (ValueError, OSError) as e: sys.exit(f"{p.prog}: error: {e}")  # OSError: a file, a lock (core.Busy)
+    try:  # a user's mistake is one line; OSError: a file, a worker's file, a lock (core.Busy)
+        with worker_errors():
+            return train(cfg, a.out, resume=a.resume, progress=not a.no_progress,
+                         evaluate=not a.no_eval)
+    except (ValueError, OSError) as e: sys.exit(f"{p.prog}: error: {e}")
 
 # %% ../nbs/09_train.ipynb #c036
 #| eval: false

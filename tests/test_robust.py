@@ -1,7 +1,8 @@
-"""Runs and outputs that cannot be corrupted (issue 15): one writer per run folder and output file (two trainings,
-two extractions, as real processes), an interrupted extraction rerun, every config value checked before the run
-folder exists, honest inputs (re-ranking matrices, features files, EXIF orientation), bytes-safe paths under a
-strict UTF-8 stdout, papermill parameters checked first, the user's umask, and short messages."""
+"""Runs and outputs that cannot be corrupted (issue 15): one writer per run folder and output
+file (two trainings, two extractions, as real processes), an interrupted extraction rerun, every
+config value checked before the run folder exists, honest inputs (re-ranking matrices, features
+files, EXIF orientation), bytes-safe paths under a strict UTF-8 stdout, papermill parameters
+checked first, the user's umask, and short messages."""
 import json
 import os
 import signal
@@ -22,26 +23,27 @@ from spreid_nb.synth import synthetic_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "SPREID_THREADS": "1", "PYTHONIOENCODING": "utf-8:strict",
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "SPREID_THREADS": "1",
+       "PYTHONIOENCODING": "utf-8:strict",
        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-TRAIN = ["-m", "spreid_nb.train", "--preset", "smoke", "--no-progress", "--no-eval", "--set", "threads=1"]
+TRAIN = ["--preset", "smoke", "--no-progress", "--no-eval", "--set", "threads=1"]  # spreid_nb.train
 torch.set_num_threads(1)
 
-# A process that imports everything first, then waits for its go file: two of them start their real work
-# (`spreid_nb.train.main` or `spreid_nb.cli.main`) a known moment apart, whatever the machine's load.
+# A process that imports everything first, then waits for its go file: two of them start their real
+# work (`spreid_nb.train.main` or `spreid_nb.cli.main`) a known moment apart, whatever the load.
 _READY = ("import sys, time, pathlib, spreid_nb.train, spreid_nb.cli\n"
           "go = pathlib.Path(sys.argv[1]); pathlib.Path(sys.argv[1] + '.ready').touch()\n"
           "while not go.exists(): time.sleep(0.02)\n"
-          "m = sys.argv[2]; args = sys.argv[3:]\n"
-          "try: rc = spreid_nb.train.main(args) and 0 if m == 'train' else spreid_nb.cli.main(args)\n"
+          "main = {'train': spreid_nb.train.main, 'cli': spreid_nb.cli.main}[sys.argv[2]]\n"
+          "try: rc = main(sys.argv[3:])\n"
           "except SystemExit as e: rc = e.code\n"
-          "sys.exit(rc)\n")
+          "sys.exit(rc if isinstance(rc, (int, str)) else 0)\n")
 
 
 def _start(tmp: Path, name: str, kind: str, args: list) -> tuple[subprocess.Popen, Path]:
     go = tmp / f"go-{name}"
-    p = subprocess.Popen([PY, "-c", _READY, str(go), kind, *map(str, args)], env=ENV, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([PY, "-c", _READY, str(go), kind, *map(str, args)], env=ENV,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return p, go
 
 
@@ -53,7 +55,7 @@ def _wait_for(path: Path, timeout: float = 120):
 
 
 def _race(tmp: Path, kind: str, args_a: list, args_b: list, lock: Path):
-    "Start A; once A holds `lock`, start B. Returns both finished processes' (rc, stdout, stderr) and A's pid."
+    "Start A; once A holds `lock`, start B. Returns both (rc, stdout, stderr) and A's pid."
     (a, go_a), (b, go_b) = _start(tmp, "a", kind, args_a), _start(tmp, "b", kind, args_b)
     for g in (go_a, go_b): _wait_for(Path(str(g) + ".ready"))
     go_a.touch(); _wait_for(lock)
@@ -66,19 +68,21 @@ def _race(tmp: Path, kind: str, args_a: list, args_b: list, lock: Path):
 def race(tmp_path_factory):
     "Two trainings on one folder, the second with another lr, started while the first runs."
     d = tmp_path_factory.mktemp("race"); out = d / "run"
-    a, b, pid = _race(d, "train", [*TRAIN[2:], "--set", "iters=6", "--out", out],
-                      [*TRAIN[2:], "--set", "iters=6", "--set", "lr=0.02", "--out", out], out / ".lock")
+    a, b, pid = _race(d, "train", [*TRAIN, "--set", "iters=6", "--out", out],
+                      [*TRAIN, "--set", "iters=6", "--set", "lr=0.02", "--out", out], out / ".lock")
     return dict(a=a, b=b, pid=pid, out=out)
 
 
 def test_two_trainings_on_one_folder(race):
     (rc_a, _, err_a), (rc_b, _, err_b), out = race["a"], race["b"], race["out"]
     assert rc_a == 0, err_a[-2000:]
-    assert rc_b == 1 and f"run folder {out} is being written by another process (pid {race['pid']} on " in err_b, err_b
+    busy = f"run folder {out} is being written by another process (pid {race['pid']} on "
+    assert rc_b == 1 and busy in err_b, err_b
     assert "Traceback" not in err_b and len(err_b.strip().splitlines()) == 1, err_b
-    assert json.loads((out / "config.json").read_text())["lr"] == 0.01     # the first run's config, whole
+    assert json.loads((out / "config.json").read_text())["lr"] == 0.01     # the first run's config
     rows = (out / "metrics.csv").read_text().splitlines()
-    assert rows[0].startswith("step,") and [int(r.split(",")[0]) for r in rows[1:]] == list(range(1, 7))
+    assert rows[0].startswith("step,")
+    assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(1, 7))
     assert torch.load(out / "checkpoints" / "last.pt", weights_only=True)["config"]["lr"] == 0.01
     assert not (out / ".lock").exists()
 
@@ -87,19 +91,24 @@ def test_two_trainings_on_one_folder(race):
 def gallery(tmp_path_factory):
     "24 Market-style images of the smoke benchmark."
     g = tmp_path_factory.mktemp("gal") / "gallery"; g.mkdir()
-    market = synthetic_benchmark(preset="smoke")["market1501"] / "Market-1501-v15.09.15" / "bounding_box_test"
+    market = synthetic_benchmark(preset="smoke")["market1501"] / "Market-1501-v15.09.15"
+    market = market / "bounding_box_test"
     for f in sorted(market.glob("*.jpg"))[:24]: (g / f.name).write_bytes(f.read_bytes())
     return g
 
 
 def test_two_extractions_into_one_file(race, gallery, tmp_path):
     out = tmp_path / "g.npz"
-    args = ["extract", gallery, "--model", race["out"], "--out", out, "--no-progress", "--workers", "0",
+    args = ["extract", gallery, "--model", race["out"], "--out", out, "--no-progress", "--workers",
+            "0",
             "--batch-size", "2", "--chunk-size", "2"]
-    (rc_a, _, err_a), (rc_b, _, err_b), pid = _race(tmp_path, "cli", args, args, tmp_path / ".g.npz.lock")
+    a, b, pid = _race(tmp_path, "cli", args, args, tmp_path / ".g.npz.lock")
+    (rc_a, _, err_a), (rc_b, _, err_b) = a, b
     assert rc_a == 0, err_a[-2000:]
-    assert rc_b == 1 and f"features file {out} is being written by another process (pid {pid} on " in err_b, err_b
-    assert len(load_features(out)) == 24 and sorted(os.listdir(tmp_path)) == ["g.npz", "go-a", "go-a.ready", "go-b", "go-b.ready"]
+    busy = f"features file {out} is being written by another process (pid {pid} on "
+    assert rc_b == 1 and busy in err_b, err_b
+    assert len(load_features(out)) == 24
+    assert sorted(os.listdir(tmp_path)) == ["g.npz", "go-a", "go-a.ready", "go-b", "go-b.ready"]
     said = []
     extract_folder(gallery, race["out"], out, progress=False, log=said.append)
     assert "nothing to do" in said[-1], said   # the next run is not blocked
@@ -107,21 +116,23 @@ def test_two_extractions_into_one_file(race, gallery, tmp_path):
 
 def test_interrupted_extraction_then_rerun(race, gallery, tmp_path):
     out = tmp_path / "g.npz"; parts = tmp_path / "g.npz.parts"
-    args = ["-m", "spreid_nb.cli", "extract", gallery, "--model", race["out"], "--out", out, "--no-progress",
+    args = ["-m", "spreid_nb.cli", "extract", gallery, "--model", race["out"], "--out", out,
+            "--no-progress",
             "--workers", "0", "--batch-size", "1", "--chunk-size", "1"]
-    killed = subprocess.run([PY, *map(str, args)], env={**ENV, "SPREID_KILL_AFTER_PART": "3"}, capture_output=True, timeout=300)
-    assert killed.returncode == -signal.SIGKILL and parts.is_dir() and not out.exists()   # killed after its 3rd part
-    (parts / ".part-00099.npz.abc.tmp").write_bytes(b"half")                 # a part being written when killed
+    killed = subprocess.run([PY, *map(str, args)], env={**ENV, "SPREID_KILL_AFTER_PART": "3"},
+                            capture_output=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL and parts.is_dir() and not out.exists()
+    (parts / ".part-00099.npz.abc.tmp").write_bytes(b"half")       # being written when killed
     r = subprocess.run([PY, *map(str, args)], env=ENV, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "0 already in g.npz, 3 in part files, 21 to extract" in r.stdout, r.stdout
     assert not parts.exists() and len(load_features(out)) == 24
-    whole = extract_folder(gallery, race["out"], tmp_path / "whole.npz", progress=False, log=lambda s: None)
+    whole = extract_folder(gallery, race["out"], tmp_path / "whole.npz", progress=False, log=print)
     a, b = load_features(out), load_features(whole)
     order = np.argsort(a.paths)
     assert sorted(a.paths) == sorted(b.paths)
     np.testing.assert_allclose(a.load()[order], b.load()[np.argsort(b.paths)], atol=1e-5)
-    # a run killed before it wrote model.json leaves an empty parts folder: the next run is not refused
+    # a run killed before it wrote model.json leaves an empty parts folder: the next run goes on
     (tmp_path / "e.npz.parts").mkdir()
     extract_folder(gallery, race["out"], tmp_path / "e.npz", progress=False, log=lambda s: None)
     assert len(load_features(tmp_path / "e.npz")) == 24 and not (tmp_path / "e.npz.parts").exists()
@@ -135,7 +146,7 @@ def test_interrupted_extraction_then_rerun(race, gallery, tmp_path):
 ])
 def test_config_checked_before_the_folder_exists(kv, msg, tmp_path, capsys):
     from spreid_nb.train import main
-    with pytest.raises(SystemExit): main([*TRAIN[2:], "--set", kv, "--out", str(tmp_path / "run")])
+    with pytest.raises(SystemExit): main([*TRAIN, "--set", kv, "--out", str(tmp_path / "run")])
     assert msg in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
@@ -143,8 +154,9 @@ def test_init_from_must_be_a_reid_checkpoint(race, tmp_path, capsys):
     from spreid_nb.parser import HumanParser, save_parser
     from spreid_nb.train import config_for, train
     pp = save_parser(HumanParser(backbone="resnet18"), tmp_path / "parser.pt")
-    with pytest.raises(ValueError, match=f"init_from='{pp}': {pp} is a human parser; init_from takes a re-ID checkpoint"):
-        train(config_for("smoke", "finetune", init_from=str(pp)), tmp_path / "ft", progress=False, evaluate=False)
+    cfg = config_for("smoke", "finetune", init_from=str(pp))
+    with pytest.raises(ValueError, match=f"{pp} is a human parser; init_from takes a re-ID"):
+        train(cfg, tmp_path / "ft", progress=False, evaluate=False)
     assert not (tmp_path / "ft").exists()
 
 
@@ -152,7 +164,8 @@ def test_truncated_checkpoint_is_called_truncated(race, gallery, tmp_path, capsy
     from spreid_nb import cli
     ck = race["out"] / "checkpoints" / "last.pt"; cut = tmp_path / "cut.pt"
     cut.write_bytes(ck.read_bytes()[:ck.stat().st_size // 2])
-    assert cli.main(["extract", str(gallery), "--model", str(cut), "--out", str(tmp_path / "x.npz")]) == 1
+    rc = cli.main(["extract", str(gallery), "--model", str(cut), "--out", str(tmp_path / "x")])
+    assert rc == 1
     err = capsys.readouterr().err
     assert f"checkpoint {cut} is truncated (" in err and len(err.strip().splitlines()) == 1, err
 
@@ -160,24 +173,29 @@ def test_truncated_checkpoint_is_called_truncated(race, gallery, tmp_path, capsy
 def test_rerank_refuses_matrices_that_are_not_distances():
     from spreid_nb.metrics import compute_distmat
     from spreid_nb.rerank import re_ranking
-    rng = np.random.default_rng(0); qf, gf = rng.standard_normal((5, 8)), rng.standard_normal((20, 8))
+    rng = np.random.default_rng(0)
+    qf, gf = rng.standard_normal((5, 8)), rng.standard_normal((20, 8))
     qg, qq, gg = compute_distmat(qf, gf), compute_distmat(qf, qf), compute_distmat(gf, gf)
     re_ranking(qg, qq, gg, k1=4, k2=2)
-    for args, msg in [((qg, qq, np.triu(gg)), "g_g_dist is not symmetric"), ((qg, qq - 1, gg), "q_q_dist has negative"),
-                      ((qg, qq + 1, gg), "q_q_dist has a non-zero diagonal"), ((qg, qq, gg[:, :3]), "g_g_dist must have shape")]:
+    for args, msg in [((qg, qq, np.triu(gg)), "g_g_dist is not symmetric"),
+                      ((qg, qq - 1, gg), "q_q_dist has negative"),
+                      ((qg, qq + 1, gg), "q_q_dist has a non-zero diagonal"),
+                      ((qg, qq, gg[:, :3]), "g_g_dist must have shape")]:
         with pytest.raises(ValueError, match=msg): re_ranking(*args, k1=4, k2=2)
 
 
 def test_damaged_features_file_is_refused(race, gallery, tmp_path, capsys):
     from spreid_nb import cli
-    good = cli.extract_folder(gallery, race["out"], tmp_path / "g.npz", progress=False, log=lambda s: None)
+    good = cli.extract_folder(gallery, race["out"], tmp_path / "g.npz", progress=False, log=print)
     bad = tmp_path / "bad.npz"
     with zipfile.ZipFile(good) as zi, zipfile.ZipFile(bad, "w") as zo:
         for n in zi.namelist():
             if n == "pids.npy": _write_npy(zo, "pids", load_features(good).pids[:-3])
             else: zo.writestr(n, zi.read(n))
-    assert cli.main(["search", str(next(gallery.iterdir())), "--gallery", str(bad), "--out", str(tmp_path / "s")]) == 1
-    assert f"{bad}: array 'pids' has 21 rows for 24 paths: a damaged features file" in capsys.readouterr().err
+    query = str(next(gallery.iterdir()))
+    assert cli.main(["search", query, "--gallery", str(bad), "--out", str(tmp_path / "s")]) == 1
+    said = f"{bad}: array 'pids' has 21 rows for 24 paths: a damaged features file"
+    assert said in capsys.readouterr().err
 
 
 def test_exif_rotated_photo_embeds_as_upright(race, tmp_path):
@@ -185,25 +203,30 @@ def test_exif_rotated_photo_embeds_as_upright(race, tmp_path):
     g = tmp_path / "exif"; g.mkdir()
     px = (np.random.default_rng(0).random((64, 32, 3)) * 255).astype(np.uint8)
     Image.fromarray(px).save(g / "0001_c1s1_000001_00.png")
-    ex = Image.Exif(); ex[0x0112] = 6                       # stored turned left, shown upright by a viewer
+    ex = Image.Exif(); ex[0x0112] = 6           # stored turned left, shown upright by a viewer
     Image.fromarray(np.rot90(px, 1).copy()).save(g / "0001_c2s1_000001_00.png", exif=ex.tobytes())
-    f = load_features(cli.extract_folder(g, race["out"], tmp_path / "e.npz", progress=False, log=lambda s: None)).load()
+    e = cli.extract_folder(g, race["out"], tmp_path / "e.npz", progress=False, log=print)
+    f = load_features(e).load()
     np.testing.assert_allclose(f[0], f[1], atol=1e-5)
 
 
 def test_non_utf8_paths_under_strict_stdout(race, gallery, tmp_path):
-    q = tmp_path / os.fsdecode(b"requ\xeate"); g = tmp_path / os.fsdecode(b"galer\xeda"); q.mkdir(); g.mkdir()
+    q, g = tmp_path / os.fsdecode(b"requ\xeate"), tmp_path / os.fsdecode(b"galer\xeda")
+    q.mkdir(); g.mkdir()
     for i, f in enumerate(sorted(gallery.iterdir())[:6]):
         (g / os.fsdecode(f.name.encode()[:-4] + b"-\xff.jpg")).write_bytes(f.read_bytes())
         if i < 2: (q / f.name).write_bytes(f.read_bytes())
-    run = lambda *a: subprocess.run([PY, "-m", "spreid_nb.cli", *map(str, a)], env=ENV, capture_output=True, timeout=300)
-    r = run("extract", g, "--model", race["out"], "--out", tmp_path / "g.npz", "--no-progress", "--workers", "0")
+    def run(*a):
+        cmd = [PY, "-m", "spreid_nb.cli", *map(str, a)]
+        return subprocess.run(cmd, env=ENV, capture_output=True, timeout=300)
+    r = run("extract", g, "--model", race["out"], "--out", tmp_path / "g.npz", "--no-progress",
+            "--workers", "0")
     assert r.returncode == 0 and "galer\ufffda" in r.stdout.decode(), r.stderr.decode()
     assert not (tmp_path / "g.npz.parts").exists()
     r = run("search", q, "--gallery", tmp_path / "g.npz", "--out", tmp_path / "s", "--topk", "3")
     assert r.returncode == 0, r.stderr.decode()
     csv_bytes = (tmp_path / "s" / "ranking.csv").read_bytes()
-    assert b"requ\xeate" in csv_bytes and b"-\xff.jpg" in csv_bytes       # the names as they are on disk
+    assert b"requ\xeate" in csv_bytes and b"-\xff.jpg" in csv_bytes       # the names as on disk
     assert len(csv_bytes.splitlines()) == 1 + 2 * 3
 
 
@@ -219,26 +242,35 @@ def test_files_follow_the_umask(tmp_path):
 def test_worker_failure_is_one_line(tmp_path):
     from spreid_nb.datasets import ImageDataset, build_transforms
     bad = tmp_path / "0001_c1s1_000001_00.jpg"; bad.write_bytes(b"not a jpeg")
-    loader = torch.utils.data.DataLoader(ImageDataset([(str(bad), 0, 0)], build_transforms(64, 32)), num_workers=1)
+    ds = ImageDataset([(str(bad), 0, 0)], build_transforms(64, 32))
+    loader = torch.utils.data.DataLoader(ds, num_workers=1)
     with pytest.raises(OSError) as e, worker_errors(): list(loader)
-    assert str(e.value).startswith(f"cannot read image {bad}: corrupt or not an image") and "\n" not in str(e.value)
+    assert str(e.value).startswith(f"cannot read image {bad}: corrupt or not an image")
+    assert "\n" not in str(e.value)
 
 
 def test_papermill_parameters_checked_first(tmp_path):
     figs = tmp_path / "figs"
-    r = subprocess.run([PY, "-m", "papermill", str(ROOT / "nbs" / "reproduce_table1.ipynb"), str(tmp_path / "o.ipynb"),
-                        "--cwd", str(ROOT / "nbs"), "-k", "python3", "-p", "preset", "nonexistent", "-p", "out_dir", str(figs),
-                        "-p", "runs_root", str(tmp_path / "runs")], env=ENV, capture_output=True, text=True, timeout=300)
+    cmd = [PY, "-m", "papermill", ROOT / "nbs" / "reproduce_table1.ipynb", tmp_path / "o.ipynb",
+           "--cwd", ROOT / "nbs", "-k", "python3", "-p", "preset", "nonexistent",
+           "-p", "out_dir", figs,
+           "-p", "runs_root", tmp_path / "runs"]
+    r = subprocess.run(list(map(str, cmd)), env=ENV, capture_output=True, text=True, timeout=300)
     assert r.returncode != 0
-    assert "parameter preset='nonexistent': expected one of ['paper', 'smoke', 'synthetic']" in r.stderr + r.stdout
-    assert not figs.exists() and not (tmp_path / "runs").exists() and not (ROOT / "figures" / "nonexistent").exists()
+    said = "parameter preset='nonexistent': expected one of ['paper', 'smoke', 'synthetic']"
+    assert said in r.stderr + r.stdout
+    assert not figs.exists() and not (tmp_path / "runs").exists()
+    assert not (ROOT / "figures" / "nonexistent").exists()
 
 
 def test_one_writer_in_process(tmp_path):
     with one_writer(tmp_path / "f.txt", "table"):
-        r = subprocess.run([PY, "-c", "import sys\nfrom spreid_nb.core import one_writer\n"
-                            "with one_writer(sys.argv[1], 'table'): pass", str(tmp_path / "f.txt")],
-                           env=ENV, capture_output=True, text=True, timeout=120)
-        assert r.returncode == 1 and f"table {tmp_path / 'f.txt'} is being written by another process (pid {os.getpid()}" in r.stderr
-    with one_writer(tmp_path / "f.txt", "table"), atomic_write(tmp_path / "f.txt", "w") as f: f.write("x")
+        code = ("import sys\nfrom spreid_nb.core import one_writer\n"
+                "with one_writer(sys.argv[1], 'table'): pass")
+        r = subprocess.run([PY, "-c", code, str(tmp_path / "f.txt")], env=ENV, capture_output=True,
+                           text=True, timeout=120)
+        busy = f"table {tmp_path / 'f.txt'} is being written by another process (pid {os.getpid()}"
+        assert r.returncode == 1 and busy in r.stderr
+    with one_writer(tmp_path / "f.txt", "table"), atomic_write(tmp_path / "f.txt", "w") as f:
+        f.write("x")
     assert sorted(os.listdir(tmp_path)) == ["f.txt"]
