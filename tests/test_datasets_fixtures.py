@@ -179,7 +179,7 @@ def write_cuhk03_mat(path: Path, test=((1, 1), (2, 1))):
 
 def test_cuhk03_classic(tmp_path):
     write_cuhk03_mat(tmp_path / "cuhk03" / CUHK03_MAT)
-    d = load_reid("cuhk03", tmp_path)                          # labeled, classic split 0
+    d = load_reid("cuhk03", tmp_path, variant="labeled")       # labeled, classic split 0
     # 11 persons x 4 images; test ids (1,1), (2,1): view 1 -> query, view 2 -> gallery; 6 empty cells per person
     assert table(d) == [[36, 9, 2, 54], [4, 2, 1, 6], [4, 2, 1, 6]]
     assert sorted({r.pid for r in d.query}) == [1, 4]          # global numbers: pair 2 starts after pair 1's 3 persons
@@ -189,13 +189,16 @@ def test_cuhk03_classic(tmp_path):
     got = np.asarray(Image.open(folder / "2_002_2_07.png"))
     assert np.array_equal(got, cuhk03_image("labeled", 2, 2, 6))   # transposed back to H x W x 3
     mtime = (folder / "1_001_1_01.png").stat().st_mtime_ns
-    assert table(load_reid("cuhk03", tmp_path)) == table(d)        # second read reuses the extracted images
+    assert table(load_reid("cuhk03", tmp_path, variant="labeled")) == table(d)   # reuses the extracted images
     assert (folder / "1_001_1_01.png").stat().st_mtime_ns == mtime
     assert not [p for p in (tmp_path / "cuhk03").iterdir() if p.name.startswith(".")]   # no temp folder left
     det = load_reid("cuhk03", tmp_path, variant="detected", split_id=19)
     assert np.array_equal(np.asarray(Image.open(det.train[0].path)), cuhk03_image("detected", 1, 2, 0))
-    both = load_reid("cuhk03", tmp_path, variant="both")
+    both = load_reid("cuhk03", tmp_path, variant="both", test_variant="both")   # the authors' lists
     assert table(both)[:1] == [[72, 9, 2, 108]] and both.counts()["images"].tolist() == [72, 8, 8]
+    paper = load_reid("cuhk03", tmp_path)                      # the default: the paper's protocol
+    assert table(paper) == [[72, 9, 2, 108], [4, 2, 1, 6], [4, 2, 1, 6]]
+    assert {Path(r.path).parent.name for r in paper.query + paper.gallery} == {"images_labeled"}
 
 
 def test_cuhk03_new_protocol(tmp_path):
