@@ -464,7 +464,7 @@ def _cuhk03_kinds(variant: str) -> tuple[str, ...]:
     return ("labeled", "detected") if variant == "both" else (variant,)
 
 def _cuhk03_offsets(index: list) -> dict[int, int]:
-    "pid offset per camera pair: pair 1's persons are 1..n1, pair 2's continue after them, and so on."
+    "pid offset per camera pair: pair 1's persons are 1..n1, pair 2's continue after them, ..."
     n = {}
     for p, q, _, _ in index: n[p] = max(n.get(p, 0), q)
     return dict(zip(sorted(n), np.cumsum([0] + [n[p] for p in sorted(n)][:-1]).tolist()))
@@ -476,19 +476,21 @@ def _mat_str(x) -> str:
 
 # %% ../nbs/01_datasets.ipynb #c039
 def read_cuhk03(root: str | Path, # data root holding cuhk03/cuhk03_release/cuhk-03.mat
-                variant: str = "both", # train images: "labeled", "detected" or "both" (merged, the paper's)
+                variant: str = "both", # train images: "labeled", "detected", "both" (the paper's)
                 protocol: str = "classic", # "classic" (20 splits of Li et al.) or "new" (767/700 of Zhong et al.)
                 split_id: int = 0, # which classic split, 0-19
-                test_variant: str | None = None, # query/gallery images; None: "labeled" if variant is "both", else variant
+                test_variant: str | None = None, # query/gallery; None: variant, labeled for "both"
                ) -> ReidData:
-    "Read CUHK03 from its .mat release (images extracted once as PNG); the defaults are the paper's protocol."
+    "Read CUHK03 from its .mat release (images extracted once as PNG); default: the paper's way."
     kinds = ("labeled", "detected", "both")
     test_variant = test_variant or ("labeled" if variant == "both" else variant)
     for arg, v in (("variant", variant), ("test_variant", test_variant)):
-        if v not in kinds: raise ValueError(f"cuhk03: {arg} must be 'labeled', 'detected' or 'both', got {v!r}")
+        if v not in kinds: raise ValueError(f"cuhk03: {arg} must be one of {kinds}, got {v!r}")
     if protocol not in ("classic", "new"): raise ValueError(f"cuhk03: protocol must be 'classic' or 'new', got {protocol!r}")
     if protocol == "new":
-        if test_variant == "both": raise ValueError("cuhk03: the 767/700 protocol has one config file per variant; use 'labeled' or 'detected'")
+        if test_variant == "both":
+            raise ValueError("cuhk03: the 767/700 protocol has one config file per variant; "
+                             "use 'labeled' or 'detected'")
         return _cuhk03_new(root, test_variant)
     use = {"train": _cuhk03_kinds(variant), "test": _cuhk03_kinds(test_variant)}
     ds = _cuhk03_folder(root)
@@ -648,7 +650,7 @@ REID_NAMES = tuple(LAYOUTS) + ("cuhk03",)
 def load_reid(name: str | FolderLayout, # a name in `REID_NAMES` (or an alias), or a `FolderLayout`
               root: str | Path, # the data root
               **options) -> ReidData:
-    "Read a re-ID dataset in its published layout (`options`: `strict`; cuhk03's `variant`, `test_variant`, `protocol`, `split_id`)."
+    "Read a re-ID dataset in its published layout (`options`: `strict`, `split`; `read_cuhk03`'s)."
     if isinstance(name, FolderLayout): return read_folder(name, root, **options)
     if name.lower().startswith("list:"):  # the authors' image lists
         return read_lists(root, **{**_list_spec(name[5:]), **options}, name=name)
