@@ -254,8 +254,8 @@ TEST8 = ((1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (4, 1), (5, 1), (5, 2))   # 8 t
 def test_cuhk03_paper_protocol_scored_single_shot(tmp_path):
     "Defaults: train labeled + detected, test labeled, camera 1 vs 2, [24]'s single-shot CMC."
     import torch.nn as nn
-    from spreid_nb.paper import score_features, scoring_notes
-    from spreid_nb.train import reid_features, resolve_config
+    from spreid_nb.paper import run_features, score_features, scoring_notes
+    from spreid_nb.train import features_file, reid_features, resolve_config, save_features
     write_cuhk03_mat(tmp_path / "cuhk03" / CUHK03_MAT, test=TEST8)
     d = load_reid("cuhk03", tmp_path)
     # train: 3 ids x 2 kinds x 4 images; query and gallery: 8 ids x 2 labeled images per view
@@ -283,6 +283,10 @@ def test_cuhk03_paper_protocol_scored_single_shot(tmp_path):
     shuffled = {**perfect, "g_pids": np.roll(perfect["g_pids"], 2)}   # wrong: near chance (12.5)
     assert score_features([shuffled])["rank-1"] <= 30
     assert len(scoring_notes(["market1501", "cuhk03"])) == 1
+    # a run's cached features (as the tables read them; older caches carry no target) score the same way
+    run = tmp_path / "run"; run.mkdir()
+    save_features({k: v for k, v in perfect.items() if k != "target"}, features_file(run, "cuhk03"))
+    assert score_features([run_features(run, "cuhk03")])["protocol"] == "cuhk03 single-shot, 100 draws"
 
 
 def _torchreid_cuhk03(monkeypatch):
