@@ -459,6 +459,16 @@ def _cuhk03_testsets(mat_path: Path, variants: Sequence[str]) -> list[set[tuple[
             if mat[key].dtype != h5py.ref_dtype: raise ValueError(f"cuhk03: {mat_path}: {key!r} holds {mat[key].dtype}, expected a cell array of object references")
         return [{(int(a), int(b)) for a, b in np.asarray(mat[ref][()]).T} for ref in mat["testsets"][0]]
 
+def _cuhk03_kinds(variant: str) -> tuple[str, ...]:
+    "The .mat groups a variant reads: 'both' is labeled then detected."
+    return ("labeled", "detected") if variant == "both" else (variant,)
+
+def _cuhk03_offsets(index: list) -> dict[int, int]:
+    "pid offset per camera pair: pair 1's persons are 1..n1, pair 2's continue after them, ..."
+    n = {}
+    for p, q, _, _ in index: n[p] = max(n.get(p, 0), q)
+    return dict(zip(sorted(n), np.cumsum([0] + [n[p] for p in sorted(n)][:-1]).tolist()))
+
 def _mat_str(x) -> str:
     "A MATLAB string cell as loaded by scipy (nested object/str arrays) as a Python str."
     while isinstance(x, np.ndarray): x = x.ravel()[0]
@@ -466,30 +476,35 @@ def _mat_str(x) -> str:
 
 # %% ../nbs/01_datasets.ipynb #c039
 def read_cuhk03(root: str | Path, # data root holding cuhk03/cuhk03_release/cuhk-03.mat
-                variant: str = "labeled", # "labeled", "detected", or "both" (classic protocol only)
+                variant: str = "both", # train images: "labeled", "detected", "both" (the paper's)
                 protocol: str = "classic", # "classic" (20 splits of Li et al.) or "new" (767/700 of Zhong et al.)
                 split_id: int = 0, # which classic split, 0-19
+                test_variant: str | None = None, # query/gallery; None: variant, labeled for "both"
                ) -> ReidData:
-    "Read CUHK03 from its .mat release (images extracted once as PNG) under the classic or the 767/700 protocol."
-    if variant not in ("labeled", "detected", "both"): raise ValueError(f"cuhk03: variant must be 'labeled', 'detected' or 'both', got {variant!r}")
+    "Read CUHK03 from its .mat release (images extracted once as PNG); default: the paper's way."
+    kinds = ("labeled", "detected", "both")
+    test_variant = test_variant or ("labeled" if variant == "both" else variant)
+    for arg, v in (("variant", variant), ("test_variant", test_variant)):
+        if v not in kinds: raise ValueError(f"cuhk03: {arg} must be one of {kinds}, got {v!r}")
     if protocol not in ("classic", "new"): raise ValueError(f"cuhk03: protocol must be 'classic' or 'new', got {protocol!r}")
-    variants = ("labeled", "detected") if variant == "both" else (variant,)
     if protocol == "new":
-        if variant == "both": raise ValueError("cuhk03: the 767/700 protocol has one config file per variant; use 'labeled' or 'detected'")
-        return _cuhk03_new(root, variant)
+        if test_variant == "both":
+            raise ValueError("cuhk03: the 767/700 protocol has one config file per variant; "
+                             "use 'labeled' or 'detected'")
+        return _cuhk03_new(root, test_variant)
+    use = {"train": _cuhk03_kinds(variant), "test": _cuhk03_kinds(test_variant)}
     ds = _cuhk03_folder(root)
     mat_path = ds / CUHK03_MAT
-    tests = _cuhk03_testsets(mat_path, variants)
+    tests = _cuhk03_testsets(mat_path, list(dict.fromkeys(use["train"] + use["test"])))
     if not 0 <= split_id < len(tests): raise ValueError(f"cuhk03: split_id must be in 0..{len(tests) - 1}, got {split_id}")
     test = tests[split_id]
     items, query, gallery, skipped = [], [], [], []
-    for v in variants:
+    for v in dict.fromkeys(use["train"] + use["test"]):
         folder, index = _cuhk03_extract(mat_path, ds, v)
-        n_per_pair = {}
-        for p, q, _, _ in index: n_per_pair[p] = max(n_per_pair.get(p, 0), q)
-        offset = dict(zip(sorted(n_per_pair), np.cumsum([0] + [n_per_pair[p] for p in sorted(n_per_pair)][:-1]).tolist()))
+        offset = _cuhk03_offsets(index)
         for p, q, i, name in index:
-            view = 0 if i < 5 else 1
+            if v not in use["test" if (p, q) in test else "train"]: continue
+            view = 0 if i < 5 else 1  # images 1-5: the pair's first camera
             split = ("query" if view == 0 else "gallery") if (p, q) in test else "train"
             if name is None:
                 skipped.append(Skipped(split, f"{mat_path}:{v}[pair {p}, person {q}, image {i + 1}]", "empty cell (no image)")); continue
@@ -635,7 +650,7 @@ REID_NAMES = tuple(LAYOUTS) + ("cuhk03",)
 def load_reid(name: str | FolderLayout, # a name in `REID_NAMES` (or an alias), or a `FolderLayout`
               root: str | Path, # the data root
               **options) -> ReidData:
-    "Read a re-ID dataset in its published layout (`options`: `strict`; cuhk03's `variant`, `protocol`, `split_id`)."
+    "Read a re-ID dataset in its published layout (`options`: `strict`, `split`; `read_cuhk03`'s)."
     if isinstance(name, FolderLayout): return read_folder(name, root, **options)
     if name.lower().startswith("list:"):  # the authors' image lists
         return read_lists(root, **{**_list_spec(name[5:]), **options}, name=name)

@@ -18,8 +18,8 @@ from .core import atomic_write, provenance_line
 
 # %% auto #0
 __all__ = ['PAPER', 'KEYS', 'SCALES', 'BACKBONE_TITLES', 'paper_table', 'beside_paper', 'write_table', 'Plan', 'check_parameters',
-           'run_features', 'score_features', 'eval_rows', 'read_eval', 'runs_train_seconds', 'repo_path',
-           'compare_claim']
+           'run_features', 'score_features', 'scoring_notes', 'eval_rows', 'read_eval', 'runs_train_seconds',
+           'repo_path', 'compare_claim']
 
 # %% ../nbs/10_paper.ipynb #c006
 _PAPER_CSV = "paper_numbers.csv"  # beside the modules, in the installed package
@@ -209,7 +209,7 @@ def run_features(run: str | Path, # a finished re-ID run folder
     cache = features_file(run, target)
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
-        return {k: z[k] for k in z.files}
+        return {k: z[k] for k in z.files} | {"target": target}  # old caches lack it
     model, cfgd = load_trained(run, device=device)
     cfg = TrainConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfgd.items()})
     roots = data_roots(cfg) if cfg.data == "synthetic" else {target: Path(cfg.data_root)}
@@ -220,7 +220,9 @@ def run_features(run: str | Path, # a finished re-ID run folder
 
 def score_features(feats: list[dict], # `run_features` of one or more runs (combined when several)
                    rerank: bool = False, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
-                   max_rank: int = 50) -> dict:
+                   max_rank: int = 50,
+                   protocol: str | None = None, # None: the target's (`train.eval_protocol`)
+                  ) -> dict:
     "`score_reid` of one run's features, or of several runs' l2-normalised concatenation (same query/gallery)."
     from spreid_nb.train import score_reid
     from spreid_nb.models import combine
@@ -230,7 +232,19 @@ def score_features(feats: list[dict], # `run_features` of one or more runs (comb
         if not all(np.array_equal(f[k], f0[k]) for k in ("q_pids", "g_pids", "q_camids", "g_camids")):
             raise ValueError("the runs to combine were evaluated on different query/gallery sets")
     if len(feats) > 1: f0 = {**f0, "qf": combine(*[f["qf"] for f in feats]), "gf": combine(*[f["gf"] for f in feats])}
-    return score_reid(f0, rerank=rerank, k1=k1, k2=k2, lambda_value=lambda_value, max_rank=max_rank)
+    return score_reid(f0, rerank=rerank, k1=k1, k2=k2, lambda_value=lambda_value, max_rank=max_rank,
+                      protocol=protocol)
+
+def scoring_notes(targets: list[str], # the datasets a table reports
+                 ) -> list[str]: # Markdown lines, none for Market-1501 and DukeMTMC-reID
+    "How targets whose protocol differs from Market-1501's are scored: lines for a table's notes."
+    from spreid_nb.train import CUHK03_DRAWS, eval_protocol
+    return [f"- {t}: scored as the paper scored it ([24]): one split, as the authors' lists hold "
+            "(classic test split 0, 100 identities), labeled images, camera-1 queries against a "
+            "camera-2 gallery, single-shot CMC (one random gallery image per identity) averaged "
+            f"over {CUHK03_DRAWS} seeded draws; mAP on the full gallery. Training reads labeled + "
+            "detected images of the other 1,367 identities."
+            for t in targets if eval_protocol(t) == "cuhk03"]
 
 def eval_rows(table: int, dataset: str, method: str, scores: dict, run: str, variant: str = "",
               metrics: tuple = ("mAP", "rank-1", "rank-10")) -> list[dict]:

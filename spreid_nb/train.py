@@ -30,11 +30,11 @@ from .core import (atomic_write, get_device, provenance, save_json, seed_everyth
 from .core import one_writer, worker_errors
 
 # %% auto #0
-__all__ = ['PRESETS', 'STAGES', 'METRIC_FIELDS', 'TrainConfig', 'resolve_config', 'lr_factor', 'config_for', 'dist_env',
-           'setup_process', 'StepBatches', 'save_checkpoint', 'load_checkpoint', 'data_roots', 'train_dataset',
-           'build_run_model', 'check_input_size', 'train', 'model_from_config', 'load_trained', 'reid_features',
-           'features_file', 'save_features', 'score_reid', 'evaluate_reid', 'evaluate_parser', 'plot_learning_curve',
-           'main', 'ensure_run']
+__all__ = ['PRESETS', 'STAGES', 'METRIC_FIELDS', 'CUHK03_DRAWS', 'TrainConfig', 'resolve_config', 'lr_factor', 'config_for',
+           'dist_env', 'setup_process', 'StepBatches', 'save_checkpoint', 'load_checkpoint', 'data_roots',
+           'train_dataset', 'build_run_model', 'check_input_size', 'train', 'model_from_config', 'load_trained',
+           'reid_features', 'features_file', 'save_features', 'eval_protocol', 'score_reid', 'evaluate_reid',
+           'evaluate_parser', 'plot_learning_curve', 'main', 'ensure_run']
 
 # %% ../nbs/09_train.ipynb #c006
 @dataclass
@@ -584,7 +584,7 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
             f, p, c, _ = extract_features(model, D.ImageDataset(recs, tf), batch_size=64, device=device, workers=workers, progress=False)
             out.update({f"{split}f": f, f"{split}_pids": np.asarray(p), f"{split}_camids": np.asarray(c)})
     finally: model.train(was)
-    return out
+    return out | {"target": target}  # `score_reid` picks the dataset's protocol from it
 
 def features_file(run: str | Path, target: str) -> Path:
     "Where a run keeps its final model's `reid_features` on `target` (read back by `paper.run_features`)."
@@ -595,19 +595,38 @@ def save_features(feats: dict, path: str | Path) -> Path:
     with atomic_write(path) as fh: np.savez(fh, **feats)
     return Path(path)
 
-def score_reid(feats: dict, # `reid_features`' dict: qf, gf, q_pids, g_pids, q_camids, g_camids
+CUHK03_DRAWS = 100  # seeded single-shot gallery draws that CUHK03's CMC averages over
+
+def eval_protocol(target: str | None) -> str:
+    "How `target` is scored: 'cuhk03' ([24]'s single-shot CMC) or 'market1501' (the whole gallery)."
+    from spreid_nb.datasets import _ALIASES
+    key = str(target or "").lower()
+    return "cuhk03" if _ALIASES.get(key, key) == "cuhk03" else "market1501"
+
+def score_reid(feats: dict, # `reid_features`' dict: qf, gf, q/g_pids, q/g_camids, target
                rerank: bool = False, # k-reciprocal re-ranking of the distances
-               k1: int = 20, k2: int = 6, lambda_value: float = 0.3, max_rank: int = 50) -> dict:
-    "mAP and rank-1/5/10 (percent), and the CMC curve (`cmc`), of query/gallery features."
+               k1: int = 20, k2: int = 6, lambda_value: float = 0.3, max_rank: int = 50,
+               protocol: str | None = None, # "market1501", "cuhk03"; None: the feats' target's
+               num_repeats: int = CUHK03_DRAWS, seed: int = 0, # cuhk03: the single-shot draws
+              ) -> dict:
+    "mAP, rank-1/5/10 (percent), CMC curve (`cmc`) and the `protocol` used, of q/g features."
     from spreid_nb.metrics import compute_distmat, evaluate_rank
+    protocol = protocol or eval_protocol(feats.get("target"))
+    if protocol not in ("market1501", "cuhk03"):
+        raise ValueError(f"protocol must be 'market1501' or 'cuhk03', got {protocol!r}")
     qf, gf = feats["qf"], feats["gf"]
     dist = compute_distmat(qf, gf)
     if rerank:
         from spreid_nb.rerank import re_ranking
         dist = re_ranking(dist, compute_distmat(qf, qf), compute_distmat(gf, gf), k1=k1, k2=k2, lambda_value=lambda_value)
+    cuhk03 = protocol == "cuhk03"
+    n_gal = len(np.unique(feats["g_pids"])) if cuhk03 else len(feats["g_pids"])  # cuhk03: 1 per id
     cmc, mAP = evaluate_rank(dist, feats["q_pids"], feats["g_pids"], feats["q_camids"], feats["g_camids"],
-                             max_rank=min(max_rank, len(feats["g_pids"])))[:2]
-    return {"mAP": 100 * float(mAP), **{f"rank-{k}": 100 * float(cmc[k - 1]) for k in (1, 5, 10) if k <= len(cmc)}, "cmc": cmc}
+                             max_rank=min(max_rank, n_gal), use_metric_cuhk03=cuhk03,
+                             num_repeats=num_repeats, seed=seed)[:2]
+    ranks = {f"rank-{k}": 100 * float(cmc[k - 1]) for k in (1, 5, 10) if k <= len(cmc)}
+    used = f"cuhk03 single-shot, {num_repeats} draws" if cuhk03 else "market1501"
+    return {"mAP": 100 * float(mAP), **ranks, "protocol": used, "cmc": cmc}
 
 def evaluate_reid(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], device: torch.device,
                   rerank: bool | None = None,
@@ -620,6 +639,7 @@ def evaluate_reid(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], de
     res = {}
     for rr in ([False, True] if (cfg.rerank if rerank is None else rerank) else [False]):
         s = score_reid(f, rerank=rr); s.pop("cmc")
+        res["protocol"] = s.pop("protocol")  # beside the scores, which stay numbers
         res["rerank" if rr else "plain"] = s
     res.update(target=target, n_query=len(f["q_pids"]), n_gallery=len(f["g_pids"]), feature_dim=int(f["qf"].shape[1]))
     return res

@@ -179,7 +179,7 @@ def write_cuhk03_mat(path: Path, test=((1, 1), (2, 1))):
 
 def test_cuhk03_classic(tmp_path):
     write_cuhk03_mat(tmp_path / "cuhk03" / CUHK03_MAT)
-    d = load_reid("cuhk03", tmp_path)                          # labeled, classic split 0
+    d = load_reid("cuhk03", tmp_path, variant="labeled")       # labeled, classic split 0
     # 11 persons x 4 images; test ids (1,1), (2,1): view 1 -> query, view 2 -> gallery; 6 empty cells per person
     assert table(d) == [[36, 9, 2, 54], [4, 2, 1, 6], [4, 2, 1, 6]]
     assert sorted({r.pid for r in d.query}) == [1, 4]          # global numbers: pair 2 starts after pair 1's 3 persons
@@ -189,13 +189,16 @@ def test_cuhk03_classic(tmp_path):
     got = np.asarray(Image.open(folder / "2_002_2_07.png"))
     assert np.array_equal(got, cuhk03_image("labeled", 2, 2, 6))   # transposed back to H x W x 3
     mtime = (folder / "1_001_1_01.png").stat().st_mtime_ns
-    assert table(load_reid("cuhk03", tmp_path)) == table(d)        # second read reuses the extracted images
+    assert table(load_reid("cuhk03", tmp_path, variant="labeled")) == table(d)   # reuses the extracted images
     assert (folder / "1_001_1_01.png").stat().st_mtime_ns == mtime
     assert not [p for p in (tmp_path / "cuhk03").iterdir() if p.name.startswith(".")]   # no temp folder left
     det = load_reid("cuhk03", tmp_path, variant="detected", split_id=19)
     assert np.array_equal(np.asarray(Image.open(det.train[0].path)), cuhk03_image("detected", 1, 2, 0))
-    both = load_reid("cuhk03", tmp_path, variant="both")
+    both = load_reid("cuhk03", tmp_path, variant="both", test_variant="both")   # the authors' lists
     assert table(both)[:1] == [[72, 9, 2, 108]] and both.counts()["images"].tolist() == [72, 8, 8]
+    paper = load_reid("cuhk03", tmp_path)                      # the default: the paper's protocol
+    assert table(paper) == [[72, 9, 2, 108], [4, 2, 1, 6], [4, 2, 1, 6]]
+    assert {Path(r.path).parent.name for r in paper.query + paper.gallery} == {"images_labeled"}
 
 
 def test_cuhk03_new_protocol(tmp_path):
@@ -241,6 +244,117 @@ def test_cuhk03_errors(tmp_path):
         load_reid("cuhk03", tmp_path)
     with pytest.raises(ValueError, match="variant must be"):
         load_reid("cuhk03", tmp_path, variant="hand")
+
+
+# ---------------------------------------------------------------- CUHK03 as the paper scored it
+
+TEST8 = ((1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (4, 1), (5, 1), (5, 2))   # 8 test ids, 3 train
+
+
+def test_cuhk03_paper_protocol_scored_single_shot(tmp_path):
+    "Defaults: train labeled + detected, test labeled, camera 1 vs 2, [24]'s single-shot CMC."
+    import torch.nn as nn
+    from spreid_nb.paper import run_features, score_features, scoring_notes
+    from spreid_nb.train import features_file, reid_features, resolve_config, save_features
+    write_cuhk03_mat(tmp_path / "cuhk03" / CUHK03_MAT, test=TEST8)
+    d = load_reid("cuhk03", tmp_path)
+    # train: 3 ids x 2 kinds x 4 images; query and gallery: 8 ids x 2 labeled images per view
+    assert table(d) == [[24, 3, 2, 36], [16, 8, 1, 24], [16, 8, 1, 24]]
+    assert {Path(r.path).parent.name for r in d.train} == {"images_labeled", "images_detected"}
+    assert {Path(r.path).parent.name for r in d.query + d.gallery} == {"images_labeled"}
+    view = lambda recs: ({Path(r.path).name.split("_")[2] for r in recs}, {r.camid for r in recs})
+    assert view(d.query) == ({"1"}, {0}) and view(d.gallery) == ({"2"}, {1})
+    # the tables' scoring path: the features record their target, score_features picks its protocol
+    pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    feats = reid_features(pool, resolve_config("smoke"), tmp_path, "cuhk03")
+    assert str(feats["target"]) == "cuhk03" and len(feats["q_pids"]) == len(feats["g_pids"]) == 16
+    ids = np.unique(feats["q_pids"]); eye = np.eye(len(ids), dtype=np.float32)
+    onehot = lambda pids: eye[np.searchsorted(ids, pids)]
+    perfect = {**feats, "qf": onehot(feats["q_pids"]), "gf": onehot(feats["g_pids"])}
+    s = score_features([perfect])
+    assert (s["protocol"], s["rank-1"], len(s["cmc"])) == ("cuhk03 single-shot, 100 draws", 100, 8)
+    # each identity's first gallery image is its query's nearest, its second the farthest of all:
+    # Market's protocol (any true match counts) says rank-1 100; one random image per identity
+    # finds the near one half the time
+    first = np.r_[True, feats["g_pids"][1:] != feats["g_pids"][:-1]]
+    split = {**perfect, "gf": np.where(first[:, None], 1, -1) * perfect["gf"]}
+    assert score_features([split], protocol="market1501")["rank-1"] == 100.0
+    assert 35 <= score_features([split])["rank-1"] <= 65
+    shuffled = {**perfect, "g_pids": np.roll(perfect["g_pids"], 2)}   # wrong: near chance (12.5)
+    assert score_features([shuffled])["rank-1"] <= 30
+    assert len(scoring_notes(["market1501", "cuhk03"])) == 1
+    # a run's cached features (as the tables read them; older caches carry no target) score the same way
+    run = tmp_path / "run"; run.mkdir()
+    save_features({k: v for k, v in perfect.items() if k != "target"}, features_file(run, "cuhk03"))
+    assert score_features([run_features(run, "cuhk03")])["protocol"] == "cuhk03 single-shot, 100 draws"
+
+
+def _torchreid_cuhk03(monkeypatch):
+    "torchreid's CUHK03 class: its file loaded by path, its package imports stubbed (no cv2 here)."
+    import importlib.util
+    import sys
+    import types
+    spec = importlib.util.find_spec("torchreid")
+    if spec is None: pytest.skip("torchreid (a dev requirement) is not installed")
+    path = Path(spec.submodule_search_locations[0]) / "reid/data/datasets/image/cuhk03.py"
+    if not path.is_file(): pytest.skip(f"torchreid has no {path}")
+    def write_json(obj, p):
+        Path(p).write_text(json.dumps(obj))
+    utils = types.SimpleNamespace(read_json=lambda p: json.loads(Path(p).read_text()),
+                                  write_json=write_json,
+                                  mkdir_if_missing=lambda d: os.makedirs(d, exist_ok=True))
+    stubs = {"torchreid": {}, "torchreid.reid": {}, "torchreid.reid.utils": vars(utils),
+             "torchreid.reid.data": {}, "torchreid.reid.data.datasets": {},
+             "torchreid.reid.data.datasets.dataset": {"ImageDataset": object},
+             "imageio": {"imwrite": lambda p, a: Image.fromarray(a).save(p)}}
+    for name, attrs in stubs.items():
+        mod = types.ModuleType(name); mod.__dict__.update(attrs)
+        monkeypatch.setitem(sys.modules, name, mod)
+    mspec = importlib.util.spec_from_file_location("_torchreid_cuhk03", path)
+    mod = importlib.util.module_from_spec(mspec); mspec.loader.exec_module(mod)
+    return mod.CUHK03
+
+
+def test_cuhk03_matches_torchreid(tmp_path, monkeypatch):
+    "torchreid's classic split 0 of the same .mat: labeled train set, test ids and images as ours."
+    import scipy.io
+    cls = _torchreid_cuhk03(monkeypatch)
+    ours_root, theirs = tmp_path / "ours", tmp_path / "theirs" / "cuhk03"
+    for r in (ours_root / "cuhk03", theirs): write_cuhk03_mat(r / CUHK03_MAT, test=TEST8)
+    names = np.empty((1, 1), dtype=object); names[0, 0] = np.array(["1_001_1_01.png"])
+    one = np.ones((1, 1), int)   # the 767/700 config files it also converts: a one-image stand-in
+    config = dict(train_idx=one, query_idx=one, gallery_idx=one, labels=one, filelist=names)
+    monkeypatch.setattr(scipy.io, "loadmat", lambda p: config)
+    import types
+    paths = types.SimpleNamespace(   # what preprocess_split reads (its __init__ checks real files)
+        raw_mat_path=str(theirs / CUHK03_MAT), imgs_labeled_dir=str(theirs / "images_labeled"),
+        imgs_detected_dir=str(theirs / "images_detected"),
+        **{f"split_{k}_{v}_json_path": str(theirs / f"splits_{k}_{v}.json")
+           for k in ("classic", "new") for v in ("det", "lab")},
+        split_new_det_mat_path="det.mat", split_new_lab_mat_path="lab.mat")
+    cls.preprocess_split(paths)
+    def groups(records):   # image names grouped by identity, with camids: relabelling-proof
+        by = {}
+        for p, pid, cam in records:
+            by.setdefault(pid, set()).add((Path(p).parent.name, Path(p).name, cam))
+        return sorted(sorted(g) for g in by.values())
+    tr = {v: json.loads((theirs / f"splits_classic_{v[:3]}.json").read_text())[0]
+          for v in ("labeled", "detected")}
+    lab = load_reid("cuhk03", ours_root, variant="labeled")
+    assert groups(lab.train) == groups(tr["labeled"]["train"]) and len(lab.train) == 12
+    paper = load_reid("cuhk03", ours_root)   # test ids and labeled images as its split 0 ...
+    test = groups(paper.query + paper.gallery)
+    assert test == groups(tr["labeled"]["query"]) == groups(tr["labeled"]["gallery"])
+    # ... and train = its labeled + detected training images, identity by identity
+    merged = {}
+    for v in ("labeled", "detected"):
+        for p, pid, cam in tr[v]["train"]:
+            merged.setdefault(Path(p).name.rsplit("_", 2)[0], set()).add((v, Path(p).name, cam))
+    want = sorted(sorted((f"images_{v}", n, c) for v, n, c in g) for g in merged.values())
+    assert groups(paper.train) == want
+    a, b = (np.asarray(Image.open(r / "images_detected/2_002_2_07.png"))
+            for r in (theirs, ours_root / "cuhk03"))
+    assert np.array_equal(a, b)
 
 
 # ---------------------------------------------------------------- LIP
