@@ -338,8 +338,9 @@ def load_features(path: str | Path) -> Features:
 
 # %% ../nbs/11_cli.ipynb #c034
 class _ImageFiles:
-    "Map-style dataset of image files: (x or (x, xp), index, error); an unreadable file gives zeros and its error."
-    def __init__(self, files: Sequence[Path], height: int, width: int, parser_size: tuple | None = None):
+    "Image files as (x or (x, xp), index, error); an unreadable file gives zeros and its error."
+    def __init__(self, files: Sequence[Path], height: int, width: int,
+                 parser_size: tuple | None = None):
         self.files, self.size, self.tf = [str(f) for f in files], (int(height), int(width)), None
         self.parser_size = None if parser_size is None else tuple(int(s) for s in parser_size)
     def __len__(self) -> int: return len(self.files)
@@ -350,7 +351,8 @@ class _ImageFiles:
         try: return self.tf(read_image(self.files[i])), i, ""
         except (OSError, ValueError) as e:
             x = torch.zeros(3, *self.size)
-            return (x if self.parser_size is None else (x, torch.zeros(3, *self.parser_size))), i, str(e) or type(e).__name__
+            if self.parser_size is not None: x = (x, torch.zeros(3, *self.parser_size))
+            return x, i, str(e) or type(e).__name__
 
 def _embed(model, files: Sequence[Path], height: int, width: int, flip: bool = False, batch_size: int = 64,
            workers: int = 0) -> Iterator[tuple[list[int], np.ndarray, list[tuple[int, str]]]]:
@@ -359,7 +361,7 @@ def _embed(model, files: Sequence[Path], height: int, width: int, flip: bool = F
     from torch.utils.data import DataLoader
     from spreid_nb.models import parser_input_size
     dev = next(model.parameters()).device
-    ds = _ImageFiles(files, height, width, parser_input_size(model))   # SPReID: the parser's own copy too
+    ds = _ImageFiles(files, height, width, parser_input_size(model))   # SPReID: parser's copy too
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
     with torch.inference_mode():
         for x, idx, err in loader:
@@ -622,7 +624,8 @@ def format_results(res: dict) -> str:
 # %% ../nbs/11_cli.ipynb #c060a
 def _norm_note(net) -> str:
     "How the exported graph normalises its inputs: each network's mean and std."
-    parts = [("re-ID backbone", getattr(net, "backbone", None)), ("parser", getattr(getattr(net, "parser", None), "backbone", None))]
+    parser = getattr(getattr(net, "parser", None), "backbone", None)
+    parts = [("re-ID backbone", getattr(net, "backbone", None)), ("parser", parser)]
     return "; ".join(f"{n}: mean {b.mean}, std {b.std}" for n, b in parts if b is not None)
 
 # %% ../nbs/11_cli.ipynb #c061
@@ -646,7 +649,7 @@ def export_onnx(model: str | Path, # re-ID run folder or checkpoint
     ckpt = _checkpoint_file(model)
     net, cfg = load_reid_model(ckpt, "cpu")
     h, w = int(cfg["height"]), int(cfg["width"])
-    ps = parser_input_size(net)                           # SPReID: a second input, the parser's own copy
+    ps = parser_input_size(net)                           # SPReID: a 2nd input, the parser's copy
     names, shapes = ["images"] + (["parser_images"] if ps else []), [(h, w)] + ([ps] if ps else [])
     if check_images is not None:
         from spreid_nb.datasets import build_transforms, read_image
@@ -657,7 +660,8 @@ def export_onnx(model: str | Path, # re-ID run folder or checkpoint
         g = torch.Generator().manual_seed(0)
         xs = tuple(torch.rand(5, 3, *s, generator=g) for s in shapes)
     meta = {"spreid_nb.model": json.dumps(model_identity(net, cfg, ckpt), sort_keys=True),
-            "spreid_nb.input": "; ".join(f"{n}: float32 (batch, 3, {s[0]}, {s[1]})" for n, s in zip(names, shapes))
+            "spreid_nb.input": "; ".join(f"{n}: float32 (batch, 3, {s[0]}, {s[1]})"
+                                         for n, s in zip(names, shapes))
                                + f", RGB in [0, 1], normalised inside ({_norm_note(net)})",
             "spreid_nb.output": f"features: float32 (batch, {net.embed_dim})"}
     out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
@@ -668,12 +672,14 @@ def export_onnx(model: str | Path, # re-ID run folder or checkpoint
     try:
         if exporter == "dynamo":
             batch = torch.export.Dim("batch")
-            prog = torch.onnx.export(net, x0, input_names=names, output_names=["features"], opset_version=opset,
-                                     dynamo=True, dynamic_shapes=tuple({0: batch} for _ in names), verbose=False)
+            prog = torch.onnx.export(net, x0, input_names=names, output_names=["features"],
+                                     opset_version=opset, dynamo=True, verbose=False,
+                                     dynamic_shapes=tuple({0: batch} for _ in names))
             prog.save(tmp)
         else:
-            torch.onnx.export(net, x0, tmp, input_names=names, output_names=["features"], opset_version=opset, dynamo=False,
-                              dynamic_axes={**{n: {0: "batch"} for n in names}, "features": {0: "batch"}})
+            torch.onnx.export(net, x0, tmp, input_names=names, output_names=["features"],
+                              opset_version=opset, dynamo=False,
+                              dynamic_axes={n: {0: "batch"} for n in names + ["features"]})
         proto = onnx.load(tmp)
         onnx.checker.check_model(proto)
         for k, v in meta.items(): proto.metadata_props.add(key=k, value=v)
@@ -693,10 +699,12 @@ def export_onnx(model: str | Path, # re-ID run folder or checkpoint
         quiet.setLevel(level)
         if os.path.exists(tmp): os.unlink(tmp)
     res = dict(path=str(out), max_abs_diff=max(diffs), atol=atol, input=["batch", 3, h, w], output=["batch", int(net.embed_dim)],
-               parser_input=["batch", 3, *ps] if ps else None, batches_checked=[len(xs[0]), 1], checked_on=str(check_images) if check_images else "seeded noise",
+               parser_input=["batch", 3, *ps] if ps else None, batches_checked=[len(xs[0]), 1],
+               checked_on=str(check_images) if check_images else "seeded noise",
                exporter=exporter, opset=opset, size_mb=round(out.stat().st_size / 2**20, 1))
     log(f"wrote {out} ({res['size_mb']} MB, {exporter} exporter, opset {opset}); onnxruntime vs PyTorch on batches of "
-        f"{len(xs[0])} and 1 ({res['checked_on']}): max abs difference {res['max_abs_diff']:.2e} (atol {atol})")
+        f"{len(xs[0])} and 1 ({res['checked_on']}): max abs difference {res['max_abs_diff']:.2e} "
+        f"(atol {atol})")
     return res
 
 # %% ../nbs/11_cli.ipynb #c066

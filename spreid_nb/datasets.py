@@ -803,23 +803,26 @@ PAPER_SIZES = {"model_s": (246, 82), "model_m": (375, 125), "model_l": (492, 164
 CPU_SIZES = {"reid": (128, 64), "spreid": (128, 64), "parser": (128, 128)}
 
 class PairTransform:
-    "An image as `(x, xp)`: resized once to the re-ID `size` and once to the parser's; a flip flips both."
+    "An image as `(x, xp)`: resized once to `size`, once to `parser_size`; flipped together."
     def __init__(self, size: tuple, parser_size: tuple, train: bool = False, flip: bool = True):
-        self.size, self.parser_size, self.train, self.flip = tuple(size), tuple(parser_size), train, flip
+        self.size, self.parser_size = tuple(size), tuple(parser_size)
+        self.train, self.flip = train, flip
     def __call__(self, img: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
         from torchvision.transforms import functional as TF
         bil = TF.InterpolationMode.BILINEAR
-        x, xp = (TF.to_tensor(TF.resize(img, list(s), interpolation=bil)) for s in (self.size, self.parser_size))
+        x, xp = (TF.to_tensor(TF.resize(img, list(s), interpolation=bil))
+                 for s in (self.size, self.parser_size))
         if self.train and self.flip and torch.rand(()) < 0.5: x, xp = x.flip(-1), xp.flip(-1)
         return x, xp
-    def __repr__(self) -> str: return f"PairTransform(size={self.size}, parser_size={self.parser_size}, train={self.train})"
+    def __repr__(self) -> str:
+        return f"PairTransform({self.size}, parser_size={self.parser_size}, train={self.train})"
 
 def build_transforms(height: int, width: int,
                      train: bool = False, # training pipeline: adds the random horizontal flip
                      flip: bool = True, # flip at training time (the authors' code does not)
-                     parser_size: tuple | None = None, # SPReID: also the image at the parser's (h, w): `(x, xp)`
+                     parser_size: tuple | None = None, # SPReID: also the parser's copy (h, w)
                     ):
-    "Resize to height x width (bilinear), random flip when training, to an RGB tensor in [0, 1] (not normalised)."
+    "Resize to height x width (bilinear), flip at random when training, RGB tensor in [0, 1]."
     from torchvision import transforms as T
     if height < 1 or width < 1: raise ValueError(f"image size must be positive, got {height}x{width}")
     if parser_size is not None: return PairTransform((height, width), parser_size, train, flip)
@@ -866,8 +869,8 @@ class ParsingDataset(Dataset):
     def __init__(self, pairs: Sequence[tuple[str, str]], # (image_path, label_path)
                  size: int | tuple[int, int] = PAPER_SIZES["parser"], # output (height, width)
                  train: bool = False, # random horizontal flip (with label swap)
-                 flip: bool = True, # with `train`: flip here (a training loop that flips itself passes False)
-                 original_labels: bool = False, # labels at their original size (evaluation), not resized
+                 flip: bool = True, # with `train`: flip here (False: the training loop flips)
+                 original_labels: bool = False, # labels at their original size (evaluation)
                 ):
         self.pairs = [(str(a), str(b)) for a, b in pairs]
         self.size = (size, size) if isinstance(size, int) else tuple(size)
@@ -891,7 +894,8 @@ class ParsingDataset(Dataset):
         arr = self.read_label(i)
         h, w = self.size
         img = read_image(img_path).resize((w, h), Image.BILINEAR)
-        lab = Image.fromarray(arr) if self.original_labels else Image.fromarray(arr).resize((w, h), Image.NEAREST)
+        lab = Image.fromarray(arr)
+        if not self.original_labels: lab = lab.resize((w, h), Image.NEAREST)
         x = torch.from_numpy(np.array(img)).permute(2, 0, 1).float().div_(255)
         y = torch.from_numpy(np.array(lab)).long()
         if self.train and self.flip and torch.rand(()) < 0.5: x, y = x.flip(-1), flip_labels(y)

@@ -249,15 +249,17 @@ def train_dataset(cfg: TrainConfig, roots: dict[str, Path]):
         name = "lip"
         pairs = D.load_parsing(name, roots[name], "train")
         # the loop flips (cfg.flip, the same decisions on a resume); the dataset must not flip again
-        return D.ParsingDataset(pairs, size=(cfg.height, cfg.width), train=True, flip=False), len(D.LIP_LABELS)
+        ds = D.ParsingDataset(pairs, size=(cfg.height, cfg.width), train=True, flip=False)
+        return ds, len(D.LIP_LABELS)
     names = ["market1501"] if cfg.data == "synthetic" else [n.strip() for n in cfg.data.split(",") if n.strip()]
     if len(names) == 1: records = D.load_reid(names[0], roots[names[0]]).train
     else: records = D.aggregate(names, [roots[n] for n in names]).train
     n_ids = len({r[1] for r in records})
     if cfg.num_classes is not None and cfg.num_classes != n_ids:
         raise ValueError(f"the training data has {n_ids} identities but the classifier expects num_classes={cfg.num_classes}")
-    ps = tuple(cfg.parser_size) if cfg.model.startswith("spreid") else None   # SPReID: the parser's own copy
-    return D.ImageDataset(records, D.build_transforms(cfg.height, cfg.width, train=False, parser_size=ps)), n_ids
+    ps = tuple(cfg.parser_size) if cfg.model.startswith("spreid") else None   # parser's copy
+    tf = D.build_transforms(cfg.height, cfg.width, train=False, parser_size=ps)
+    return D.ImageDataset(records, tf), n_ids
 
 def build_run_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     "The model the config names, with `num_classes` outputs (the SPReID parser loaded frozen from `parser_ckpt`)."
@@ -309,21 +311,6 @@ def _loss(cfg: TrainConfig, out, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
     logits = out[0] if isinstance(out, (tuple, list)) else out
     return F.cross_entropy(logits.float(), y), (logits.argmax(1) == y).float().mean()
 
-def batch_inputs(cfg: TrainConfig, batch: Any, device: torch.device,
-                 flips: torch.Tensor | None = None, # per image: flip it (`StepBatches.flips`); None: no flip
-                ) -> tuple[list[torch.Tensor], torch.Tensor]:
-    "The model's inputs of a batch (`[x]`, or `[x, xp]` for SPReID) and its targets, flipped where `flips` says."
-    x, y = batch[0], batch[1].to(device, non_blocking=True)
-    xs = [t.to(device, non_blocking=True) for t in (x if isinstance(x, (list, tuple)) else [x])]
-    if cfg.task == "reid": y = y.long()
-    if flips is not None:
-        m = flips.to(device)
-        xs = [torch.where(m[:, None, None, None], t.flip(-1), t) for t in xs]   # x and xp together
-        if cfg.task == "parser":
-            from spreid_nb.datasets import flip_labels
-            y = torch.where(m[:, None, None], flip_labels(y), y)            # left/right labels swapped
-    return xs, y
-
 METRIC_FIELDS = ["step", "epoch", "loss", "acc", "lr", "img_per_s", "wall_s"]
 
 def _reset_metrics(path: Path, upto: int):
@@ -333,6 +320,22 @@ def _reset_metrics(path: Path, upto: int):
         with open(path) as f: rows = [r for r in csv.DictReader(f) if int(r["step"]) <= upto]
     with atomic_write(path, "w") as f:
         w = csv.DictWriter(f, METRIC_FIELDS); w.writeheader(); w.writerows(rows)
+
+# %% ../nbs/09_train.ipynb #c028a
+def batch_inputs(cfg: TrainConfig, batch: Any, device: torch.device,
+                 flips: torch.Tensor | None = None, # per image: flip it (`StepBatches.flips`)
+                ) -> tuple[list[torch.Tensor], torch.Tensor]:
+    "A batch's model inputs (`[x]`, or `[x, xp]` for SPReID) and targets, flipped per `flips`."
+    x, y = batch[0], batch[1].to(device, non_blocking=True)
+    xs = [t.to(device, non_blocking=True) for t in (x if isinstance(x, (list, tuple)) else [x])]
+    if cfg.task == "reid": y = y.long()
+    if flips is not None:
+        m = flips.to(device)
+        xs = [torch.where(m[:, None, None, None], t.flip(-1), t) for t in xs]   # x and xp together
+        if cfg.task == "parser":
+            from spreid_nb.datasets import flip_labels
+            y = torch.where(m[:, None, None], flip_labels(y), y)   # left/right labels swapped
+    return xs, y
 
 # %% ../nbs/09_train.ipynb #c029
 def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
@@ -389,7 +392,7 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
     kill_at = int(os.environ.get("SPREID_KILL_AFTER_STEP", -1))  # test hook: SIGKILL this process after that step
     t_last, n_seen, t0 = time.perf_counter(), 0, time.perf_counter()
     for step, batch in zip(range(start, cfg.iters), loader):
-        xs, y = batch_inputs(cfg, batch, device, sb.flips(step) if cfg.flip else None)   # x, or x and the parser's xp
+        xs, y = batch_inputs(cfg, batch, device, sb.flips(step) if cfg.flip else None)  # [x(, xp)]
         if cfg.channels_last: xs = [x.contiguous(memory_format=torch.channels_last) for x in xs]
         net.train(); _set_bn(model, cfg.bn)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
@@ -450,7 +453,8 @@ def model_from_config(mc: dict, num_classes: int | None = None) -> nn.Module:
                         parser=parser, reid_size=tuple(mc["reid_size"]), parser_size=tuple(mc["parser_size"]))
     if name == "combined": return M.Combined(*[model_from_config(m) for m in mc["members"]])
     if "aspp" in mc and "output_stride" in mc:
-        return HumanParser(backbone=mc["backbone"], aspp=mc["aspp"], input_norm=mc.get("input_norm"))
+        return HumanParser(backbone=mc["backbone"], aspp=mc["aspp"],
+                           input_norm=mc.get("input_norm"))
     raise ValueError(f"cannot rebuild a model from config {mc!r}")
 
 def load_trained(path: str | Path, # a run folder or its checkpoints/last.pt
@@ -475,7 +479,7 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
     from spreid_nb import datasets as D
     from spreid_nb.models import extract_features, parser_input_size
     ds = D.load_reid(target, root)
-    tf = D.build_transforms(cfg.height, cfg.width, train=False, parser_size=parser_input_size(model))
+    tf = D.build_transforms(cfg.height, cfg.width, parser_size=parser_input_size(model))
     was = model.training; model.eval()
     out = {}
     try:
@@ -528,18 +532,20 @@ def _stack_images(items: list) -> tuple[torch.Tensor, list[torch.Tensor]]:
     return torch.stack([x for x, _ in items]), [y for _, y in items]
 
 def evaluate_parser(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], device: torch.device) -> dict:
-    "LIP metrics (percent) on the validation split: input at the run's size, scored at each label map's own size."
+    "LIP metrics (percent) on the val split: input at the run's size, scored at each label's size."
     from spreid_nb import datasets as D
     from spreid_nb.metrics import ConfusionMatrix
-    ds = D.ParsingDataset(D.load_parsing("lip", roots["lip"], "val"), size=(cfg.height, cfg.width), train=False,
-                          original_labels=True)   # LIP's evaluation: each image at its original label resolution
+    ds = D.ParsingDataset(D.load_parsing("lip", roots["lip"], "val"), size=(cfg.height, cfg.width),
+                          original_labels=True)   # LIP's evaluation: each label map at its own size
     cm = ConfusionMatrix(len(D.LIP_LABELS), device=device)
     was = model.training; model.eval()
     with torch.inference_mode():
-        for x, ys in torch.utils.data.DataLoader(ds, batch_size=16, num_workers=cfg.workers, collate_fn=_stack_images):
+        dl = torch.utils.data.DataLoader(ds, batch_size=16, num_workers=cfg.workers,
+                                         collate_fn=_stack_images)
+        for x, ys in dl:
             out = model(x.to(device)); logits = out if torch.is_tensor(out) else out[0]
             for lg, y in zip(logits.float(), ys):
-                lg = F.interpolate(lg[None], size=y.shape[-2:], mode="bilinear", align_corners=False)
+                lg = F.interpolate(lg[None], size=y.shape, mode="bilinear", align_corners=False)
                 cm.update(lg.argmax(1), y[None].to(device))
     model.train(was)
     sc = cm.scores()
