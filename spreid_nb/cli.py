@@ -638,6 +638,7 @@ def export_onnx(model: str | Path, # re-ID run folder or checkpoint
                 log: Callable = print,
                ) -> dict: # path, max_abs_diff, input shape, batches checked, ...
     "Export a trained re-ID model (parser + re-ID head for SPReID) to ONNX with a dynamic batch axis, checked with onnxruntime."
+    import warnings
     import torch
     from spreid_nb.models import parser_input_size
     try:
@@ -670,16 +671,18 @@ def export_onnx(model: str | Path, # re-ID run folder or checkpoint
     quiet = logging.getLogger("onnx_ir"); level = quiet.level
     quiet.setLevel(logging.ERROR)                        # its warnings about empty attribute lists are harmless
     try:
-        if exporter == "dynamo":
-            batch = torch.export.Dim("batch")
-            prog = torch.onnx.export(net, x0, input_names=names, output_names=["features"],
-                                     opset_version=opset, dynamo=True, verbose=False,
-                                     dynamic_shapes=tuple({0: batch} for _ in names))
-            prog.save(tmp)
-        else:
-            torch.onnx.export(net, x0, tmp, input_names=names, output_names=["features"],
-                              opset_version=opset, dynamo=False,
-                              dynamic_axes={n: {0: "batch"} for n in names + ["features"]})
+        with warnings.catch_warnings():                  # the inputs share one batch axis: harmless
+            warnings.filterwarnings("ignore", message=".*shares the same shape constraints")
+            if exporter == "dynamo":
+                batch = torch.export.Dim("batch")
+                prog = torch.onnx.export(net, x0, input_names=names, output_names=["features"],
+                                         opset_version=opset, dynamo=True, verbose=False,
+                                         dynamic_shapes=tuple({0: batch} for _ in names))
+                prog.save(tmp)
+            else:
+                torch.onnx.export(net, x0, tmp, input_names=names, output_names=["features"],
+                                  opset_version=opset, dynamo=False,
+                                  dynamic_axes={n: {0: "batch"} for n in names + ["features"]})
         proto = onnx.load(tmp)
         onnx.checker.check_model(proto)
         for k, v in meta.items(): proto.metadata_props.add(key=k, value=v)
