@@ -126,7 +126,7 @@ class Backbone(nn.Sequential):
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         "`x` (RGB in [0, 1]) as the weights expect it: `(x - mean) / std`."
-        return (x - self.input_mean.to(x.dtype)) / self.input_std.to(x.dtype)
+        return (x - self.input_mean.to(x)) / self.input_std.to(x)   # x's dtype and device
 
     def feature_size(self, h: int, w: int) -> tuple[int, int]:
         "Height and width of the last map for an `h` x `w` input."
