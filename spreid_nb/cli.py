@@ -813,7 +813,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("export", parents=[common], formatter_class=fmt, help="export a model to ONNX, checked against PyTorch",
                        description="Export a trained re-ID model (for SPReID: parser + re-ID backbone + pooling head) as one "
-                                   "ONNX graph at the run's image size with a dynamic batch axis (input `images`, output "
+                                   "ONNX graph at the run's image size with a dynamic batch axis (input `images`, RGB in [0, 1], "
+                                   "for SPReID also `parser_images` at the parser's size; output "
                                    "`features`), then run it with onnxruntime and compare with PyTorch; the file is kept only "
                                    "if the max abs difference is within --atol. Runs on the CPU (--device is ignored). Needs onnx, "
                                    "onnxruntime and onnxscript.",
