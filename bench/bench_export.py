@@ -49,9 +49,9 @@ def write_checkpoint(path: Path, backbone: str, reid: tuple, parser: tuple) -> t
     "A randomly initialised SPReID w/ fg (BN statistics calibrated on noise) saved as a training checkpoint; returns it (eval mode)."
     torch.manual_seed(0)
     hp = HumanParser(backbone)
-    calibrate_bn(hp, torch.randn(4, 3, *parser))
+    calibrate_bn(hp, torch.rand(4, 3, *parser))   # inputs are RGB in [0, 1]
     m = spreid("wfg", backbone=backbone, parser=hp, reid_size=reid, parser_size=parser)
-    calibrate_bn(m.backbone, torch.randn(4, 3, *reid))
+    calibrate_bn(m.backbone, torch.rand(4, 3, *reid))
     m.eval()
     cfg = dict(height=reid[0], width=reid[1], parser_size=list(parser), task="reid", model="spreid_wfg", backbone=backbone)
     save_checkpoint(path, model=m.state_dict(), model_config=json.loads(json.dumps(m.config)), config=cfg, task="reid", step=0)
@@ -85,18 +85,19 @@ def main():
             model = write_checkpoint(ck, backbone, reid, parser)
             with Timer() as t_export:
                 ex = export_onnx(ck, Path(d) / f"{name}.onnx", atol=1e-2, log=lambda m: None)   # the diff is reported below
-            x = torch.randn(batch, 3, *reid, generator=torch.Generator().manual_seed(1))
-            xn = x.numpy()
+            g = torch.Generator().manual_seed(1)
+            x, xp = torch.rand(batch, 3, *reid, generator=g), torch.rand(batch, 3, *parser, generator=g)
+            feed = {"images": x.numpy(), "parser_images": xp.numpy()}   # SPReID: the parser's own copy too
             with torch.inference_mode():
-                ref = model(x).numpy()
-                fp64 = float(np.abs(copy.deepcopy(model).double()(x.double()).numpy() - ref).max())   # float32's own error
+                ref = model(x, xp).numpy()
+                fp64 = float(np.abs(copy.deepcopy(model).double()(x.double(), xp.double()).numpy() - ref).max())
             for threads in a.threads:
                 set_threads(threads)
                 so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
                 sess = ort.InferenceSession(ex["path"], so, providers=["CPUExecutionProvider"])
                 with torch.inference_mode():
-                    diff = float(np.abs(sess.run(["features"], {"images": xn})[0] - ref).max())
-                    t_torch, t_ort = median_times([lambda: model(x), lambda: sess.run(["features"], {"images": xn})], repeats)
+                    diff = float(np.abs(sess.run(["features"], feed)[0] - ref).max())
+                    t_torch, t_ort = median_times([lambda: model(x, xp), lambda: sess.run(["features"], feed)], repeats)
                 rows.append(dict(name=name, backbone=backbone, reid=reid, parser=parser, batch=batch, repeats=repeats,
                                  threads=threads, torch_ips=batch / t_torch, ort_ips=batch / t_ort,
                                  diff=max(diff, ex["max_abs_diff"]), fp64=fp64, scale=float(np.abs(ref).max()),

@@ -114,8 +114,19 @@ class Backbone(nn.Sequential):
         super().__init__(layers)
         spec = BACKBONES[arch]
         self.arch, self.output_stride, self.family = arch, output_stride, spec.family
-        self.out_channels, self.mean, self.std = spec.out_channels, spec.mean, spec.std
+        self.out_channels = spec.out_channels
         self.weights_source = "random init"
+        self.set_input_norm(spec.mean, spec.std)
+
+    def set_input_norm(self, mean: tuple, std: tuple):
+        "Normalise [0, 1] input by `mean` and `std` (per RGB channel) inside `forward`."
+        self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
+        for n, v in (("input_mean", self.mean), ("input_std", self.std)):  # not in the state dict
+            self.register_buffer(n, torch.tensor(v).view(1, 3, 1, 1), persistent=False)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        "`x` (RGB in [0, 1]) as the weights expect it: `(x - mean) / std`."
+        return (x - self.input_mean.to(x)) / self.input_std.to(x)   # x's dtype and device
 
     def feature_size(self, h: int, w: int) -> tuple[int, int]:
         "Height and width of the last map for an `h` x `w` input."
@@ -140,8 +151,9 @@ class Backbone(nn.Sequential):
                              f"each side must be at least {self.min_size} pixels")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        "The last map of `x`, RGB in [0, 1] (normalised here by `normalize`)."
         self.check_input(x)
-        return super().forward(x)
+        return super().forward(self.normalize(x))
 
     def __getitem__(self, idx):
         "A layer by index; a slice gives a plain `nn.Sequential` of those layers."

@@ -359,32 +359,39 @@ def load_features(path: str | Path) -> Features:
 
 # %% ../nbs/11_cli.ipynb #c034
 class _ImageFiles:
-    "Map-style dataset of image files: (tensor, index, error); an unreadable file gives zeros and its error."
-    def __init__(self, files: Sequence[Path], height: int, width: int):
+    "Image files as (x or (x, xp), index, error); an unreadable file gives zeros and its error."
+    def __init__(self, files: Sequence[Path], height: int, width: int,
+                 parser_size: tuple | None = None):
         self.files, self.size, self.tf = [str(f) for f in files], (int(height), int(width)), None
+        self.parser_size = None if parser_size is None else tuple(int(s) for s in parser_size)
     def __len__(self) -> int: return len(self.files)
     def __getitem__(self, i: int):
         import torch
         from spreid_nb.datasets import build_transforms, read_image
-        if self.tf is None: self.tf = build_transforms(*self.size)
+        if self.tf is None: self.tf = build_transforms(*self.size, parser_size=self.parser_size)
         try: return self.tf(read_image(self.files[i])), i, ""
-        except (OSError, ValueError) as e: return torch.zeros(3, *self.size), i, str(e) or type(e).__name__
+        except (OSError, ValueError) as e:
+            x = torch.zeros(3, *self.size)
+            if self.parser_size is not None: x = (x, torch.zeros(3, *self.parser_size))
+            return x, i, str(e) or type(e).__name__
 
 def _embed(model, files: Sequence[Path], height: int, width: int, flip: bool = False, batch_size: int = 64,
            workers: int = 0) -> Iterator[tuple[list[int], np.ndarray, list[tuple[int, str]]]]:
     "Per batch: (indices of readable files, their features, (index, reason) of unreadable ones)."
     import torch
     from torch.utils.data import DataLoader
+    from spreid_nb.models import parser_input_size
     dev = next(model.parameters()).device
-    loader = DataLoader(_ImageFiles(files, height, width), batch_size=batch_size, shuffle=False, num_workers=workers)
+    ds = _ImageFiles(files, height, width, parser_input_size(model))   # SPReID: parser's copy too
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
     with torch.inference_mode():
         for x, idx, err in loader:
             ok = torch.tensor([not e for e in err], dtype=torch.bool)
             feats = np.zeros((0, model.embed_dim), np.float32)
             if ok.any():
-                xb = x[ok].to(dev)
-                f = model(xb)
-                if flip: f = (f + model(xb.flip(-1))) / 2
+                xb = [t[ok].to(dev) for t in (x if isinstance(x, (list, tuple)) else [x])]
+                f = model(*xb)
+                if flip: f = (f + model(*[t.flip(-1) for t in xb])) / 2
                 feats = f.float().cpu().numpy()
             yield idx[ok].tolist(), feats, [(int(i), e) for i, e in zip(idx.tolist(), err) if e]
 
@@ -658,6 +665,13 @@ def format_results(res: dict) -> str:
         if key in res: lines.append(f"| {label} | " + " | ".join(f"{res[key][k]:.1f}" for k in ranks + ["mAP"]) + " |")
     return "\n".join(lines)
 
+# %% ../nbs/11_cli.ipynb #c060a
+def _norm_note(net) -> str:
+    "How the exported graph normalises its inputs: each network's mean and std."
+    parser = getattr(getattr(net, "parser", None), "backbone", None)
+    parts = [("re-ID backbone", getattr(net, "backbone", None)), ("parser", parser)]
+    return "; ".join(f"{n}: mean {b.mean}, std {b.std}" for n, b in parts if b is not None)
+
 # %% ../nbs/11_cli.ipynb #c061
 def export_onnx(model: str | Path, # re-ID run folder or checkpoint
                 out: str | Path, # the .onnx file to write
@@ -668,8 +682,9 @@ def export_onnx(model: str | Path, # re-ID run folder or checkpoint
                 log: Callable = print,
                ) -> dict: # path, max_abs_diff, input shape, batches checked, ...
     "Export a trained re-ID model (parser + re-ID head for SPReID) to ONNX with a dynamic batch axis, checked with onnxruntime."
+    import warnings
     import torch
-    from spreid_nb.datasets import IMAGENET_MEAN, IMAGENET_STD
+    from spreid_nb.models import parser_input_size
     try:
         import onnx, onnxruntime as ort
     except ImportError as e:
@@ -679,27 +694,39 @@ def export_onnx(model: str | Path, # re-ID run folder or checkpoint
     ckpt = _checkpoint_file(model)
     net, cfg = load_reid_model(ckpt, "cpu")
     h, w = int(cfg["height"]), int(cfg["width"])
+    ps = parser_input_size(net)                           # SPReID: a 2nd input, the parser's copy
+    names, shapes = ["images"] + (["parser_images"] if ps else []), [(h, w)] + ([ps] if ps else [])
     if check_images is not None:
         from spreid_nb.datasets import build_transforms, read_image
-        tf = build_transforms(h, w)
-        xs = torch.stack([tf(read_image(f)) for f in find_images(check_images)[0][:8]])
-    else: xs = torch.randn(5, 3, h, w, generator=torch.Generator().manual_seed(0))
+        tf = build_transforms(h, w, parser_size=ps)
+        its = [tf(read_image(f)) for f in find_images(check_images)[0][:8]]
+        xs = tuple(torch.stack([it[i] if ps else it for it in its]) for i in range(len(names)))
+    else:
+        g = torch.Generator().manual_seed(0)
+        xs = tuple(torch.rand(5, 3, *s, generator=g) for s in shapes)
     meta = {"spreid_nb.model": json.dumps(model_identity(net, cfg, ckpt), sort_keys=True),
-            "spreid_nb.input": f"images: float32 (batch, 3, {h}, {w}), RGB in [0, 1] normalised by mean {IMAGENET_MEAN} and std {IMAGENET_STD}",
+            "spreid_nb.input": "; ".join(f"{n}: float32 (batch, 3, {s[0]}, {s[1]})"
+                                         for n, s in zip(names, shapes))
+                               + f", RGB in [0, 1], normalised inside ({_norm_note(net)})",
             "spreid_nb.output": f"features: float32 (batch, {net.embed_dim})"}
     out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent); os.close(fd)
-    x0 = torch.zeros(2, 3, h, w)
+    x0 = tuple(torch.zeros(2, 3, *s) for s in shapes)
     quiet = logging.getLogger("onnx_ir"); level = quiet.level
     quiet.setLevel(logging.ERROR)                        # its warnings about empty attribute lists are harmless
     try:
-        if exporter == "dynamo":
-            prog = torch.onnx.export(net, (x0,), input_names=["images"], output_names=["features"], opset_version=opset,
-                                     dynamo=True, dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False)
-            prog.save(tmp)
-        else:
-            torch.onnx.export(net, (x0,), tmp, input_names=["images"], output_names=["features"], opset_version=opset,
-                              dynamo=False, dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}})
+        with warnings.catch_warnings():                  # the inputs share one batch axis: harmless
+            warnings.filterwarnings("ignore", message=".*shares the same shape constraints")
+            if exporter == "dynamo":
+                batch = torch.export.Dim("batch")
+                prog = torch.onnx.export(net, x0, input_names=names, output_names=["features"],
+                                         opset_version=opset, dynamo=True, verbose=False,
+                                         dynamic_shapes=tuple({0: batch} for _ in names))
+                prog.save(tmp)
+            else:
+                torch.onnx.export(net, x0, tmp, input_names=names, output_names=["features"],
+                                  opset_version=opset, dynamo=False,
+                                  dynamic_axes={n: {0: "batch"} for n in names + ["features"]})
         proto = onnx.load(tmp)
         onnx.checker.check_model(proto)
         for k, v in meta.items(): proto.metadata_props.add(key=k, value=v)
@@ -707,9 +734,9 @@ def export_onnx(model: str | Path, # re-ID run folder or checkpoint
         sess = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
         diffs = []
         with torch.inference_mode():
-            for xb in (xs, xs[:1]):
-                ref = net(xb).float().numpy()
-                got = sess.run(["features"], {"images": xb.numpy()})[0]
+            for n in (len(xs[0]), 1):
+                ref = net(*[t[:n] for t in xs]).float().numpy()
+                got = sess.run(["features"], {nm: t[:n].numpy() for nm, t in zip(names, xs)})[0]
                 if got.shape != ref.shape: raise ValueError(f"ONNX output shape {got.shape} != PyTorch {ref.shape}")
                 diffs.append(float(np.abs(got - ref).max()))
         if not max(diffs) <= atol:
@@ -719,10 +746,12 @@ def export_onnx(model: str | Path, # re-ID run folder or checkpoint
         quiet.setLevel(level)
         if os.path.exists(tmp): os.unlink(tmp)
     res = dict(path=str(out), max_abs_diff=max(diffs), atol=atol, input=["batch", 3, h, w], output=["batch", int(net.embed_dim)],
-               batches_checked=[len(xs), 1], checked_on=str(check_images) if check_images else "seeded noise",
+               parser_input=["batch", 3, *ps] if ps else None, batches_checked=[len(xs[0]), 1],
+               checked_on=str(check_images) if check_images else "seeded noise",
                exporter=exporter, opset=opset, size_mb=round(out.stat().st_size / 2**20, 1))
     log(f"wrote {out} ({res['size_mb']} MB, {exporter} exporter, opset {opset}); onnxruntime vs PyTorch on batches of "
-        f"{len(xs)} and 1 ({res['checked_on']}): max abs difference {res['max_abs_diff']:.2e} (atol {atol})")
+        f"{len(xs[0])} and 1 ({res['checked_on']}): max abs difference {res['max_abs_diff']:.2e} "
+        f"(atol {atol})")
     return res
 
 # %% ../nbs/11_cli.ipynb #c066
@@ -828,7 +857,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("export", parents=[common], formatter_class=fmt, help="export a model to ONNX, checked against PyTorch",
                        description="Export a trained re-ID model (for SPReID: parser + re-ID backbone + pooling head) as one "
-                                   "ONNX graph at the run's image size with a dynamic batch axis (input `images`, output "
+                                   "ONNX graph at the run's image size with a dynamic batch axis (input `images`, RGB in [0, 1], "
+                                   "for SPReID also `parser_images` at the parser's size; output "
                                    "`features`), then run it with onnxruntime and compare with PyTorch; the file is kept only "
                                    "if the max abs difference is within --atol. Runs on the CPU (--device is ignored). Needs onnx, "
                                    "onnxruntime and onnxscript.",

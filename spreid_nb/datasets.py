@@ -23,11 +23,11 @@ from torch.utils.data import DataLoader, Dataset
 __all__ = ['LIP_LABELS', 'IGNORE_LABEL', 'REGIONS', 'REGION_GROUPS', 'FLIP_PAIRS', 'MARKET1501', 'DUKEMTMCREID', 'VIPER',
            'CUHK01', 'CUHK02', 'PRID2011', 'PES3D', 'CUHKSYSU', 'SHINPUHKAN2014', 'LAYOUTS', 'CUHK03_MAT',
            'CUHK03_FOLDERS', 'REID_NAMES', 'PAPER_TRAIN_SETS', 'AGGREGATE_OPTIONS', 'AGGREGATE_EXPECTED',
-           'PAPER_AGGREGATE', 'PARSING_NAMES', 'PAPER_SIZES', 'CPU_SIZES', 'IMAGENET_MEAN', 'IMAGENET_STD',
-           'region_matrix', 'group_probs', 'coarse_labels', 'flip_labels', 'ReidRecord', 'Skipped', 'as_record',
-           'ReidData', 'FolderLayout', 'read_folder', 'read_cuhk03', 'read_list', 'read_lists', 'load_reid',
-           'aggregate', 'aggregate_table', 'ParsingPairs', 'load_parsing', 'build_transforms', 'read_image',
-           'read_image_size', 'ImageDataset', 'ParsingDataset', 'make_loader']
+           'PAPER_AGGREGATE', 'PARSING_NAMES', 'PAPER_SIZES', 'CPU_SIZES', 'region_matrix', 'group_probs',
+           'coarse_labels', 'flip_labels', 'ReidRecord', 'Skipped', 'as_record', 'ReidData', 'FolderLayout',
+           'read_folder', 'read_cuhk03', 'read_list', 'read_lists', 'load_reid', 'aggregate', 'aggregate_table',
+           'ParsingPairs', 'load_parsing', 'PairTransform', 'build_transforms', 'read_image', 'read_image_size',
+           'ImageDataset', 'ParsingDataset', 'make_loader']
 
 # %% ../nbs/01_datasets.ipynb #c005
 LIP_LABELS = ("Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat", "Socks",
@@ -816,19 +816,34 @@ def load_parsing(name: str, # "lip"
 PAPER_SIZES = {"model_s": (246, 82), "model_m": (375, 125), "model_l": (492, 164), "model_l_ft": (748, 246),
                "spreid": (512, 170), "parser": (512, 512)}
 CPU_SIZES = {"reid": (128, 64), "spreid": (128, 64), "parser": (128, 128)}
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+
+class PairTransform:
+    "An image as `(x, xp)`: resized once to `size`, once to `parser_size`; flipped together."
+    def __init__(self, size: tuple, parser_size: tuple, train: bool = False, flip: bool = True):
+        self.size, self.parser_size = tuple(size), tuple(parser_size)
+        self.train, self.flip = train, flip
+    def __call__(self, img: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
+        from torchvision.transforms import functional as TF
+        bil = TF.InterpolationMode.BILINEAR
+        x, xp = (TF.to_tensor(TF.resize(img, list(s), interpolation=bil))
+                 for s in (self.size, self.parser_size))
+        if self.train and self.flip and torch.rand(()) < 0.5: x, xp = x.flip(-1), xp.flip(-1)
+        return x, xp
+    def __repr__(self) -> str:
+        return f"PairTransform({self.size}, parser_size={self.parser_size}, train={self.train})"
 
 def build_transforms(height: int, width: int,
                      train: bool = False, # training pipeline: adds the random horizontal flip
                      flip: bool = True, # flip at training time (the authors' code does not)
+                     parser_size: tuple | None = None, # SPReID: also the parser's copy (h, w)
                     ):
-    "Resize to height x width (bilinear), random flip when training, to tensor, ImageNet normalisation."
+    "Resize to height x width (bilinear), flip at random when training, RGB tensor in [0, 1]."
     from torchvision import transforms as T
     if height < 1 or width < 1: raise ValueError(f"image size must be positive, got {height}x{width}")
+    if parser_size is not None: return PairTransform((height, width), parser_size, train, flip)
     steps = [T.Resize((height, width), interpolation=T.InterpolationMode.BILINEAR)]
     if train and flip: steps.append(T.RandomHorizontalFlip())
-    return T.Compose(steps + [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    return T.Compose(steps + [T.ToTensor()])
 
 # %% ../nbs/01_datasets.ipynb #c063
 def read_image(path: str | Path, mode: str | None = "RGB") -> Image.Image:
@@ -872,11 +887,12 @@ class ParsingDataset(Dataset):
     def __init__(self, pairs: Sequence[tuple[str, str]], # (image_path, label_path)
                  size: int | tuple[int, int] = PAPER_SIZES["parser"], # output (height, width)
                  train: bool = False, # random horizontal flip (with label swap)
-                 flip: bool = True):
+                 flip: bool = True, # with `train`: flip here (False: the training loop flips)
+                 original_labels: bool = False, # labels at their original size (evaluation)
+                ):
         self.pairs = [(str(a), str(b)) for a, b in pairs]
         self.size = (size, size) if isinstance(size, int) else tuple(size)
-        self.train, self.flip = train, flip
-        self.mean, self.std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        self.train, self.flip, self.original_labels = train, flip, original_labels
     def __len__(self) -> int: return len(self.pairs)
     def read_label(self, i: int) -> np.ndarray:
         "The label map of pair `i` as a uint8 HxW array, checked against its image."
@@ -896,8 +912,9 @@ class ParsingDataset(Dataset):
         arr = self.read_label(i)
         h, w = self.size
         img = read_image(img_path).resize((w, h), Image.BILINEAR)
-        lab = Image.fromarray(arr).resize((w, h), Image.NEAREST)
-        x = torch.from_numpy(np.array(img)).permute(2, 0, 1).float().div_(255).sub_(self.mean).div_(self.std)
+        lab = Image.fromarray(arr)
+        if not self.original_labels: lab = lab.resize((w, h), Image.NEAREST)
+        x = torch.from_numpy(np.array(img)).permute(2, 0, 1).float().div_(255)
         y = torch.from_numpy(np.array(lab)).long()
         if self.train and self.flip and torch.rand(()) < 0.5: x, y = x.flip(-1), flip_labels(y)
         return x, y

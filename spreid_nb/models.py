@@ -19,7 +19,8 @@ from .parser import HumanParser, load_parser
 from .pooling import SPReIDHead
 
 # %% auto #0
-__all__ = ['MODEL_NAMES', 'Baseline', 'baseline', 'SPReID', 'spreid', 'combine', 'Combined', 'build_model', 'extract_features']
+__all__ = ['MODEL_NAMES', 'Baseline', 'baseline', 'SPReID', 'spreid', 'combine', 'Combined', 'combine_star', 'build_model',
+           'parser_input_size', 'extract_features']
 
 # %% ../nbs/06_models.ipynb #c006
 def _outputs(model: nn.Module, emb: torch.Tensor):
@@ -91,18 +92,25 @@ class SPReID(nn.Module):
         self.parser.eval()
         return self
 
-    def regions(self, x: torch.Tensor) -> torch.Tensor:
+    def regions(self, x: torch.Tensor, # images; resized to `parser_size` unless they have it
+               ) -> torch.Tensor:
         "(B, 5, h, w) region probabilities of the frozen parser for images `x` (resized to `parser_size`)."
         with torch.no_grad(): return self.parser.region_probs(_resize(x, self.parser_size))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, # (B, 3, H, W) RGB in [0, 1] (resized to `reid_size`)
+                xp: torch.Tensor | None = None, # the images at `parser_size`; None: `x` resized
+               ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         "Embedding (B, `embed_dim`) in eval mode; `(logits, embedding)` in training mode."
-        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"SPReID: expected a (B, 3, H, W) RGB image batch, got shape {tuple(getattr(x, 'shape', ()))}")
+        for what, t in (("", x), ("parser ", xp)):
+            if t is None and what: continue
+            ok = isinstance(t, torch.Tensor) and t.ndim == 4 and t.shape[1] == 3
+            if not ok or t.shape[0] != x.shape[0]:
+                raise ValueError(f"SPReID: expected a (B, 3, H, W) RGB {what}image batch, "
+                                 f"got shape {tuple(getattr(t, 'shape', ()))}")
         xr = _resize(x, self.reid_size)
         fmap = self.backbone(xr)
         fsem = None if self.semantic_backbone is None else self.semantic_backbone(xr)
-        return _outputs(self, self.head(fmap, self.regions(x), fsem))
+        return _outputs(self, self.head(fmap, self.regions(x if xp is None else xp), fsem))
 
 # %% ../nbs/06_models.ipynb #c013
 def spreid(variant: str = "wfg", # "wfg" or "wofg"
@@ -153,12 +161,25 @@ class Combined(nn.Module):
         self._with_logits = has_cls.pop()
         self.config = dict(name="combined", members=[dict(m.config) for m in models])
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor, xp: torch.Tensor | None = None):
         "Combined embedding in eval mode; `(tuple of member logits, combined embedding)` in training mode."
-        outs = [m(x) for m in self.members]
+        pair = lambda m: xp is not None and isinstance(m, (SPReID, Combined))   # has a parser
+        outs = [m(x, xp) if pair(m) else m(x) for m in self.members]
         if self.training and self._with_logits:
             return tuple(o[0] for o in outs), combine(*[o[1] for o in outs])
         return combine(*outs)
+
+# %% ../nbs/06_models.ipynb #c028b
+def combine_star(members: Sequence[torch.Tensor | np.ndarray], # SPReID w/fg, w/o fg features
+                 star: torch.Tensor | np.ndarray, # features of the "*" model (ResNet-152 ft)
+                 share: str = "half", # "half": `star` weighs 1/2 of the distance; "third": 1/3
+                ) -> torch.Tensor | np.ndarray:
+    "Table 6's \"*\": `members` combined, then with `star` (`share`: how much `star` weighs)."
+    if share not in ("half", "third"):
+        raise ValueError(f"share must be 'half' or 'third', got {share!r}")
+    if not members: raise ValueError("combine_star needs at least one member feature matrix")
+    if share == "third": return combine(*members, star)
+    return combine(combine(*members) if len(members) > 1 else members[0], star)
 
 # %% ../nbs/06_models.ipynb #c030
 MODEL_NAMES = ("baseline", "spreid_wfg", "spreid_wofg", "spreid_combined")
@@ -174,6 +195,16 @@ def build_model(name: str, # one of `MODEL_NAMES`
     if kw.get("parser") is None and kw.get("parser_ckpt") is not None:   # load the parser once, share the object
         kw["parser"] = load_parser(kw.pop("parser_ckpt"), **({"backbone": kw["parser_backbone"]} if kw.get("parser_backbone") else {}))
     return Combined(spreid("wfg", **kw), spreid("wofg", **kw))
+
+# %% ../nbs/06_models.ipynb #c039a
+def parser_input_size(model: nn.Module) -> tuple[int, int] | None:
+    "(h, w) of the parser's copy of the image (`build_transforms(parser_size=)`); None: no parser."
+    model = getattr(model, "module", model)   # DistributedDataParallel
+    if isinstance(model, SPReID): return tuple(model.parser_size)
+    if isinstance(model, Combined):
+        sizes = {parser_input_size(m) for m in model.members} - {None}
+        return sizes.pop() if len(sizes) == 1 else None   # members that disagree resize x
+    return None
 
 # %% ../nbs/06_models.ipynb #c040
 def extract_features(model: nn.Module, # any model of this module (or one returning (B, D) in eval mode)
@@ -207,9 +238,9 @@ def extract_features(model: nn.Module, # any model of this module (or one return
                 if not isinstance(batch, (list, tuple)) or len(batch) != 4:
                     raise ValueError("data items must be (img, pid, camid, path) tuples")
                 imgs, pid, camid, path = batch
-                imgs = imgs.to(dev)
-                f = model(imgs)
-                if flip: f = (f + model(imgs.flip(-1))) / 2
+                xs = [t.to(dev) for t in (imgs if isinstance(imgs, (list, tuple)) else [imgs])]
+                f = model(*xs)
+                if flip: f = (f + model(*[t.flip(-1) for t in xs])) / 2
                 feats.append(f.float().cpu()); pids.append(torch.as_tensor(pid)); camids.append(torch.as_tensor(camid))
                 paths.extend(str(p) for p in path)
     finally:

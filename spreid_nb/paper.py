@@ -109,6 +109,7 @@ class Plan:
     preset: str
     runs_root: Path
     common: dict = field(default_factory=dict)  # overrides every run gets (data_root, device, threads, seed, ...)
+    spreid_ft_size: tuple | None = None  # SPReID fine-tuning (h, w); None: the baselines' ("ft")
 
     @property
     def scale(self) -> dict: return SCALES[self.preset]
@@ -131,7 +132,8 @@ class Plan:
     def finetuned(self, key_cfg, runs: dict, target: str = "market1501"):
         "Phase 2 of the phase-1 run `key_cfg` on `target`: initialised from its checkpoint, at the ft size."
         from spreid_nb.train import config_for
-        key, cfg = key_cfg; h, w = self.scale["ft"]
+        key, cfg = key_cfg
+        h, w = (self.spreid_ft_size if cfg.model.startswith("spreid") else None) or self.scale["ft"]
         keep = {k: getattr(cfg, k) for k in ("model", "backbone", "shared_backbone", "parser_ckpt", "parser_backbone", "parser_size")}
         data = {} if self.synthetic else dict(data=target, target=target)
         return (f"{key}-ft" if self.synthetic else f"{key}-ft-{target}",
@@ -221,17 +223,23 @@ def run_features(run: str | Path, # a finished re-ID run folder
 def score_features(feats: list[dict], # `run_features` of one or more runs (combined when several)
                    rerank: bool = False, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
                    max_rank: int = 50,
+                   star: dict | None = None, # Table 6's "*": the partner's features
+                   star_share: str = "half", # the partner's weight: "half" (the caption) or "third"
                    protocol: str | None = None, # None: the target's (`train.eval_protocol`)
                   ) -> dict:
     "`score_reid` of one run's features, or of several runs' l2-normalised concatenation (same query/gallery)."
     from spreid_nb.train import score_reid
-    from spreid_nb.models import combine
+    from spreid_nb.models import combine, combine_star
     import numpy as np
     f0 = feats[0]
-    for f in feats[1:]:
+    for f in feats[1:] + ([star] if star is not None else []):
         if not all(np.array_equal(f[k], f0[k]) for k in ("q_pids", "g_pids", "q_camids", "g_camids")):
             raise ValueError("the runs to combine were evaluated on different query/gallery sets")
-    if len(feats) > 1: f0 = {**f0, "qf": combine(*[f["qf"] for f in feats]), "gf": combine(*[f["gf"] for f in feats])}
+    if star is not None:
+        f0 = {**f0, **{k: combine_star([f[k] for f in feats], star[k], star_share)
+                       for k in ("qf", "gf")}}
+    elif len(feats) > 1:
+        f0 = {**f0, **{k: combine(*[f[k] for f in feats]) for k in ("qf", "gf")}}
     return score_reid(f0, rerank=rerank, k1=k1, k2=k2, lambda_value=lambda_value, max_rank=max_rank,
                       protocol=protocol)
 

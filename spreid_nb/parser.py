@@ -17,7 +17,8 @@ from .datasets import IGNORE_LABEL, LIP_LABELS, REGIONS, group_probs
 from .backbones import BACKBONES, build_backbone
 
 # %% auto #0
-__all__ = ['ASPP_RATES', 'PARSER_FORMAT', 'ASPP', 'HumanParser', 'parsing_loss', 'save_parser', 'load_parser']
+__all__ = ['ASPP_RATES', 'PARSER_FORMAT', 'VGG_MEAN_RGB', 'ASPP', 'HumanParser', 'parsing_loss', 'save_parser', 'load_parser',
+           'chainer_parser_names', 'import_chainer_parser']
 
 # %% ../nbs/04_parser.ipynb #c006
 ASPP_RATES = (3, 6, 9, 12)
@@ -56,6 +57,7 @@ class HumanParser(nn.Module):
                  aspp: str = "authors", # "authors" (DeepLab-v3 ASPP of the authors' code) or "paper" (atrous branches only)
                  pretrained: Any = None, # ImageNet weights for the trunk (see `build_backbone`); None: random init
                  download: bool = True, # let torchvision download missing trunk weights
+                 input_norm: tuple | None = None, # (mean, std) of [0, 1] RGB; None: the backbone's
                 ):
         super().__init__()
         self.backbone = build_backbone(backbone, pretrained, output_stride=16, download=download)
@@ -63,6 +65,9 @@ class HumanParser(nn.Module):
         self.classifier = nn.Conv2d(self.aspp.out_channels, len(LIP_LABELS), 1)
         self.config = dict(backbone=backbone, aspp=aspp, rates=list(self.aspp.rates), num_classes=len(LIP_LABELS),
                            output_stride=16)
+        if input_norm is not None:   # e.g. the authors' parser (`import_chainer_parser`)
+            self.backbone.set_input_norm(*input_norm)
+            self.config["input_norm"] = [list(self.backbone.mean), list(self.backbone.std)]
 
     def forward(self, x: torch.Tensor, # (B, 3, H, W) images
                 size: tuple | None = None, # upsample the logits bilinearly to this (h, w), e.g. the label size
@@ -120,7 +125,108 @@ def load_parser(path: str | Path, # a file written by `save_parser`
     if diff:
         have = ", ".join(f"{k}={cfg[k]!r}" for k in diff); want = ", ".join(f"{k}={v!r}" for k, v in diff.items())
         raise ValueError(f"{path} holds a parser with {have}; expected {want}")
-    parser = HumanParser(cfg["backbone"], cfg["aspp"])
+    parser = HumanParser(cfg["backbone"], cfg["aspp"], input_norm=cfg.get("input_norm"))
     if parser.config != cfg: raise ValueError(f"{path}: stored parser config {cfg} cannot be rebuilt by this version (got {parser.config})")
     parser.load_state_dict(ck["state_dict"])
     return parser
+
+# %% ../nbs/04_parser.ipynb #c031
+def _chainer_branches(tv: str, kind: str) -> list[tuple[str, str]]:
+    "(their sub-path, torchvision layer) for one Inception block of `kind` A..E, in their order."
+    b = {"A": [("0", "branch1x1"), ("1/0", "branch5x5_1"), ("1/1", "branch5x5_2"),
+               ("2/0", "branch3x3dbl_1"),
+               ("2/1", "branch3x3dbl_2"), ("2/2", "branch3x3dbl_3"), ("3", "branch_pool")],
+         "B": [("0", "branch3x3"), ("1/0", "branch3x3dbl_1"), ("1/1", "branch3x3dbl_2"),
+               ("1/2", "branch3x3dbl_3")],
+         "C": [("0", "branch1x1")] + [(f"1/{i}", f"branch7x7_{i + 1}") for i in range(3)]
+              + [(f"2/{i}", f"branch7x7dbl_{i + 1}") for i in range(5)] + [("3", "branch_pool")],
+         "D": [("0/0", "branch3x3_1"), ("0/1", "branch3x3_2")]
+              + [(f"1/{i}", f"branch7x7x3_{i + 1}") for i in range(4)],
+         "E": [("0", "branch1x1"), ("1/0", "branch3x3_1"), ("1/1/0", "branch3x3_2a"),
+               ("1/1/1", "branch3x3_2b"),
+               ("2/0", "branch3x3dbl_1"), ("2/1", "branch3x3dbl_2"), ("2/2/0", "branch3x3dbl_3a"),
+               ("2/2/1", "branch3x3dbl_3b"), ("3", "branch_pool")]}[kind]
+    return [(s, f"{tv}.{t}") for s, t in b]
+
+def _chainer_convbn() -> list[tuple[str, str]]:
+    "(their ConvBN link path, our module path) of the parser, in the order of `modelx.py`."
+    stem = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3"]
+    out = [(f"predictor/convolution/{i}", f"backbone.{n}") for i, n in enumerate(stem)]
+    blocks = [("inception/0", ["Mixed_5b", "Mixed_5c", "Mixed_5d"], "A"),
+              ("grid_reduction/0", ["Mixed_6a"], "B"),
+              ("inception/1", ["Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"], "C"),
+              ("grid_reduction/1", ["Mixed_7a"], "D"),
+              ("inception/2", ["Mixed_7b", "Mixed_7c"], "E")]
+    for where, names, kind in blocks:
+        for k, tv in enumerate(names):
+            pre = f"predictor/{where}" + ("" if kind in "BD" else f"/{k}")
+            out += [(f"{pre}/{s}", f"backbone.{t}") for s, t in _chainer_branches(tv, kind)]
+    aspp = ["image_pool", "branch1x1"] + [f"atrous.{i}" for i in range(4)] + ["project"]
+    return out + [(f"classifiers/0/ASPP/{i}", f"aspp.{n}") for i, n in enumerate(aspp)]
+
+# %% ../nbs/04_parser.ipynb #c031a
+def chainer_parser_names() -> dict[str, str]:
+    "Every array name of the authors' parser file and the `HumanParser` state-dict key it fills."
+    names = {}
+    for ch, ours in _chainer_convbn():
+        aspp = ours.startswith("aspp.")
+        conv, bn = (f"{ours}.0", f"{ours}.1") if aspp else (f"{ours}.conv", f"{ours}.bn")
+        names[f"{ch}/conv/W"] = f"{conv}.weight"
+        for c, t in (("gamma", "weight"), ("beta", "bias"), ("avg_mean", "running_mean"),
+                     ("avg_var", "running_var")):
+            names[f"{ch}/bn/{c}"] = f"{bn}.{t}"
+    names["classifiers/0/classifier/0/conv/W"] = "classifier.weight"
+    names["classifiers/0/classifier/0/conv/b"] = "classifier.bias"
+    return names
+
+# %% ../nbs/04_parser.ipynb #c032
+VGG_MEAN_RGB = (123.68, 116.779, 103.939)  # the authors subtract these (BGR order) from 0..255
+
+def _read_chainer(path: Path) -> dict:
+    "All arrays of a Chainer npz or HDF5 file by their `/`-joined names."
+    import numpy as np
+    with open(path, "rb") as f: zipped = f.read(4) == b"PK\x03\x04"   # npz is a zip file
+    if zipped:
+        with np.load(path, allow_pickle=False) as z: return {k.lstrip("/"): z[k] for k in z.files}
+    try: import h5py
+    except ImportError:
+        raise ImportError(f"{path} is not an npz file; reading HDF5 needs h5py") from None
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda n, d: out.__setitem__(n, np.asarray(d))
+                     if isinstance(d, h5py.Dataset) else None)
+    return out
+
+# %% ../nbs/04_parser.ipynb #c032a
+def import_chainer_parser(path: str | Path, # their LIP_iter_30000.chainermodel (HDF5) or an npz
+                          parser: HumanParser | None = None, # fill this; None: a new Inception-V3*
+                          strict: bool = True, # refuse names the authors' parser does not have
+                         ) -> HumanParser:
+    "The authors' trained LIP parser as a `HumanParser` (eval mode) that normalises as theirs did."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"parser file {path} does not exist")
+    parser = parser or HumanParser("inception_v3", "authors")
+    if (parser.config["backbone"], parser.config["aspp"]) != ("inception_v3", "authors"):
+        raise ValueError(f"the authors' parser is Inception-V3* with their ASPP; "
+                         f"got {parser.config}")
+    arrays, names = _read_chainer(path), chainer_parser_names()
+    first = next(iter(names))
+    pre = next((k[:-len(first)] for k in arrays if k.endswith(first)), "")
+    own, new = parser.state_dict(), {}
+    for ch, ours in names.items():
+        want = tuple(own[ours].shape)
+        if pre + ch not in arrays:
+            raise ValueError(f"{path}: no array {pre + ch!r} (for {ours}, shape {want})")
+        a = torch.from_numpy(arrays[pre + ch].copy()).float()
+        if a.shape != own[ours].shape:
+            raise ValueError(f"{path}: {pre + ch!r} has shape {tuple(a.shape)}, "
+                             f"expected {want} ({ours})")
+        new[ours] = a.flip(1) if ours == "backbone.Conv2d_1a_3x3.conv.weight" else a   # BGR -> RGB
+    extra = [k for k in arrays if k[len(pre):] not in names and not k.endswith("/bn/N")]
+    if strict and extra:
+        raise ValueError(f"{path}: unexpected array {extra[0]!r} (not in the authors' parser; "
+                         "strict=False ignores it)")
+    parser.load_state_dict(new, strict=False)
+    parser.backbone.set_input_norm([m / 255 for m in VGG_MEAN_RGB], [1 / 255] * 3)
+    parser.config["input_norm"] = [list(parser.backbone.mean), list(parser.backbone.std)]
+    return parser.eval()

@@ -32,9 +32,9 @@ from .core import one_writer, worker_errors
 # %% auto #0
 __all__ = ['PRESETS', 'STAGES', 'METRIC_FIELDS', 'CUHK03_DRAWS', 'TrainConfig', 'resolve_config', 'lr_factor', 'config_for',
            'dist_env', 'setup_process', 'StepBatches', 'save_checkpoint', 'load_checkpoint', 'data_roots',
-           'train_dataset', 'build_run_model', 'check_input_size', 'train', 'model_from_config', 'load_trained',
-           'reid_features', 'features_file', 'save_features', 'eval_protocol', 'score_reid', 'evaluate_reid',
-           'evaluate_parser', 'plot_learning_curve', 'main', 'ensure_run']
+           'train_dataset', 'build_run_model', 'check_input_size', 'batch_inputs', 'train', 'model_from_config',
+           'load_trained', 'reid_features', 'features_file', 'save_features', 'eval_protocol', 'score_reid',
+           'evaluate_reid', 'evaluate_parser', 'plot_learning_curve', 'main', 'ensure_run']
 
 # %% ../nbs/09_train.ipynb #c006
 @dataclass
@@ -311,14 +311,18 @@ def train_dataset(cfg: TrainConfig, roots: dict[str, Path]):
     if cfg.task == "parser":
         name = "lip"
         pairs = D.load_parsing(name, roots[name], "train")
-        return D.ParsingDataset(pairs, size=(cfg.height, cfg.width), train=True), len(D.LIP_LABELS)
+        # the loop flips (cfg.flip, the same decisions on a resume); the dataset must not flip again
+        ds = D.ParsingDataset(pairs, size=(cfg.height, cfg.width), train=True, flip=False)
+        return ds, len(D.LIP_LABELS)
     names = ["market1501"] if cfg.data == "synthetic" else [n.strip() for n in cfg.data.split(",") if n.strip()]
     if len(names) == 1: records = D.load_reid(names[0], roots[names[0]]).train
     else: records = D.aggregate(names, [roots[n] for n in names]).train
     n_ids = len({r[1] for r in records})
     if cfg.num_classes is not None and cfg.num_classes != n_ids:
         raise ValueError(f"the training data has {n_ids} identities but the classifier expects num_classes={cfg.num_classes}")
-    return D.ImageDataset(records, D.build_transforms(cfg.height, cfg.width, train=False)), n_ids
+    ps = tuple(cfg.parser_size) if cfg.model.startswith("spreid") else None   # parser's copy
+    tf = D.build_transforms(cfg.height, cfg.width, train=False, parser_size=ps)
+    return D.ImageDataset(records, tf), n_ids
 
 def build_run_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     "The model the config names, with `num_classes` outputs (the SPReID parser loaded frozen from `parser_ckpt`)."
@@ -379,6 +383,22 @@ def _reset_metrics(path: Path, upto: int):
         with open(path) as f: rows = [r for r in csv.DictReader(f) if int(r["step"]) <= upto]
     with atomic_write(path, "w") as f:
         w = csv.DictWriter(f, METRIC_FIELDS); w.writeheader(); w.writerows(rows)
+
+# %% ../nbs/09_train.ipynb #c028an
+def batch_inputs(cfg: TrainConfig, batch: Any, device: torch.device,
+                 flips: torch.Tensor | None = None, # per image: flip it (`StepBatches.flips`)
+                ) -> tuple[list[torch.Tensor], torch.Tensor]:
+    "A batch's model inputs (`[x]`, or `[x, xp]` for SPReID) and targets, flipped per `flips`."
+    x, y = batch[0], batch[1].to(device, non_blocking=True)
+    xs = [t.to(device, non_blocking=True) for t in (x if isinstance(x, (list, tuple)) else [x])]
+    if cfg.task == "reid": y = y.long()
+    if flips is not None:
+        m = flips.to(device)
+        xs = [torch.where(m[:, None, None, None], t.flip(-1), t) for t in xs]   # x and xp together
+        if cfg.task == "parser":
+            from spreid_nb.datasets import flip_labels
+            y = torch.where(m[:, None, None], flip_labels(y), y)   # left/right labels swapped
+    return xs, y
 
 # %% ../nbs/09_train.ipynb #c028b
 def _check_files(cfg: TrainConfig):
@@ -485,25 +505,18 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
     kill_at = int(os.environ.get("SPREID_KILL_AFTER_STEP", -1))  # test hook: SIGKILL this process after that step
     t_last, n_seen, t0 = time.perf_counter(), 0, time.perf_counter()
     for step, batch in zip(range(start, cfg.iters), loader):
-        x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
-        if cfg.task == "reid": y = y.long()
-        if cfg.flip:
-            m = sb.flips(step).to(device)
-            x = torch.where(m[:, None, None, None], x.flip(-1), x)
-            if cfg.task == "parser":
-                from spreid_nb.datasets import flip_labels
-                y = torch.where(m[:, None, None], flip_labels(y), y)
-        if cfg.channels_last: x = x.contiguous(memory_format=torch.channels_last)
+        xs, y = batch_inputs(cfg, batch, device, sb.flips(step) if cfg.flip else None)  # [x(, xp)]
+        if cfg.channels_last: xs = [x.contiguous(memory_format=torch.channels_last) for x in xs]
         net.train(); _set_bn(model, cfg.bn)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            loss, acc = _loss(cfg, net(x), y)
+            loss, acc = _loss(cfg, net(*xs), y)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if cfg.clip_norm:
             scaler.unscale_(opt); nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
         lr_used = opt.param_groups[0]["lr"]
         scaler.step(opt); scaler.update(); sched.step()
-        n_seen += x.shape[0] * world
+        n_seen += xs[0].shape[0] * world
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.iters:
             stats = torch.stack([loss.detach().float(), acc.detach().float()])
@@ -547,11 +560,14 @@ def model_from_config(mc: dict, num_classes: int | None = None) -> nn.Module:
     n = mc.get("num_classes", 0) if num_classes is None else num_classes
     if name == "baseline": return M.baseline(backbone=mc["backbone"], num_classes=n)
     if name in ("spreid_wfg", "spreid_wofg"):
-        parser = HumanParser(backbone=mc["parser"]["backbone"], aspp=mc["parser"]["aspp"])
+        parser = HumanParser(backbone=mc["parser"]["backbone"], aspp=mc["parser"]["aspp"],
+                             input_norm=mc["parser"].get("input_norm"))
         return M.spreid(mc["variant"], shared_backbone=mc["shared_backbone"], backbone=mc["backbone"], num_classes=n,
                         parser=parser, reid_size=tuple(mc["reid_size"]), parser_size=tuple(mc["parser_size"]))
     if name == "combined": return M.Combined(*[model_from_config(m) for m in mc["members"]])
-    if "aspp" in mc and "output_stride" in mc: return HumanParser(backbone=mc["backbone"], aspp=mc["aspp"])
+    if "aspp" in mc and "output_stride" in mc:
+        return HumanParser(backbone=mc["backbone"], aspp=mc["aspp"],
+                           input_norm=mc.get("input_norm"))
     raise ValueError(f"cannot rebuild a model from config {mc!r}")
 
 def load_trained(path: str | Path, # a run folder or its checkpoints/last.pt
@@ -574,9 +590,9 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
                   device: str | torch.device = "cpu", workers: int = 0) -> dict:
     "Query/gallery features (`qf`, `gf`), pids and camids of `model` on `target`, at the run's input size."
     from spreid_nb import datasets as D
-    from spreid_nb.models import extract_features
+    from spreid_nb.models import extract_features, parser_input_size
     ds = D.load_reid(target, root)
-    tf = D.build_transforms(cfg.height, cfg.width, train=False)
+    tf = D.build_transforms(cfg.height, cfg.width, parser_size=parser_input_size(model))
     was = model.training; model.eval()
     out = {}
     try:
@@ -644,18 +660,26 @@ def evaluate_reid(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], de
     res.update(target=target, n_query=len(f["q_pids"]), n_gallery=len(f["g_pids"]), feature_dim=int(f["qf"].shape[1]))
     return res
 
+def _stack_images(items: list) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    "Collate (image, label) pairs whose labels keep their own sizes."
+    return torch.stack([x for x, _ in items]), [y for _, y in items]
+
 def evaluate_parser(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], device: torch.device) -> dict:
-    "LIP metrics (percent) of the parser on the validation split, at the run's input size."
+    "LIP metrics (percent) on the val split: input at the run's size, scored at each label's size."
     from spreid_nb import datasets as D
     from spreid_nb.metrics import ConfusionMatrix
-    ds = D.ParsingDataset(D.load_parsing("lip", roots["lip"], "val"), size=(cfg.height, cfg.width), train=False)
+    ds = D.ParsingDataset(D.load_parsing("lip", roots["lip"], "val"), size=(cfg.height, cfg.width),
+                          original_labels=True)   # LIP's evaluation: each label map at its own size
     cm = ConfusionMatrix(len(D.LIP_LABELS), device=device)
     was = model.training; model.eval()
     with torch.inference_mode():
-        for x, y in torch.utils.data.DataLoader(ds, batch_size=16, num_workers=cfg.workers):
+        dl = torch.utils.data.DataLoader(ds, batch_size=16, num_workers=cfg.workers,
+                                         collate_fn=_stack_images)
+        for x, ys in dl:
             out = model(x.to(device)); logits = out if torch.is_tensor(out) else out[0]
-            logits = F.interpolate(logits.float(), size=y.shape[-2:], mode="bilinear", align_corners=False)
-            cm.update(logits.argmax(1), y.to(device))
+            for lg, y in zip(logits.float(), ys):
+                lg = F.interpolate(lg[None], size=y.shape, mode="bilinear", align_corners=False)
+                cm.update(lg.argmax(1), y[None].to(device))
     model.train(was)
     sc = cm.scores()
     return {"overall acc": 100 * sc["overall_acc"], "mean acc": 100 * sc["mean_acc"], "mean IoU": 100 * sc["mean_iou"],

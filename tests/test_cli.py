@@ -211,10 +211,11 @@ def test_export_onnx_matches_pytorch(runs, gallery, tmp_path, capsys):
     assert json.loads(meta["spreid_nb.model"])["feature_dim"] == 1536
     model, cfg = load_trained(runs["spreid"])
     from spreid_nb.datasets import build_transforms, read_image
-    tf = build_transforms(64, 32)
-    x = torch.stack([tf(read_image(p)) for p in sorted(gallery.glob("*.jpg"))[:7]])   # a batch size not exported with
-    with torch.inference_mode(): ref = model(x).numpy()
-    got = sess.run(["features"], {"images": x.numpy()})[0]
+    tf = build_transforms(64, 32, parser_size=tuple(cfg["parser_size"]))   # SPReID: the parser's own copy too
+    pairs = [tf(read_image(p)) for p in sorted(gallery.glob("*.jpg"))[:7]]   # a batch size not exported with
+    x, xp = (torch.stack([pr[i] for pr in pairs]) for i in (0, 1))
+    with torch.inference_mode(): ref = model(x, xp).numpy()
+    got = sess.run(["features"], {"images": x.numpy(), "parser_images": xp.numpy()})[0]
     assert got.shape == (7, 1536) and np.abs(got - ref).max() < 1e-4
     rc, _, err = run(capsys, "export", "--model", runs["parser"], "--out", tmp_path / "p.onnx")
     assert rc == 1 and "holds a human parser" in err and not list(tmp_path.glob("*p.onnx*"))
