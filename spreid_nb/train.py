@@ -28,10 +28,10 @@ from .core import (atomic_write, get_device, provenance, save_json, seed_everyth
 
 # %% auto #0
 __all__ = ['PRESETS', 'STAGES', 'METRIC_FIELDS', 'TrainConfig', 'resolve_config', 'lr_factor', 'config_for', 'dist_env',
-           'setup_process', 'StepBatches', 'save_checkpoint', 'load_checkpoint', 'data_roots', 'train_dataset',
-           'build_run_model', 'check_input_size', 'train', 'model_from_config', 'load_trained', 'reid_features',
-           'features_file', 'save_features', 'score_reid', 'evaluate_reid', 'evaluate_parser', 'plot_learning_curve',
-           'main', 'ensure_run']
+           'under_torchrun', 'setup_process', 'StepBatches', 'save_checkpoint', 'load_checkpoint', 'data_roots',
+           'train_dataset', 'build_run_model', 'check_input_size', 'train', 'model_from_config', 'load_trained',
+           'reid_features', 'features_file', 'save_features', 'score_reid', 'evaluate_reid', 'evaluate_parser',
+           'plot_learning_curve', 'main', 'ensure_run']
 
 # %% ../nbs/09_train.ipynb #c006
 @dataclass
@@ -159,14 +159,19 @@ def dist_env() -> tuple[int, int, int]:
     "(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) for a plain process."
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
+def under_torchrun() -> bool:
+    "True in a process that torchrun (or another launcher setting MASTER_ADDR and RANK) started, even alone."
+    return "TORCHELASTIC_RUN_ID" in os.environ or ("MASTER_ADDR" in os.environ and "RANK" in os.environ)
+
 def setup_process(cfg: TrainConfig) -> tuple[int, int, torch.device]:
     "Threads, device and (under torchrun) the process group; returns (rank, world_size, device)."
     set_threads(cfg.threads)
     rank, world, local_rank = dist_env()
     device = get_device(cfg.device)
-    if device.type == "cuda" and world > 1:
+    ddp = world > 1 or under_torchrun()  # `torchrun --nproc_per_node 1` runs the DDP path too
+    if device.type == "cuda" and ddp:
         device = torch.device("cuda", local_rank); torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
+    if ddp and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return rank, world, device
 
@@ -293,6 +298,14 @@ def _set_bn(model: nn.Module, mode: str):
         for m in model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm): m.eval()
 
+def _precision(cfg: TrainConfig, device: torch.device) -> tuple[bool, torch.dtype]:
+    "(autocast on?, its dtype): bf16 on any device, fp16 on CUDA only (it needs the gradient scaler)."
+    if not isinstance(cfg.channels_last, bool):
+        raise ValueError(f"config channels_last must be True or False, got {cfg.channels_last!r}")
+    if cfg.amp == "fp16" and device.type != "cuda":
+        raise ValueError(f"config amp='fp16' needs a CUDA device, not {device.type}; use amp='bf16' there")
+    return cfg.amp in ("bf16", "fp16"), torch.bfloat16 if cfg.amp == "bf16" else torch.float16
+
 def _loss(cfg: TrainConfig, out, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "(loss, accuracy) of one batch: identity cross-entropy, or per-pixel cross-entropy ignoring 255."
     if cfg.task == "parser":
@@ -302,7 +315,7 @@ def _loss(cfg: TrainConfig, out, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
         with torch.no_grad():
             pred = F.interpolate(logits, size=y.shape[-2:], mode="bilinear", align_corners=False).argmax(1)
             valid = y != 255
-            acc = (pred[valid] == y[valid]).float().mean() if valid.any() else torch.zeros(())
+            acc = ((pred == y) & valid).sum() / valid.sum().clamp(min=1)  # no host sync (no `if valid.any()`)
         return loss, acc
     logits = out[0] if isinstance(out, (tuple, list)) else out
     return F.cross_entropy(logits.float(), y), (logits.argmax(1) == y).float().mean()
@@ -351,15 +364,15 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
         model.load_state_dict(keep, strict=False)
     opt = torch.optim.SGD(_param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(it, cfg.iters, cfg.schedule, cfg.power))
-    use_amp = cfg.amp != "none" and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
+    use_amp, amp_dtype = _precision(cfg, device)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and cfg.amp == "fp16")
     start = 0
     if resume and ck_path.exists():
         ck = load_checkpoint(ck_path, map_location=device)
         model.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
         scaler.load_state_dict(ck["scaler"]); start = int(ck["step"]); _set_rng_state(ck["rng"])
-    net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world > 1 else model
+    ddp = dist.is_initialized() and (world > 1 or under_torchrun())
+    net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if ddp else model
     sb = StepBatches(len(dataset), cfg.batch_size, cfg.seed, rank, world)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=_Batches(sb, start, cfg.iters), num_workers=cfg.workers,
                                          pin_memory=device.type == "cuda", persistent_workers=False)
@@ -375,7 +388,7 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
         x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
         if cfg.task == "reid": y = y.long()
         if cfg.flip:
-            m = sb.flips(step).to(device)
+            m = sb.flips(step).to(device, non_blocking=True)
             x = torch.where(m[:, None, None, None], x.flip(-1), x)
             if cfg.task == "parser":
                 from spreid_nb.datasets import flip_labels
@@ -400,14 +413,15 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
                 row = dict(step=done, epoch=step // sb.per_epoch, loss=f"{stats[0].item():.6f}", acc=f"{stats[1].item():.4f}",
                            lr=f"{lr_used:.6g}", img_per_s=f"{n_seen / (now - t_last):.2f}", wall_s=f"{now - t0:.1f}")
                 with open(metrics_path, "a", newline="") as f: csv.DictWriter(f, METRIC_FIELDS).writerow(row)
+                if bar is not None: bar.set_postfix(loss=row["loss"])  # the logged loss: no host sync every step
             t_last, n_seen = now, 0
         if done % cfg.ckpt_every == 0 or done == cfg.iters:
             if rank == 0:
                 save_checkpoint(ck_path, model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
                                 scaler=scaler.state_dict(), step=done, config=cfg_dict, task=cfg.task, model_name=cfg.model,
                                 num_classes=num_classes, model_config=_plain(model.config))
-            if world > 1: dist.barrier()
-        if bar is not None: bar.update(1); bar.set_postfix(loss=f"{loss.item():.3f}")
+            if ddp: dist.barrier()
+        if bar is not None: bar.update(1)
         if done == kill_at: os.kill(os.getpid(), 9)
         if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iters and cfg.task == "reid" and evaluate and rank == 0:
             _write_eval(model, cfg, roots, device, out, step=done)
@@ -418,7 +432,7 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
         if cfg.task == "parser":
             from spreid_nb.parser import save_parser
             save_parser(model, out / "parser.pt", iters=cfg.iters, scores=_plain(res), run=str(out))
-    if world > 1: dist.barrier(); dist.destroy_process_group()
+    if ddp: dist.barrier(); dist.destroy_process_group()
     return out
 
 # %% ../nbs/09_train.ipynb #c031
