@@ -408,9 +408,10 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
         if done % cfg.log_every == 0 or done == cfg.iters:
             stats = torch.stack([loss.detach().float(), acc.detach().float()])
             if world > 1: dist.all_reduce(stats); stats /= world
+            loss_v, acc_v = stats.tolist()  # the one host sync, at logged steps: the rate counts finished steps
             now = time.perf_counter()
             if rank == 0:
-                row = dict(step=done, epoch=step // sb.per_epoch, loss=f"{stats[0].item():.6f}", acc=f"{stats[1].item():.4f}",
+                row = dict(step=done, epoch=step // sb.per_epoch, loss=f"{loss_v:.6f}", acc=f"{acc_v:.4f}",
                            lr=f"{lr_used:.6g}", img_per_s=f"{n_seen / (now - t_last):.2f}", wall_s=f"{now - t0:.1f}")
                 with open(metrics_path, "a", newline="") as f: csv.DictWriter(f, METRIC_FIELDS).writerow(row)
                 if bar is not None: bar.set_postfix(loss=row["loss"])  # the logged loss: no host sync every step
