@@ -160,8 +160,9 @@ def dist_env() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 def under_torchrun() -> bool:
-    "True in a process that torchrun (or another launcher setting MASTER_ADDR and RANK) started, even alone."
-    return "TORCHELASTIC_RUN_ID" in os.environ or ("MASTER_ADDR" in os.environ and "RANK" in os.environ)
+    "True in a process that torchrun (or a launcher setting MASTER_ADDR and RANK) started, even alone."
+    env = os.environ
+    return "TORCHELASTIC_RUN_ID" in env or ("MASTER_ADDR" in env and "RANK" in env)
 
 def setup_process(cfg: TrainConfig) -> tuple[int, int, torch.device]:
     "Threads, device and (under torchrun) the process group; returns (rank, world_size, device)."
@@ -299,11 +300,11 @@ def _set_bn(model: nn.Module, mode: str):
             if isinstance(m, nn.modules.batchnorm._BatchNorm): m.eval()
 
 def _precision(cfg: TrainConfig, device: torch.device) -> tuple[bool, torch.dtype]:
-    "(autocast on?, its dtype): bf16 on any device, fp16 on CUDA only (it needs the gradient scaler)."
+    "(autocast on?, its dtype): bf16 on any device, fp16 on CUDA only (it needs the grad scaler)."
     if not isinstance(cfg.channels_last, bool):
         raise ValueError(f"config channels_last must be True or False, got {cfg.channels_last!r}")
     if cfg.amp == "fp16" and device.type != "cuda":
-        raise ValueError(f"config amp='fp16' needs a CUDA device, not {device.type}; use amp='bf16' there")
+        raise ValueError(f"config amp='fp16' needs a CUDA device, not {device.type}; use 'bf16' there")
     return cfg.amp in ("bf16", "fp16"), torch.bfloat16 if cfg.amp == "bf16" else torch.float16
 
 def _loss(cfg: TrainConfig, out, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -315,7 +316,7 @@ def _loss(cfg: TrainConfig, out, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
         with torch.no_grad():
             pred = F.interpolate(logits, size=y.shape[-2:], mode="bilinear", align_corners=False).argmax(1)
             valid = y != 255
-            acc = ((pred == y) & valid).sum() / valid.sum().clamp(min=1)  # no host sync (no `if valid.any()`)
+            acc = ((pred == y) & valid).sum() / valid.sum().clamp(min=1)  # no host sync
         return loss, acc
     logits = out[0] if isinstance(out, (tuple, list)) else out
     return F.cross_entropy(logits.float(), y), (logits.argmax(1) == y).float().mean()
@@ -372,7 +373,8 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
         model.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
         scaler.load_state_dict(ck["scaler"]); start = int(ck["step"]); _set_rng_state(ck["rng"])
     ddp = dist.is_initialized() and (world > 1 or under_torchrun())
-    net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if ddp else model
+    ids = [device.index] if device.type == "cuda" else None
+    net = nn.parallel.DistributedDataParallel(model, device_ids=ids) if ddp else model
     sb = StepBatches(len(dataset), cfg.batch_size, cfg.seed, rank, world)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=_Batches(sb, start, cfg.iters), num_workers=cfg.workers,
                                          pin_memory=device.type == "cuda", persistent_workers=False)
@@ -408,13 +410,13 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
         if done % cfg.log_every == 0 or done == cfg.iters:
             stats = torch.stack([loss.detach().float(), acc.detach().float()])
             if world > 1: dist.all_reduce(stats); stats /= world
-            loss_v, acc_v = stats.tolist()  # the one host sync, at logged steps: the rate counts finished steps
+            loss_v, acc_v = stats.tolist()  # the one host sync: img_per_s counts finished steps
             now = time.perf_counter()
             if rank == 0:
                 row = dict(step=done, epoch=step // sb.per_epoch, loss=f"{loss_v:.6f}", acc=f"{acc_v:.4f}",
                            lr=f"{lr_used:.6g}", img_per_s=f"{n_seen / (now - t_last):.2f}", wall_s=f"{now - t0:.1f}")
                 with open(metrics_path, "a", newline="") as f: csv.DictWriter(f, METRIC_FIELDS).writerow(row)
-                if bar is not None: bar.set_postfix(loss=row["loss"])  # the logged loss: no host sync every step
+                if bar is not None: bar.set_postfix(loss=row["loss"])  # no host sync every step
             t_last, n_seen = now, 0
         if done % cfg.ckpt_every == 0 or done == cfg.iters:
             if rank == 0:
