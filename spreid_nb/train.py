@@ -31,10 +31,10 @@ from .core import one_writer, worker_errors
 
 # %% auto #0
 __all__ = ['PRESETS', 'STAGES', 'METRIC_FIELDS', 'CUHK03_DRAWS', 'TrainConfig', 'resolve_config', 'lr_factor', 'config_for',
-           'dist_env', 'setup_process', 'StepBatches', 'save_checkpoint', 'load_checkpoint', 'data_roots',
-           'train_dataset', 'build_run_model', 'check_input_size', 'batch_inputs', 'train', 'model_from_config',
-           'load_trained', 'reid_features', 'features_file', 'save_features', 'eval_protocol', 'score_reid',
-           'evaluate_reid', 'evaluate_parser', 'plot_learning_curve', 'main', 'ensure_run']
+           'dist_env', 'under_torchrun', 'setup_process', 'StepBatches', 'save_checkpoint', 'load_checkpoint',
+           'data_roots', 'train_dataset', 'build_run_model', 'check_input_size', 'batch_inputs', 'train',
+           'model_from_config', 'load_trained', 'reid_features', 'features_file', 'save_features', 'eval_protocol',
+           'score_reid', 'evaluate_reid', 'evaluate_parser', 'plot_learning_curve', 'main', 'ensure_run']
 
 # %% ../nbs/09_train.ipynb #c006
 @dataclass
@@ -211,14 +211,20 @@ def dist_env() -> tuple[int, int, int]:
     "(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) for a plain process."
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
+def under_torchrun() -> bool:
+    "True in a process that torchrun (or a launcher setting MASTER_ADDR and RANK) started, even alone."
+    env = os.environ
+    return "TORCHELASTIC_RUN_ID" in env or ("MASTER_ADDR" in env and "RANK" in env)
+
 def setup_process(cfg: TrainConfig) -> tuple[int, int, torch.device]:
     "Threads, device and (under torchrun) the process group; returns (rank, world_size, device)."
     set_threads(cfg.threads)
     rank, world, local_rank = dist_env()
     device = get_device(cfg.device)
-    if device.type == "cuda" and world > 1:
+    ddp = world > 1 or under_torchrun()  # `torchrun --nproc_per_node 1` runs the DDP path too
+    if device.type == "cuda" and ddp:
         device = torch.device("cuda", local_rank); torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
+    if ddp and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return rank, world, device
 
@@ -360,6 +366,14 @@ def _set_bn(model: nn.Module, mode: str):
         for m in model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm): m.eval()
 
+def _precision(cfg: TrainConfig, device: torch.device) -> tuple[bool, torch.dtype]:
+    "(autocast on?, its dtype): bf16 on any device, fp16 on CUDA only (it needs the grad scaler)."
+    if not isinstance(cfg.channels_last, bool):
+        raise ValueError(f"config channels_last must be True or False, got {cfg.channels_last!r}")
+    if cfg.amp == "fp16" and device.type != "cuda":
+        raise ValueError(f"config amp='fp16' needs a CUDA device, not {device.type}; use 'bf16' there")
+    return cfg.amp in ("bf16", "fp16"), torch.bfloat16 if cfg.amp == "bf16" else torch.float16
+
 def _loss(cfg: TrainConfig, out, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "(loss, accuracy) of one batch: identity cross-entropy, or per-pixel cross-entropy ignoring 255."
     if cfg.task == "parser":
@@ -369,7 +383,7 @@ def _loss(cfg: TrainConfig, out, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
         with torch.no_grad():
             pred = F.interpolate(logits, size=y.shape[-2:], mode="bilinear", align_corners=False).argmax(1)
             valid = y != 255
-            acc = (pred[valid] == y[valid]).float().mean() if valid.any() else torch.zeros(())
+            acc = ((pred == y) & valid).sum() / valid.sum().clamp(min=1)  # no host sync
         return loss, acc
     logits = out[0] if isinstance(out, (tuple, list)) else out
     return F.cross_entropy(logits.float(), y), (logits.argmax(1) == y).float().mean()
@@ -393,7 +407,7 @@ def batch_inputs(cfg: TrainConfig, batch: Any, device: torch.device,
     xs = [t.to(device, non_blocking=True) for t in (x if isinstance(x, (list, tuple)) else [x])]
     if cfg.task == "reid": y = y.long()
     if flips is not None:
-        m = flips.to(device)
+        m = flips.to(device, non_blocking=True)
         xs = [torch.where(m[:, None, None, None], t.flip(-1), t) for t in xs]   # x and xp together
         if cfg.task == "parser":
             from spreid_nb.datasets import flip_labels
@@ -484,15 +498,16 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
         model.load_state_dict(keep, strict=False)
     opt = torch.optim.SGD(_param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(it, cfg.iters, cfg.schedule, cfg.power))
-    use_amp = cfg.amp != "none" and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
+    use_amp, amp_dtype = _precision(cfg, device)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and cfg.amp == "fp16")
     start = 0
     if resume and ck_path.exists():
         ck = load_checkpoint(ck_path, map_location=device)
         model.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
         scaler.load_state_dict(ck["scaler"]); start = int(ck["step"]); _set_rng_state(ck["rng"])
-    net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world > 1 else model
+    ddp = dist.is_initialized() and (world > 1 or under_torchrun())
+    ids = [device.index] if device.type == "cuda" else None
+    net = nn.parallel.DistributedDataParallel(model, device_ids=ids) if ddp else model
     sb = StepBatches(len(dataset), cfg.batch_size, cfg.seed, rank, world)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=_Batches(sb, start, cfg.iters), num_workers=cfg.workers,
                                          pin_memory=device.type == "cuda", persistent_workers=False)
@@ -521,19 +536,21 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
         if done % cfg.log_every == 0 or done == cfg.iters:
             stats = torch.stack([loss.detach().float(), acc.detach().float()])
             if world > 1: dist.all_reduce(stats); stats /= world
+            loss_v, acc_v = stats.tolist()  # the one host sync: img_per_s counts finished steps
             now = time.perf_counter()
             if rank == 0:
-                row = dict(step=done, epoch=step // sb.per_epoch, loss=f"{stats[0].item():.6f}", acc=f"{stats[1].item():.4f}",
+                row = dict(step=done, epoch=step // sb.per_epoch, loss=f"{loss_v:.6f}", acc=f"{acc_v:.4f}",
                            lr=f"{lr_used:.6g}", img_per_s=f"{n_seen / (now - t_last):.2f}", wall_s=f"{now - t0:.1f}")
                 with open(metrics_path, "a", newline="") as f: csv.DictWriter(f, METRIC_FIELDS).writerow(row)
+                if bar is not None: bar.set_postfix(loss=row["loss"])  # no host sync every step
             t_last, n_seen = now, 0
         if done % cfg.ckpt_every == 0 or done == cfg.iters:
             if rank == 0:
                 save_checkpoint(ck_path, model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
                                 scaler=scaler.state_dict(), step=done, config=cfg_dict, task=cfg.task, model_name=cfg.model,
                                 num_classes=num_classes, model_config=_plain(model.config))
-            if world > 1: dist.barrier()
-        if bar is not None: bar.update(1); bar.set_postfix(loss=f"{loss.item():.3f}")
+            if ddp: dist.barrier()
+        if bar is not None: bar.update(1)
         if done == kill_at: os.kill(os.getpid(), 9)
         if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iters and cfg.task == "reid" and evaluate and rank == 0:
             _write_eval(model, cfg, roots, device, out, step=done)
@@ -544,7 +561,7 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
         if cfg.task == "parser":
             from spreid_nb.parser import save_parser
             save_parser(model, out / "parser.pt", iters=cfg.iters, scores=_plain(res), run=str(out))
-    if world > 1: dist.barrier(); dist.destroy_process_group()
+    if ddp: dist.barrier(); dist.destroy_process_group()
     return out
 
 # %% ../nbs/09_train.ipynb #c031
