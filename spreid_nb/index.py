@@ -87,6 +87,10 @@ class FeatureIndex:
 
     def __len__(self) -> int: return int(self.index.ntotal)
 
+    def __repr__(self) -> str:
+        who = f", model {self.model.get('name')} {self.model.get('weights')}" if self.model else ""
+        return f"FeatureIndex({self.kind}: {self.factory}, {len(self)} x {self.index.d}{who})"
+
     @property
     def exact(self) -> bool:
         "Whether searches are exact (flat L2 over float32 vectors)."
@@ -117,10 +121,10 @@ def _block_source(feats, rows: int) -> Callable[[], Iterator[tuple[int, np.ndarr
     return lambda: ((s, a[s:s + rows]) for s in range(0, len(a), rows))
 
 def _train_sample(blocks: Callable, n: int, size: int) -> np.ndarray:
-    "Every (n // size)-th row (at most `size` rows), read from a pass over the blocks."
-    step = max(1, -(-n // size))
-    out = [b[(-s) % step::step] for s, b in blocks()]
-    return np.ascontiguousarray(np.concatenate(out)[:size], np.float32)
+    "min(n, size) rows spread evenly over the n rows, read in one pass over the blocks."
+    want = np.unique(np.linspace(0, n - 1, min(n, size)).astype(np.int64))
+    out = [np.asarray(b[want[(want >= s) & (want < s + len(b))] - s], np.float32) for s, b in blocks()]
+    return np.ascontiguousarray(np.concatenate(out))
 
 def paths_fingerprint(paths: Sequence[str]) -> str:
     "sha1 (16 hex digits) of an image list: tells whether an index holds the rows of a features file."
