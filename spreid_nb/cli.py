@@ -577,6 +577,10 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
     g = load_features(gallery)
     qf, qfiles, qids = _query_features(Path(query), g, model, device, batch_size, log)
     fi = gallery_index(g, index, log)
+    if fi is not None and str(device) != "cpu":
+        from spreid_nb.core import get_device
+        from spreid_nb.index import to_gpu
+        if get_device(device).type == "cuda": fi = to_gpu(fi)   # faiss-gpu: flat and IVF indexes
     kw = {k: v for k, v in dict(nprobe=nprobe, ef=ef).items() if v is not None}
     idx, dist = search_features(qf, g, topk, rerank, k1, k2, lambda_value, index=fi, search_kw=kw)
     gfiles = g.files()

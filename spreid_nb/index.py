@@ -17,7 +17,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['INDEX_KINDS', 'INDEX_FORMAT', 'IDENTITY_KEYS', 'have_faiss', 'default_nlist', 'factory_string', 'default_nprobe',
-           'FeatureIndex', 'paths_fingerprint', 'build_index', 'index_path', 'save_index', 'load_index', 'knn_lists']
+           'FeatureIndex', 'paths_fingerprint', 'build_index', 'index_path', 'save_index', 'load_index', 'to_gpu',
+           'knn_lists']
 
 # %% ../nbs/07a_index.ipynb #c006
 INDEX_KINDS = ("flat", "ivf", "hnsw", "ivfpq")
@@ -200,6 +201,15 @@ def load_index(path: str | Path, # the .faiss file
                          "features it would serve (re-extracted or extended): rebuild it with `spreid index`")
     index = faiss.read_index(str(path))
     return FeatureIndex(index, meta["kind"], meta["factory"], meta.get("model"), src, meta.get("build_s", 0.0))
+
+# %% ../nbs/07a_index.ipynb #c023h
+def to_gpu(fi: FeatureIndex) -> FeatureIndex:
+    "The index on all GPUs faiss sees (faiss-gpu; flat and IVF); unchanged without GPUs or for HNSW."
+    import dataclasses
+    faiss = _faiss()
+    if not hasattr(faiss, "index_cpu_to_all_gpus") or faiss.get_num_gpus() == 0: return fi
+    try: return dataclasses.replace(fi, index=faiss.index_cpu_to_all_gpus(fi.index))
+    except RuntimeError: return fi  # no GPU version of this index type
 
 # %% ../nbs/07a_index.ipynb #c027
 def knn_lists(X: np.ndarray, # (N, D) all rows, queries first
