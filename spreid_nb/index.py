@@ -107,7 +107,8 @@ class FeatureIndex:
         if k < 1: raise ValueError(f"k must be >= 1, got {k}")
         x = np.ascontiguousarray(x, np.float32)
         if x.ndim != 2 or x.shape[1] != self.index.d:
-            raise ValueError(f"query features of shape {x.shape} do not match the index's dimension {self.index.d}")
+            raise ValueError(f"query features of shape {x.shape} do not match the index's dimension "
+                             f"{self.index.d}")
         _set_params(self.index, nprobe, ef, k_factor)
         k = min(k, len(self))
         res = [self.index.search(x[s:s + batch], k) for s in range(0, len(x), batch)]
@@ -147,7 +148,8 @@ def build_index(feats, # (n, D) array, or a function giving fresh iterators of (
     faiss = _faiss()
     if not callable(feats):
         feats = np.asarray(feats)
-        if feats.ndim != 2 or len(feats) == 0: raise ValueError(f"features must be a non-empty (n, D) array, got {feats.shape}")
+        if feats.ndim != 2 or len(feats) == 0:
+            raise ValueError(f"features must be a non-empty (n, D) array, got {feats.shape}")
         n, dim = feats.shape
     if n is None or dim is None: raise ValueError("a block source needs n and dim")
     t0, blocks = time.perf_counter(), _block_source(feats, rows)
@@ -187,14 +189,16 @@ def load_index(path: str | Path, # the .faiss file
     faiss, path = _faiss(), Path(path)
     meta_p = Path(f"{path}.json")
     if not path.is_file() or not meta_p.is_file():
-        raise FileNotFoundError(f"index {path} (and its description {meta_p.name}) not found: build it with `spreid index`")
+        raise FileNotFoundError(f"index {path} (and its description {meta_p.name}) not found: "
+                                "build it with `spreid index`")
     meta = json.loads(meta_p.read_text())
     if meta.get("format") != INDEX_FORMAT: raise ValueError(f"{meta_p} is not a spreid_nb index description")
     have = meta.get("model") or {}
     if model is not None:
         diff = [k for k in IDENTITY_KEYS if have.get(k) != model.get(k)]
-        if diff: raise ValueError(f"index {path} was built from features of another model (differs in "
-                                  f"{', '.join(f'{k}: {have.get(k)} vs {model.get(k)}' for k in diff)}): rebuild it with `spreid index`")
+        what = ", ".join(f"{k}: {have.get(k)} vs {model.get(k)}" for k in diff)
+        if diff: raise ValueError(f"index {path} was built from features of another model (differs in {what}): "
+                                  "rebuild it with `spreid index`")
     src = meta["source"]
     if paths is not None and (src.get("n") != len(paths) or src.get("paths_sha1") != paths_fingerprint(paths)):
         raise ValueError(f"index {path} holds {src.get('n')} rows of another image list than the {len(paths)} "
