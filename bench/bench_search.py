@@ -140,11 +140,16 @@ def w_search_mode(part: str, mode: str, data: Path) -> dict:
     t = time.perf_counter(); I, _ = fi.search(qf, 10); dt = time.perf_counter() - t
     from spreid_nb.index import _set_params
     params = _set_params(fi.index)
+    sweep = []
+    if "IVF" in fi.factory:  # fewer cells visited: faster, lower recall
+        for p in (16, 32, 64):
+            t = time.perf_counter(); Ip, _ = fi.search(qf, 10, nprobe=p); ds = time.perf_counter() - t
+            sweep.append(dict(nprobe=p, qps=len(qf) / ds, recall10=recall_at(Ip, ref)))
     p = save_index(fi, data / f"{part}.faiss")
     size = p.stat().st_size / 2**20
     p.unlink()
     return dict(mode=mode, factory=fi.factory, n=n, build_s=fi.build_s, search_s=dt, qps=len(qf) / dt,
-                recall10=recall_at(I, ref), params=params, index_mb=size, peak_mb=build_mb)
+                recall10=recall_at(I, ref), params=params, index_mb=size, peak_mb=build_mb, sweep=sweep)
 
 
 def rr_data(n_q: int, n_g: int):
@@ -275,6 +280,9 @@ def report() -> str:
             L.append(f"| {r['mode']} | {r.get('factory', '(numpy/torch, blocks of 16,384)')} | {f(r.get('build_s'), 1)} | "
                      f"{f(r['qps'], 0)} | {sp} | {r['recall10']:.3f} | {f(r.get('index_mb'), 0)} | "
                      f"{', '.join(f'{k}={v:g}' for k, v in r.get('params', {}).items())} |")
+            for w in r.get("sweep", []):
+                L.append(f"| {r['mode']}, nprobe={w['nprobe']} | same index | | {f(w['qps'], 0)} | "
+                         f"{w['qps'] / scan['qps']:.1f}x | {w['recall10']:.3f} | | nprobe={w['nprobe']} |")
         L.append("")
     rs = [r for (p, _), r in rows.items() if p == "rerank_100k"]
     if rs:
