@@ -329,8 +329,9 @@ def report() -> str:
           "quantisation (`ivfpq`, e.g. IVF1024,PQ128x8) is in the library but not measured: training it took 307 s on "
           "1,000 and 548 s on 10,000 vectors on this loaded machine, far beyond the time limits. At 3,000 x 100,000 "
           "the flat index with exact row maxima is not run: it does the brute-force pass's matrix products plus a "
-          "search, so it cannot be faster; its equality with the exact result is tested (tests/test_index.py) and "
-          "shown at Market size above.", ""]
+          "search, so it cannot be faster; it is run at Market size above, and its equality with the exact result "
+          "to 1e-5 is tested on the notebooks' sets (tests/test_index.py). Peak MB of the 1M index builds (in the "
+          ".jsonl) count the float16 memmap's file pages that the build reads (up to 4 GB).", ""]
     commits = sorted({r.get("commit") for r in rows.values() if r.get("commit")})
     L.append(f"commits: {', '.join(commits)}; measured {min(r['time_utc'] for r in rows.values())} to "
              f"{max(r['time_utc'] for r in rows.values())}")
