@@ -9,6 +9,7 @@ cfg = cfg["DEFAULT"]
 
 requirements = cfg.get("requirements", "").split()
 dev_requirements = cfg.get("dev_requirements", "").split()
+faiss_requirements = cfg.get("faiss_requirements", "").split()  # the search index (spreid index)
 scripts = cfg.get("console_scripts", "").split()
 
 setuptools.setup(
@@ -27,7 +28,7 @@ setuptools.setup(
     package_data={"spreid_nb": ["*.csv"]},  # the paper's numbers (paper_numbers.csv)
     python_requires=">=" + cfg["min_python"],
     install_requires=requirements,
-    extras_require={"dev": dev_requirements},
+    extras_require={"dev": dev_requirements, "faiss": faiss_requirements},
     entry_points={"console_scripts": scripts, "nbdev": [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False,
 )

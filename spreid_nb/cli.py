@@ -26,8 +26,9 @@ import numpy as np
 __all__ = ['REID_MODEL_NAMES', 'PARSE_REGIONS', 'REGION_COLOURS', 'IMAGE_EXTS', 'FEATURES_FORMAT', 'MARKET_NAME',
            'checkpoint_kind', 'load_reid_model', 'load_any_parser', 'overlay_regions', 'parse_batch', 'find_images',
            'parse_images', 'ids_from_name', 'model_identity', 'check_same_model', 'save_features', 'Features',
-           'load_features', 'extract_folder', 'topk_blocked', 'search_features', 'ranking_grid', 'search_gallery',
-           'evaluate_model', 'format_results', 'export_onnx', 'build_parser', 'main']
+           'load_features', 'extract_folder', 'topk_blocked', 'search_features', 'ranking_grid', 'gallery_index',
+           'search_gallery', 'index_features', 'evaluate_model', 'format_results', 'export_onnx', 'build_parser',
+           'main']
 
 # %% ../nbs/11_cli.ipynb #c008
 REID_MODEL_NAMES = ("baseline", "spreid_wfg", "spreid_wofg", "combined")
@@ -521,16 +522,20 @@ def search_features(qf: np.ndarray, # (Q, D) query features
                     k1: int = 20, k2: int = 6, lambda_value: float = 0.3, # re-ranking parameters
                     block_rows: int = 8192, # gallery rows per block (plain search)
                     query_rows: int = 1024, # queries per pass (plain search)
+                    index=None, # a `FeatureIndex` of the gallery (`gallery_index`): search it instead of scanning
+                    search_kw: dict | None = None, # the index's search parameters: nprobe, ef, k_factor
                    ) -> tuple[np.ndarray, np.ndarray]: # (gallery indices (Q, k), distances (Q, k))
-    "The `topk` nearest gallery items of each query: exact blocked search, or re-ranked distances."
+    "The `topk` nearest gallery items of each query: exact blocked scan or an index, or re-ranked distances."
     qf = np.asarray(qf, np.float32)
     if qf.ndim != 2 or qf.shape[1] != gallery.dim:
         raise ValueError(f"query features of shape {qf.shape} do not match the gallery's dimension {gallery.dim} ({gallery.path})")
     if rerank:
         from spreid_nb.rerank import re_ranking_scalable
-        d = re_ranking_scalable(qf, gallery.load(), k1=k1, k2=k2, lambda_value=lambda_value)
+        d = re_ranking_scalable(qf, gallery.load(), k1=k1, k2=k2, lambda_value=lambda_value, knn=index,
+                                knn_search=search_kw)
         o = np.argsort(d, axis=1, kind="stable")[:, :topk]
         return o, np.take_along_axis(d, o, 1)
+    if index is not None: return index.search(qf, topk, **(search_kw or {}))
     res = [topk_blocked(qf[s:s + query_rows], gallery.blocks(block_rows), topk) for s in range(0, len(qf), query_rows)]
     return np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res])
 
@@ -559,6 +564,21 @@ def ranking_grid(rows: Sequence[dict], # {"query": path, "query_pid": int|None, 
             colour = (150, 150, 150) if not known else (30, 170, 60) if pid == r["query_pid"] else (220, 40, 40)
             put(path, pad + cell_w + gap + j * (cell_w + pad), y, colour, f"{j + 1}: {dist:.3g}")
     return canvas
+
+# %% ../nbs/11_cli.ipynb #c049c
+def gallery_index(gallery: Features, # the gallery the index must hold
+                  index: str | Path | None = "auto", # "auto", "none" (or None), or an index file
+                  log: Callable = print,
+                 ): # a `FeatureIndex`, or None: scan
+    "The faiss index to search `gallery` with: its saved index, a named one, or None (exact scan)."
+    from spreid_nb.index import have_faiss, index_path, load_index
+    if index is None or str(index) == "none": return None
+    auto = str(index) == "auto"
+    p = index_path(gallery.path) if auto else Path(index)
+    if auto and not p.is_file(): return None
+    if auto and not have_faiss():
+        log(f"{p} is there but faiss is not installed (pip install faiss-cpu): scanning exactly"); return None
+    return load_index(p, model=gallery.model, paths=gallery.paths)
 
 # %% ../nbs/11_cli.ipynb #c050
 def _query_features(query: Path, gallery: Features, model: str | Path | None, device: Any, batch_size: int,
@@ -594,6 +614,8 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
                    rerank: bool = False, # k-reciprocal re-ranking
                    k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
                    device: Any = "auto", batch_size: int = 64,
+                   index: str | Path = "auto", # "auto": FEATS.npz.faiss if there and faiss is; "none": scan; or a file
+                   nprobe: int | None = None, ef: int | None = None, # index search parameters (default: its own)
                    max_rows: int = 16, # queries drawn in ranking.png (all are in the CSV)
                    tile: tuple = (128, 64), # (h, w) of each picture in ranking.png
                    log: Callable = print,
@@ -603,7 +625,13 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
     if topk < 1: raise ValueError(f"topk must be >= 1, got {topk}")
     g = load_features(gallery)
     qf, qfiles, qids = _query_features(Path(query), g, model, device, batch_size, log)
-    idx, dist = search_features(qf, g, topk, rerank, k1, k2, lambda_value)
+    fi = gallery_index(g, index, log)
+    if fi is not None and str(device) != "cpu":
+        from spreid_nb.core import get_device
+        from spreid_nb.index import to_gpu
+        if get_device(device).type == "cuda": fi = to_gpu(fi)   # faiss-gpu: flat and IVF indexes
+    kw = {k: v for k, v in dict(nprobe=nprobe, ef=ef).items() if v is not None}
+    idx, dist = search_features(qf, g, topk, rerank, k1, k2, lambda_value, index=fi, search_kw=kw)
     gfiles = g.files()
     gids = [int(p) if k else None for p, k in zip(g.pids, g.known)]
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -621,9 +649,29 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
     with atomic_write(out / "ranking.png") as f: ranking_grid(rows, tile).save(f, format="PNG")
     shown = f" (the picture shows the first {len(rows)})" if len(rows) < len(qfiles) else ""
     rr = " with re-ranking" if rerank else ""
-    log(printable(f"ranked {len(g)} gallery images for {len(qfiles)} queries{rr}: "
+    how = "exact scan" if fi is None else f"{fi.kind} index"
+    log(printable(f"ranked {len(g)} gallery images ({how}) for {len(qfiles)} queries{rr}: "
                   f"{out / 'ranking.csv'}, {out / 'ranking.png'}{shown}"))
     return out
+
+# %% ../nbs/11_cli.ipynb #c055b
+def index_features(features: str | Path, # a features file from `spreid extract`
+                   kind: str = "flat", # flat (exact), ivf, hnsw, ivfpq, or a faiss factory string
+                   out: str | Path | None = None, # default: beside the features, FEATS.npz.faiss
+                   storage: str = "f32", # "f16": vectors stored in float16 (flat/ivf/hnsw)
+                   train_size: int = 65536, # rows sampled to train ivf/ivfpq
+                   block_rows: int = 16384, # rows read at a time
+                   log: Callable = print,
+                  ) -> Path: # the index file
+    "Build a faiss index of a features file, streaming its matrix, and save it with the model identity."
+    from spreid_nb.index import build_index, index_path, save_index
+    g = load_features(features)
+    fi = build_index(lambda: g.blocks(block_rows), kind, n=len(g), dim=g.dim, model=g.model, paths=g.paths,
+                     storage=storage, train_size=train_size, rows=block_rows)
+    p = save_index(fi, index_path(features) if out is None else out)
+    log(f"wrote {p}: {fi.kind} index ({fi.factory}) of {len(g)} features of dimension {g.dim} "
+        f"in {fi.build_s:.1f} s, {p.stat().st_size / 2**20:.1f} MB")
+    return p
 
 # %% ../nbs/11_cli.ipynb #c057
 def evaluate_model(model: str | Path, # re-ID run folder or checkpoint
@@ -769,7 +817,11 @@ def _cmd_extract(a):
 
 def _cmd_search(a):
     search_gallery(a.query, a.gallery, a.out, model=a.model, topk=a.topk, rerank=a.rerank, k1=a.k1, k2=a.k2,
-                   lambda_value=a.lambda_value, device=a.device, batch_size=a.batch_size, max_rows=a.max_rows)
+                   lambda_value=a.lambda_value, device=a.device, batch_size=a.batch_size, max_rows=a.max_rows,
+                   index=a.index, nprobe=a.nprobe, ef=a.ef)
+
+def _cmd_index(a):
+    index_features(a.features, kind=a.kind, out=a.out, storage=a.storage, train_size=a.train_size)
 
 def _cmd_evaluate(a):
     from spreid_nb.core import save_json
@@ -783,11 +835,11 @@ def _cmd_export(a):
 
 # %% ../nbs/11_cli.ipynb #c067
 def build_parser() -> argparse.ArgumentParser:
-    "The `spreid` argument parser (subcommands parse, extract, search, evaluate, export)."
+    "The `spreid` argument parser (subcommands parse, extract, index, search, evaluate, export)."
     fmt = argparse.RawDescriptionHelpFormatter
     p = argparse.ArgumentParser(prog="spreid", formatter_class=fmt,
                                 description="Use a trained SPReID model (spreid_nb): parse images, extract features, "
-                                            "search a gallery, evaluate on a dataset, export to ONNX.",
+                                            "index and search a gallery, evaluate on a dataset, export to ONNX.",
                                 epilog="Models are run folders of `python -m spreid_nb.train` (or their checkpoints/last.pt).\n"
                                        "`spreid CMD --help` explains each command.")
     common = argparse.ArgumentParser(add_help=False)
@@ -837,9 +889,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--k1", type=int, default=20, help="re-ranking: size of the k-reciprocal neighbourhoods (default: 20)")
     s.add_argument("--k2", type=int, default=6, help="re-ranking: neighbours in local query expansion (default: 6)")
     s.add_argument("--lambda", dest="lambda_value", type=float, default=0.3, help="re-ranking weight of the original distance")
+    s.add_argument("--index", default="auto", metavar="auto|none|FILE",
+                   help="faiss index: auto = GALLERY.faiss from `spreid index` if present (default), none = exact scan")
+    s.add_argument("--nprobe", type=int, default=None, help="index search: IVF cells visited (default: the index's)")
+    s.add_argument("--ef", type=int, default=None, help="index search: HNSW search list size (default: 128)")
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--max-rows", type=int, default=16, help="queries drawn in ranking.png (default: 16; all are in the CSV)")
     s.set_defaults(func=_cmd_search)
+
+    s = sub.add_parser("index", parents=[common], formatter_class=fmt, help="a faiss index of a features file, for search",
+                       description="Build a faiss index of a features file from `spreid extract` (read block by block) and "
+                                   "save it beside it (FEATS.npz.faiss and .json, with the model identity), for `spreid "
+                                   "search`. flat is exact (the scan's ranking); ivf, hnsw and ivfpq are approximate and "
+                                   "faster on large galleries. Needs faiss: pip install faiss-cpu (faiss-gpu with CUDA).",
+                       epilog="example:\n  spreid index gallery.npz --kind ivf\n  spreid search query.jpg --gallery gallery.npz --out results/")
+    s.add_argument("features", metavar="FEATS.npz", help="features file from `spreid extract`")
+    s.add_argument("--kind", default="flat", help="flat (exact, default), ivf, hnsw, ivfpq, or a faiss factory string")
+    s.add_argument("--out", default=None, metavar="FILE", help="index file (default: FEATS.npz.faiss)")
+    s.add_argument("--storage", default="f32", choices=["f32", "f16"], help="vectors stored in float32 or float16")
+    s.add_argument("--train-size", type=int, default=65536, help="rows sampled to train ivf/ivfpq (default: 65536)")
+    s.set_defaults(func=_cmd_index)
 
     s = sub.add_parser("evaluate", parents=[common], formatter_class=fmt, help="CMC rank-1/5/10 and mAP on a dataset",
                        description="Evaluate a trained re-ID model on a dataset's query/gallery split (single query, Euclidean "

@@ -217,6 +217,54 @@ def _sq_pairs(X: torch.Tensor, nX: torch.Tensor, r: np.ndarray, c: np.ndarray, m
         out[s:s + chunk] = d.float().cpu().numpy()
     return out
 
+# %% ../nbs/08_rerank.ipynb #c027c
+def _index_lists(X: torch.Tensor, nX: torch.Tensor, q: int, K: int, metric: str, block_size: int,
+                 knn, row_max: str, row_max_sample: int, knn_search: dict):
+    "Step 1 through a faiss index: top-K lists, row maxima (exact or sampled), (q, g) d^2."
+    from spreid_nb.index import knn_lists
+    N, dev = len(X), X.device
+    topk, exact = knn_lists(X.cpu().numpy(), K, knn, **knn_search)
+    mode = ("exact" if exact else "sample") if row_max == "auto" else row_max
+    if mode not in ("exact", "sample"):
+        raise ValueError(f"row_max must be 'auto', 'exact' or 'sample', got {row_max!r}")
+    rowmax, dq = torch.empty(N, dtype=torch.float32, device=dev), np.empty((q, N - q), np.float32)
+    gmax = torch.zeros(N - q, dtype=torch.float32, device=dev)
+    for a in range(0, q, block_size):  # query rows: all N distances (kept for the output)
+        b = min(a + block_size, q)
+        d = _sq_block(X[a:b], X, nX, metric)
+        rowmax[a:b], dq[a:b] = d.max(1).values, d[:, q:].cpu().numpy()
+        gmax = torch.maximum(gmax, d[:, q:].max(0).values)
+    if mode == "sample":  # gallery rows: largest distance to a query or to a seeded gallery sample
+        gen = torch.Generator().manual_seed(0)
+        pick = q + torch.randperm(N - q, generator=gen)[:row_max_sample].to(dev)
+        S, nS = X[pick], nX[pick]
+    for a in range(q, N, block_size):
+        b = min(a + block_size, N)
+        if mode == "exact": rowmax[a:b] = _sq_block(X[a:b], X, nX, metric).max(1).values
+        else: rowmax[a:b] = torch.maximum(gmax[a - q:b - q], _sq_block(X[a:b], S, nS, metric).max(1)[0])
+    return topk, rowmax, dq, mode == "sample"
+
+# %% ../nbs/08_rerank.ipynb #c027d
+def _brute_lists(X: torch.Tensor, nX: torch.Tensor, K: int, metric: str, block_size: int):
+    "Step 1 by brute force: one pass over all N x N distances, keeping top-K lists and row maxima."
+    N = len(X)
+    rowmax, topk = torch.empty(N, dtype=torch.float32, device=X.device), np.empty((N, K), np.int32)
+    for a in range(0, N, block_size):
+        d = _sq_block(X[a:a + block_size], X, nX, metric)
+        rowmax[a:a + block_size] = d.max(1).values
+        topk[a:a + block_size] = torch.topk(d, K, dim=1, largest=False, sorted=True).indices.cpu().numpy()
+    return topk, rowmax
+
+def _neighbour_lists(X: torch.Tensor, nX: torch.Tensor, q: int, K: int, metric: str, block_size: int,
+                     knn, row_max: str, row_max_sample: int, knn_search: dict):
+    "Step 1, brute force or through an index: (top-K lists, row maxima, (q, g) d^2 or None, sampled)."
+    if knn is None: (topk, rowmax), out, sampled = _brute_lists(X, nX, K, metric, block_size), None, False
+    else: topk, rowmax, out, sampled = _index_lists(X, nX, q, K, metric, block_size, knn, row_max,
+                                                    row_max_sample, knn_search)
+    if bool((rowmax == 0).any()):
+        raise ValueError("all distances from some image are 0: re-ranking needs distinct images")
+    return topk, rowmax, out, sampled
+
 # %% ../nbs/08_rerank.ipynb #c028
 def re_ranking_scalable(qf, # (q, dim) query features (numpy or torch)
                         gf, # (g, dim) gallery features
@@ -226,6 +274,10 @@ def re_ranking_scalable(qf, # (q, dim) query features (numpy or torch)
                         metric: str = "euclidean", # the distance d that the algorithm squares
                         block_size: int = 1024, # rows per pass: the (block_size, q+g) distance block is the largest temporary
                         device: str | torch.device | None = None, # where the distance passes run; default: where qf lives
+                        knn=None, # None: brute force; a mode ("flat", "ivf", ...) or a `FeatureIndex`
+                        row_max: str = "auto", # "exact" or "sample"; auto: exact iff knn is
+                        row_max_sample: int = 8192, # gallery rows sampled for row_max="sample"
+                        knn_search: dict | None = None, # nprobe, ef, k_factor of the index
                        ) -> np.ndarray: # (q, g) float32 re-ranked distances
     "k-reciprocal re-ranking from features, never forming (q+g)^2 matrices: top-k lists and a sparse Jaccard."
     if metric not in METRICS: raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -239,19 +291,17 @@ def re_ranking_scalable(qf, # (q, dim) query features (numpy or torch)
     q, N = len(qf), len(X)
     _check_k(k1, k2, lambda_value, N)
     K = min(max(k1 + 1, k2), N)
-    rowmax, topk = torch.empty(N, dtype=torch.float32, device=dev), np.empty((N, K), np.int32)
-    for a in range(0, N, block_size):  # step 1: one pass, keeping top-K lists and row maxima
-        d = _sq_block(X[a:a + block_size], X, nX, metric)
-        rowmax[a:a + block_size] = d.max(1).values
-        topk[a:a + block_size] = torch.topk(d, K, dim=1, largest=False, sorted=True).indices.cpu().numpy()
-    if bool((rowmax == 0).any()): raise ValueError("all distances from some image are 0: re-ranking needs distinct images")
+    topk, rowmax, out, sampled = _neighbour_lists(X, nX, q, K, metric, block_size, knn, row_max,
+                                                  row_max_sample, knn_search or {})
     rows, cols = _expansion_sets(topk, k1)
-    rm = rowmax.cpu().numpy()
-    V = _query_expand(_encode(rows, cols, _sq_pairs(X, nX, rows, cols, metric) / rm[rows], N), topk, k2)
-    out = np.empty((q, N - q), np.float32)
+    rm, pair = rowmax.cpu().numpy(), _sq_pairs(X, nX, rows, cols, metric)
+    if sampled: np.maximum.at(rm, rows, pair)  # a sampled maximum is never below a known distance
+    V = _query_expand(_encode(rows, cols, pair / rm[rows], N), topk, k2)
+    if out is None: out = np.empty((q, N - q), np.float32)
     for s, t in _jaccard_overlap(V, q):
         e = s + len(t)
-        Dq = (_sq_block(X[s:e], X[q:], nX[q:], metric) / rowmax[s:e, None]).cpu().numpy()
+        Dq = out[s:e] if knn is not None else _sq_block(X[s:e], X[q:], nX[q:], metric).cpu().numpy()
         t = t.astype(np.float32)
-        out[s:e] = Dq * np.float32(lambda_value) + (1 - t / (2. - t)) * np.float32(1 - lambda_value)
+        lam = np.float32(lambda_value)
+        out[s:e] = Dq / rm[s:e, None] * lam + (1 - t / (2. - t)) * (1 - lam)
     return out
