@@ -145,19 +145,20 @@ def evaluate_arm(model: nn.Module, arm: str, cfg: TrainConfig, root: str | Path,
 # %% ../nbs/12_study.ipynb #c018
 def run_arm(arm: str, cfg: TrainConfig, root: str | Path, runs_root: str | Path,
             parser_ckpt: str | Path | None = None, # the trained parser (SPReID arms)
-            misalign: float = 0.0, reuse: bool = True) -> dict:
+            misalign: float = 0.0, # box error of training and test images
+            test_misalign: tuple = (), # further box errors of the test images only (a sweep; same trained model)
+            reuse: bool = True) -> dict:
     "Train and evaluate `arm` (or reuse a stored result): mAP, rank-k, train and eval seconds, final loss."
     import json
-    rec = dict(config_record(cfg), arm=arm, misalign=misalign,
-               parser_ckpt=None if arm == "baseline" else str(parser_ckpt))
+    rec = dict(config_record(cfg), arm=arm, misalign=misalign, test_misalign=[float(m) for m in test_misalign],
+               parser_ckpt=str(parser_ckpt) if arm == "learned" else None)
     d = run_dir(runs_root, f"{arm}-s{cfg.seed}-m{int(round(misalign * 100)):02d}", rec)
     if reuse and (d / "result.json").exists(): return json.loads((d / "result.json").read_text())
-    parser = None
-    if arm != "baseline":
-        from spreid_nb.parser import load_parser
-        parser = load_parser(parser_ckpt)
+    from spreid_nb.parser import HumanParser, load_parser   # built before the seed: the same backbone init in every arm
+    parser = None if arm == "baseline" else load_parser(parser_ckpt) if arm == "learned" else HumanParser(cfg.parser_backbone)
     with Timer() as tt: model, losses = train_arm(arm, cfg, root, parser, misalign)
     with Timer() as te: res = evaluate_arm(model, arm, cfg, root, misalign)
+    res["sweep"] = {str(m): evaluate_arm(model, arm, cfg, root, m) for m in test_misalign}
     res.update(arm=arm, seed=cfg.seed, misalign=misalign, train_s=round(tt.seconds, 1), eval_s=round(te.seconds, 1),
                final_loss=float(np.mean(losses[-10:])), run=d.name)
     save_json(res, d / "result.json")
