@@ -23,7 +23,7 @@ from .train import StepBatches, TrainConfig, config_record, lr_factor, score_rei
 
 # %% auto #0
 __all__ = ['T975', 'ARMS', 'REGION_SIZE', 't_quantile', 'verdict', 'paired_difference', 'misalign', 'StudySet', 'build_arm',
-           'train_arm', 'evaluate_arm', 'run_arm', 'region_ious', 'parser_region_ious']
+           'train_arm', 'evaluate_arm', 'run_arm', 'region_ious', 'parser_region_ious', 'label_miou']
 
 # %% ../nbs/12_study.ipynb #c006
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
@@ -122,7 +122,7 @@ def train_arm(arm: str, cfg: TrainConfig, root: str | Path, # the synthetic Mark
         loss = F.cross_entropy(logits, torch.as_tensor(y).long())
         opt.zero_grad(set_to_none=True); loss.backward()
         if cfg.clip_norm: nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
-        opt.step(); sched.step(); losses.append(float(loss))
+        opt.step(); sched.step(); losses.append(loss.item())
     return model.eval(), losses
 
 # %% ../nbs/12_study.ipynb #c016
@@ -187,5 +187,13 @@ def parser_region_ious(parser: nn.Module, lip_root: str | Path, size: tuple = (1
     with torch.inference_mode():
         for x, y in torch.utils.data.DataLoader(ds, batch_size=batch_size):
             preds.append(parser(x, size=y.shape[-2:]).argmax(1)); trues.append(y)
-    ious = region_ious(torch.cat(preds), torch.cat(trues))
-    return {**ious, "mean": float(np.nanmean(list(ious.values())))}
+    pred, true = torch.cat(preds), torch.cat(trues)
+    ious = region_ious(pred, true)
+    return {**ious, "mean": float(np.nanmean(list(ious.values()))), "label_miou": label_miou(pred, true)}
+
+def label_miou(pred: torch.Tensor, true: torch.Tensor, n: int = 20) -> float:
+    "Mean IoU (percent) over the `n` LIP labels present in `true` or `pred` (255 ignored)."
+    v = true != 255
+    cm = torch.bincount(true[v].long() * n + pred[v].long(), minlength=n * n).reshape(n, n).double()
+    union = cm.sum(0) + cm.sum(1) - cm.diag()
+    return 100 * float((cm.diag()[union > 0] / union[union > 0]).mean())

@@ -385,9 +385,9 @@ SYNTH_PRESETS = {
     "smoke": dict(market=dict(n_train_ids=12, n_test_ids=12, n_cams=6, size=(128, 64), imgs_per_id=6,
                               n_distractors=6, n_junk=4, swap_frac=.3),
                   lip=dict(n_train=48, n_val=16, size=(128, 64))),
-    # Market-1501's per-identity statistics with 100 + 100 identities (see "A benchmark shaped like Market-1501")
-    "study": dict(market=dict(n_train_ids=100, n_test_ids=100, n_cams=6, size=(128, 64), imgs_per_id=17,
-                              n_distractors=385, n_junk=520, swap_frac=.3, cams_per_id=(3, 6), query_share=1.0,
+    # Market-1501's per-identity statistics with 100 + 50 identities (see "A benchmark shaped like Market-1501")
+    "study": dict(market=dict(n_train_ids=100, n_test_ids=50, n_cams=6, size=(128, 64), imgs_per_id=17,
+                              n_distractors=192, n_junk=260, swap_frac=.3, cams_per_id=(3, 6), query_share=1.0,
                               gallery_per_cam=(2, 6)),
                   lip=dict(n_train=1200, n_val=300, size=(128, 64))),
 }

@@ -13,8 +13,7 @@ def test_study_notebook_smoke(tmp_path):
     out = tmp_path / "figures"
     pm.execute_notebook(str(ROOT / "nbs" / "study_semantic_pooling.ipynb"), str(tmp_path / "study.ipynb"),
                         parameters=dict(synth_preset="smoke", seeds=[0, 1], iters=2, batch_size=8, parser_iters=2,
-                                        sweep=[0.3], runs_root=str(tmp_path / "runs"), out_dir=str(out),
-                                        data_root=str(tmp_path / "cache")),
+                                        sweep=[0.3], runs_root=str(tmp_path / "runs"), out_dir=str(out)),
                         cwd=str(ROOT), progress_bar=False, kernel_name="python3")
     claims = (out / "study_claims.csv").read_text()
     assert "oracle − shuffled" in claims and "learned − baseline" in claims
