@@ -147,10 +147,12 @@ def run_arm(arm: str, cfg: TrainConfig, root: str | Path, runs_root: str | Path,
             parser_ckpt: str | Path | None = None, # the trained parser (SPReID arms)
             misalign: float = 0.0, # box error of training and test images
             test_misalign: tuple = (), # further box errors of the test images only (a sweep; same trained model)
+            test_sources: tuple = (), # further region sources to score the trained model with, e.g. ("shuffled",)
             reuse: bool = True) -> dict:
     "Train and evaluate `arm` (or reuse a stored result): mAP, rank-k, train and eval seconds, final loss."
     import json
     rec = dict(config_record(cfg), arm=arm, misalign=misalign, test_misalign=[float(m) for m in test_misalign],
+               **({"test_sources": list(test_sources)} if test_sources else {}),
                parser_ckpt=str(parser_ckpt) if arm == "learned" else None)
     d = run_dir(runs_root, f"{arm}-s{cfg.seed}-m{int(round(misalign * 100)):02d}", rec)
     if reuse and (d / "result.json").exists(): return json.loads((d / "result.json").read_text())
@@ -159,6 +161,11 @@ def run_arm(arm: str, cfg: TrainConfig, root: str | Path, runs_root: str | Path,
     with Timer() as tt: model, losses = train_arm(arm, cfg, root, parser, misalign)
     with Timer() as te: res = evaluate_arm(model, arm, cfg, root, misalign)
     res["sweep"] = {str(m): evaluate_arm(model, arm, cfg, root, m) for m in test_misalign}
+    res["swap"] = {}
+    for src in test_sources:                       # the same trained weights, other regions at test time
+        model.region_source = src
+        res["swap"][src] = evaluate_arm(model, src, cfg, root, misalign)
+    if test_sources: model.region_source = arm
     res.update(arm=arm, seed=cfg.seed, misalign=misalign, train_s=round(tt.seconds, 1), eval_s=round(te.seconds, 1),
                final_loss=float(np.mean(losses[-10:])), run=d.name)
     save_json(res, d / "result.json")
