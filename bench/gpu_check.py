@@ -484,26 +484,17 @@ def _loader_rate(
 
 
 def gpu_decode(datas: list, size: tuple, dev: torch.device) -> torch.Tensor:
-    "Decode JPEG bytes on `dev` (nvJPEG on CUDA), resize to `size`, normalise: (B, 3, H, W)."
+    "Decode JPEG bytes on `dev` (nvJPEG on CUDA), resize to `size`: (B, 3, H, W) RGB in [0, 1]."
     import torchvision.io
     import torch.nn.functional as F
-    from spreid_nb.datasets import IMAGENET_MEAN, IMAGENET_STD
 
     datas = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in datas]
     imgs = torchvision.io.decode_jpeg(datas, device=dev)  # the drawn JPEGs are RGB
-    x = (
-        torch.cat([
-            F.interpolate(
-                im[None].float(), size=size, mode="bilinear", align_corners=False, antialias=True
-            )
-            for im in imgs
-        ])
-        / 255
-    )
-    mean, std = (
-        torch.tensor(v, device=dev).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD)
-    )
-    return (x - mean) / std
+    x = torch.cat([
+        F.interpolate(im[None].float(), size=size, mode="bilinear", align_corners=False, antialias=True)
+        for im in imgs
+    ])
+    return x / 255  # the models normalise their own [0, 1] input (backbones.BACKBONES)
 
 
 def part_loader(sc, roots, tmp, rates: dict) -> list[str]:

@@ -16,11 +16,11 @@ from torch import nn
 from .core import get_device
 from .backbones import build_backbone
 from .parser import HumanParser, load_parser
-from .pooling import SPReIDHead
+from .pooling import SPReIDHead, uniform_regions
 
 # %% auto #0
-__all__ = ['MODEL_NAMES', 'Baseline', 'baseline', 'SPReID', 'spreid', 'combine', 'Combined', 'combine_star', 'build_model',
-           'parser_input_size', 'extract_features']
+__all__ = ['REGION_SOURCES', 'MODEL_NAMES', 'Baseline', 'baseline', 'SPReID', 'spreid', 'combine', 'Combined', 'combine_star',
+           'build_model', 'parser_input_size', 'extract_features']
 
 # %% ../nbs/06_models.ipynb #c006
 def _outputs(model: nn.Module, emb: torch.Tensor):
@@ -34,26 +34,31 @@ class Baseline(nn.Module):
                  num_classes: int = 0, # training identities; 0: no classifier
                  pretrained: Any = None, # ImageNet weights for the backbone (see `build_backbone`)
                  download: bool = True, # let torchvision download missing weights
+                 output_stride: int = 32, # 32, or 16: a re-ID map twice as tall and wide (see `build_backbone`)
                 ):
         super().__init__()
-        self.backbone = build_backbone(backbone, pretrained, download=download)
+        self.backbone = build_backbone(backbone, pretrained, output_stride=output_stride, download=download)
         self.embed_dim = self.backbone.out_channels
         self.classifier = nn.Linear(self.embed_dim, num_classes) if num_classes else None
         self.config = dict(name="baseline", backbone=backbone, num_classes=num_classes)
+        if output_stride != 32: self.config["output_stride"] = output_stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         "Embedding (B, C) in eval mode; `(logits, embedding)` in training mode."
         return _outputs(self, self.backbone(x).mean((2, 3)))
 
-def baseline(backbone: str = "inception_v3", num_classes: int = 0, pretrained: Any = None, download: bool = True) -> Baseline:
+def baseline(backbone: str = "inception_v3", num_classes: int = 0, pretrained: Any = None, download: bool = True,
+             output_stride: int = 32) -> Baseline:
     "The paper's baseline: `backbone` with global average pooling (Section 3.3, Tables 2 and 3)."
-    return Baseline(backbone, num_classes, pretrained, download)
+    return Baseline(backbone, num_classes, pretrained, download, output_stride=output_stride)
 
 # %% ../nbs/06_models.ipynb #c009
 def _resize(x: torch.Tensor, size: tuple) -> torch.Tensor:
     "Bilinear resize of an image batch to `size` (h, w); no-op if it already has that size."
     if tuple(x.shape[-2:]) == tuple(size): return x
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+REGION_SOURCES = ("learned", "oracle", "shuffled", "uniform")
 
 class SPReID(nn.Module):
     "SPReID (Figure 1): re-ID backbone(s), a frozen human parser, and the semantic-pooling head."
@@ -66,14 +71,19 @@ class SPReID(nn.Module):
                  parser_size: tuple = (512, 512), # (h, w) the parser sees
                  pretrained: Any = None, # ImageNet weights for the re-ID backbone(s)
                  download: bool = True, # let torchvision download missing weights
+                 output_stride: int = 32, # re-ID backbone(s): 32, or 16 (a map twice as tall and wide)
+                 region_source: str = "learned", # one of `REGION_SOURCES` (controls of the study notebook)
                 ):
         super().__init__()
         if variant not in ("wfg", "wofg"): raise ValueError(f"variant must be 'wfg' or 'wofg', got {variant!r}")
+        if region_source not in REGION_SOURCES:
+            raise ValueError(f"region_source must be one of {REGION_SOURCES}, got {region_source!r}")
+        self.region_source = region_source
         if not isinstance(parser, HumanParser): raise TypeError(f"parser must be a HumanParser, got {type(parser).__name__}")
         self.variant, self.shared_backbone = variant, shared_backbone
         self.reid_size, self.parser_size = tuple(reid_size), tuple(parser_size)
-        self.backbone = build_backbone(backbone, pretrained, download=download)
-        self.semantic_backbone = None if shared_backbone else build_backbone(backbone, pretrained, download=download)
+        self.backbone = build_backbone(backbone, pretrained, output_stride=output_stride, download=download)
+        self.semantic_backbone = None if shared_backbone else build_backbone(backbone, pretrained, output_stride=output_stride, download=download)
         for what, size, m in (("reid_size", self.reid_size, self.backbone), ("parser_size", self.parser_size, parser.backbone)):
             if len(size) != 2 or min(size) < m.min_size:
                 raise ValueError(f"{what}={size} is too small for {m.arch} (output stride {m.output_stride}): each side must be at least {m.min_size}")
@@ -85,6 +95,8 @@ class SPReID(nn.Module):
         self.config = dict(name=f"spreid_{variant}", variant=variant, shared_backbone=shared_backbone, backbone=backbone,
                            num_classes=num_classes, reid_size=list(self.reid_size), parser_size=list(self.parser_size),
                            parser=dict(parser.config))
+        if output_stride != 32: self.config["output_stride"] = output_stride
+        if region_source != "learned": self.config["region_source"] = region_source
 
     def train(self, mode: bool = True) -> SPReID:
         "Set training mode on everything but the parser, which stays in eval mode."
@@ -97,8 +109,21 @@ class SPReID(nn.Module):
         "(B, 5, h, w) region probabilities of the frozen parser for images `x` (resized to `parser_size`)."
         with torch.no_grad(): return self.parser.region_probs(_resize(x, self.parser_size))
 
+    def source_regions(self, x: torch.Tensor, # the image batch
+                       fmap: torch.Tensor, # its re-ID map (B, C, h, w)
+                       regions: torch.Tensor | None = None, # (B, 5, H, W) true region maps, e.g. `oracle_regions`
+                      ) -> torch.Tensor:
+        "The region maps `region_source` names: the parser's, the given ones, another image's, or uniform."
+        src = self.region_source
+        if src == "uniform": return uniform_regions(fmap.shape[0], fmap.shape[-2:], fmap.dtype, fmap.device)
+        if src == "oracle" and regions is None:
+            raise ValueError("region_source='oracle' needs the true regions: call model(x, regions=...)")
+        r = self.regions(x) if src == "learned" or regions is None else regions
+        return r.roll(1, 0) if src == "shuffled" else r     # shuffled: each image gets the previous one's
+
     def forward(self, x: torch.Tensor, # (B, 3, H, W) RGB in [0, 1] (resized to `reid_size`)
                 xp: torch.Tensor | None = None, # the images at `parser_size`; None: `x` resized
+                regions: torch.Tensor | None = None, # true region maps for region_source 'oracle' (or 'shuffled')
                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         "Embedding (B, `embed_dim`) in eval mode; `(logits, embedding)` in training mode."
         for what, t in (("", x), ("parser ", xp)):
@@ -110,7 +135,8 @@ class SPReID(nn.Module):
         xr = _resize(x, self.reid_size)
         fmap = self.backbone(xr)
         fsem = None if self.semantic_backbone is None else self.semantic_backbone(xr)
-        return _outputs(self, self.head(fmap, self.regions(x if xp is None else xp), fsem))
+        return _outputs(self, self.head(fmap, self.source_regions(x if xp is None else xp, fmap, regions), fsem))
+
 
 # %% ../nbs/06_models.ipynb #c013
 def spreid(variant: str = "wfg", # "wfg" or "wofg"
@@ -124,6 +150,8 @@ def spreid(variant: str = "wfg", # "wfg" or "wofg"
            parser_size: tuple = (512, 512), # (h, w) of the parser branch
            pretrained: Any = None, # ImageNet weights for the re-ID backbone(s)
            download: bool = True, # let torchvision download missing weights
+           output_stride: int = 32, # re-ID backbone(s): 32 or 16
+           region_source: str = "learned", # learned | oracle | shuffled | uniform (see `SPReID.source_regions`)
           ) -> SPReID:
     "SPReID w/ or w/o foreground, shared or exclusive backbone, with a frozen parser from `parser` or `parser_ckpt`."
     if (parser is None) == (parser_ckpt is None):
@@ -132,7 +160,8 @@ def spreid(variant: str = "wfg", # "wfg" or "wofg"
         parser = load_parser(parser_ckpt, **({"backbone": parser_backbone} if parser_backbone else {}))
     elif parser_backbone and parser.config["backbone"] != parser_backbone:
         raise ValueError(f"parser has backbone={parser.config['backbone']!r}; expected parser_backbone={parser_backbone!r}")
-    return SPReID(parser, variant, shared_backbone, backbone, num_classes, reid_size, parser_size, pretrained, download)
+    return SPReID(parser, variant, shared_backbone, backbone, num_classes, reid_size, parser_size, pretrained, download,
+                  output_stride=output_stride, region_source=region_source)
 
 # %% ../nbs/06_models.ipynb #c027
 def combine(*features: torch.Tensor | np.ndarray, # (N, D_i) feature matrices, all tensors or all arrays

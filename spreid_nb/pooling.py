@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .datasets import REGIONS
+from .datasets import LIP_LABELS, REGIONS, group_probs
 
 # %% auto #0
-__all__ = ['normalize_maps', 'semantic_pool', 'interp_matrix', 'semantic_pool_upsampled', 'SPReIDHead']
+__all__ = ['normalize_maps', 'semantic_pool', 'interp_matrix', 'semantic_pool_upsampled', 'SPReIDHead', 'oracle_regions',
+           'uniform_regions']
 
 # %% ../nbs/05_pooling.ipynb #c006
 def normalize_maps(maps: torch.Tensor, # (B, K, H, W) non-negative region maps
@@ -85,3 +86,22 @@ class SPReIDHead(nn.Module):
         pooled = semantic_pool_upsampled(xs, regions, self.eps)    # (B, 5, C); xs upsampled to the regions' size
         feats = [x.mean((2, 3))] + ([pooled[:, 0]] if self.foreground else []) + [pooled[:, 1:].amax(1)]
         return torch.cat(feats, 1)
+
+# %% ../nbs/05_pooling.ipynb #c025
+def oracle_regions(labels: torch.Tensor, # (B, H, W) integer LIP label maps, 255 = ignore
+                   size: tuple | None = None, # (h, w) to area-average down to; None: keep H x W
+                  ) -> torch.Tensor: # (B, 5, h, w) region maps in `REGIONS` order, values in [0, 1]
+    "The true region maps of LIP label maps: one-hot labels grouped into `REGIONS`, optionally area-averaged."
+    if labels.ndim != 3: raise ValueError(f"labels must be (B, H, W), got shape {tuple(labels.shape)}")
+    lab = labels.long()
+    valid = (lab >= 0) & (lab < len(LIP_LABELS))
+    onehot = F.one_hot(torch.where(valid, lab, 0), len(LIP_LABELS)).permute(0, 3, 1, 2).float()
+    regions = group_probs(onehot * valid[:, None])
+    if size is not None and tuple(size) != tuple(regions.shape[-2:]):
+        regions = F.adaptive_avg_pool2d(regions, tuple(size))
+    return regions
+
+def uniform_regions(batch: int, size: tuple, # (h, w)
+                    dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> torch.Tensor:
+    "(B, 5, h, w) maps that weigh every cell alike: with them semantic pooling is global average pooling."
+    return torch.ones(batch, len(REGIONS), *size, dtype=dtype, device=device)

@@ -23,7 +23,7 @@ from .datasets import LIP_LABELS
 __all__ = ['COLOURS', 'SKINS', 'HAIRS', 'PATTERNS', 'BAG', 'OCCLUDER', 'PAINT_LABEL', 'LIP_COLOURS', 'SYNTH_VERSION',
            'SYNTH_PRESETS', 'Identity', 'sample_identity', 'swapped', 'Camera', 'sample_camera', 'Pose', 'sample_pose',
            'paint_map', 'render_person', 'colorize_labels', 'overlay', 'write_market_layout', 'write_lip_layout',
-           'synth_cache_dir', 'synthetic_benchmark']
+           'synth_cache_dir', 'synthetic_benchmark', 'true_parsing_path', 'true_parsing']
 
 # %% ../nbs/02_synth.ipynb #c006
 COLOURS = {"red": (196, 32, 38), "blue": (38, 72, 196), "navy": (28, 34, 84), "green": (42, 140, 62),
@@ -291,6 +291,9 @@ def write_market_layout(root: str | Path, # the data root; the dataset goes to r
                         n_distractors: int = 100, n_junk: int = 60, # gallery images with pid 0000 / -1
                         swap_frac: float = .3, # fraction of identities in colour-swapped pairs
                         write_parsing: bool = True, # also write ground-truth label maps under root/parsing
+                        cams_per_id: tuple[int, int] = (2, 5), # test identities appear in this many cameras
+                        query_share: float = .5, # chance that a test identity's camera holds one query
+                        gallery_per_cam: tuple[int, int] = (1, 3), # gallery images per test identity per camera
                        ) -> Path:
     "Draw a synthetic re-ID dataset in Market-1501's published layout; return `root`."
     if not 2 <= n_cams <= 6: raise ValueError(f"Market-1501's layout has cameras c1..c6; n_cams must be 2..6, got {n_cams}")
@@ -309,7 +312,7 @@ def write_market_layout(root: str | Path, # the data root; the dataset goes to r
     frame = [int(f) for f in rng.integers(1000, 5000, n_cams)]
     plan = []  # (split, pid, cam, box, identity, kind)
     def _cams(g):
-        return g.choice(n_cams, int(g.integers(2, min(n_cams, 5) + 1)), replace=False).tolist()
+        return g.choice(n_cams, int(g.integers(cams_per_id[0], min(n_cams, cams_per_id[1]) + 1)), replace=False).tolist()
     train_ids, test_ids = _identities(n_train_ids, seed, 1, swap_frac), _identities(n_test_ids, seed, 4, swap_frac)
     for pid, idt in zip(train_pids, train_ids):
         g = np.random.default_rng([seed, 11, pid]); cs = _cams(g)
@@ -317,9 +320,9 @@ def write_market_layout(root: str | Path, # the data root; the dataset goes to r
         plan += [("train", pid, cs[j % len(cs)], int(g.integers(1, 9)), idt, "person") for j in range(n)]
     for pid, idt in zip(test_pids, test_ids):
         g = np.random.default_rng([seed, 12, pid]); cs = _cams(g)
-        q = [c for c in cs if g.random() < .5] or [cs[int(g.integers(len(cs)))]]
+        q = [c for c in cs if g.random() < query_share] or [cs[int(g.integers(len(cs)))]]
         plan += [("query", pid, c, 0, idt, "person") for c in q]
-        plan += [("gallery", pid, c, int(g.integers(1, 9)), idt, "person") for c in cs for _ in range(int(g.integers(1, 4)))]
+        plan += [("gallery", pid, c, int(g.integers(1, 9)), idt, "person") for c in cs for _ in range(int(g.integers(gallery_per_cam[0], gallery_per_cam[1] + 1)))]
     for k in range(n_distractors):
         g = np.random.default_rng([seed, 13, k])
         plan.append(("gallery", 0, int(g.integers(n_cams)), int(g.integers(1, 9)), sample_identity(np.random.default_rng([seed, 14, k])), "distractor"))
@@ -382,6 +385,11 @@ SYNTH_PRESETS = {
     "smoke": dict(market=dict(n_train_ids=12, n_test_ids=12, n_cams=6, size=(128, 64), imgs_per_id=6,
                               n_distractors=6, n_junk=4, swap_frac=.3),
                   lip=dict(n_train=48, n_val=16, size=(128, 64))),
+    # Market-1501's per-identity statistics with 100 + 50 identities (see "A benchmark shaped like Market-1501")
+    "study": dict(market=dict(n_train_ids=100, n_test_ids=50, n_cams=6, size=(128, 64), imgs_per_id=17,
+                              n_distractors=192, n_junk=260, swap_frac=.3, cams_per_id=(3, 6), query_share=1.0,
+                              gallery_per_cam=(2, 6)),
+                  lip=dict(n_train=1200, n_val=300, size=(128, 64))),
 }
 
 def synth_cache_dir(cache_dir: str | Path | None = None) -> Path:
@@ -413,3 +421,17 @@ def synthetic_benchmark(cache_dir: str | Path | None = None, seed: int = 0,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
     return roots
+
+# %% ../nbs/02_synth.ipynb #c047
+def true_parsing_path(img_path: str | Path) -> Path:
+    "Where `write_market_layout` put the true label map of the re-ID image `img_path`."
+    p = Path(img_path)
+    return p.parent.parent.parent / "parsing" / p.parent.name / (p.stem + ".png")
+
+def true_parsing(img_path: str | Path) -> np.ndarray:
+    "The true HxW LIP label map (uint8) of a synthetic re-ID image; real datasets have none."
+    q = true_parsing_path(img_path)
+    if not q.is_file():
+        raise FileNotFoundError(f"no true parsing for {img_path} (looked for {q}); only the synthetic benchmark "
+                                "written with write_parsing=True has one")
+    with Image.open(q) as im: return np.asarray(im).copy()

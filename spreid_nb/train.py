@@ -30,11 +30,12 @@ from .core import (atomic_write, get_device, provenance, save_json, seed_everyth
 from .core import one_writer, worker_errors
 
 # %% auto #0
-__all__ = ['PRESETS', 'STAGES', 'METRIC_FIELDS', 'CUHK03_DRAWS', 'TrainConfig', 'resolve_config', 'lr_factor', 'config_for',
-           'dist_env', 'under_torchrun', 'setup_process', 'StepBatches', 'save_checkpoint', 'load_checkpoint',
-           'data_roots', 'train_dataset', 'build_run_model', 'check_input_size', 'batch_inputs', 'train',
-           'model_from_config', 'load_trained', 'reid_features', 'features_file', 'save_features', 'eval_protocol',
-           'score_reid', 'evaluate_reid', 'evaluate_parser', 'plot_learning_curve', 'main', 'ensure_run']
+__all__ = ['PRESETS', 'STAGES', 'METRIC_FIELDS', 'CUHK03_DRAWS', 'TrainConfig', 'resolve_config', 'config_record', 'lr_factor',
+           'config_for', 'dist_env', 'under_torchrun', 'setup_process', 'StepBatches', 'save_checkpoint',
+           'load_checkpoint', 'data_roots', 'train_dataset', 'build_run_model', 'check_input_size', 'batch_inputs',
+           'train', 'model_from_config', 'load_trained', 'reid_features', 'features_file', 'save_features',
+           'eval_protocol', 'score_reid', 'evaluate_reid', 'evaluate_parser', 'plot_learning_curve', 'main',
+           'ensure_run']
 
 # %% ../nbs/09_train.ipynb #c006
 @dataclass
@@ -48,6 +49,7 @@ class TrainConfig:
     parser_ckpt: str | None = None      # SPReID: the trained (frozen) parser
     parser_backbone: str = "inception_v3"  # the parser's backbone (Inception-V3* in the paper)
     parser_size: tuple = (512, 512)     # parser input, HxW
+    output_stride: int = 32             # re-ID backbone: 32, or 16 (a map twice as tall and wide; the study's)
     # data
     data: str = "synthetic"             # "synthetic" or a dataset name / comma-separated names (aggregate)
     data_root: str | None = None        # root folder holding the dataset(s); synthetic: cache folder
@@ -112,7 +114,7 @@ def resolve_config(preset: str = "synthetic", # a key of `PRESETS`
 
 # %% ../nbs/09_train.ipynb #c006b
 _CHOICES = dict(task=("reid", "parser"), schedule=("poly10", "poly", "constant"),
-                amp=("none", "bf16", "fp16"), bn=("train", "frozen"))
+                amp=("none", "bf16", "fp16"), bn=("train", "frozen"), output_stride=(16, 32))
 _MODELS = dict(reid=("baseline", "spreid_wfg", "spreid_wofg"), parser=("parser",))
 _AT_LEAST = dict(iters=1, batch_size=1, height=1, width=1, log_every=1, ckpt_every=1, workers=0,
                  eval_every=0, seed=0, threads=1, num_classes=1, power=0, momentum=0,
@@ -165,6 +167,13 @@ def _check_values(cfg: TrainConfig):
         if min(h, w) < least:
             raise ValueError(f"config {what}={h}x{w}: the model {cfg.model}/{arch} cannot take "
                              f"{h}x{w} images; each side must be at least {least} pixels")
+
+# %% ../nbs/09_train.ipynb #c006bn
+def config_record(cfg: TrainConfig) -> dict:
+    "The JSON-able record of `cfg` that runs store and hash (`output_stride` only when it is not 32)."
+    rec = json.loads(json.dumps(asdict(cfg), default=str))
+    if rec.get("output_stride") == 32: rec.pop("output_stride")
+    return rec
 
 # %% ../nbs/09_train.ipynb #c010
 def lr_factor(it: int, # the iteration about to run (0-based)
@@ -337,6 +346,7 @@ def build_run_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
         return HumanParser(backbone=cfg.parser_backbone, pretrained=cfg.pretrained)
     from spreid_nb.models import build_model
     kw = dict(backbone=cfg.backbone, num_classes=num_classes, pretrained=cfg.pretrained)
+    if cfg.output_stride != 32: kw["output_stride"] = cfg.output_stride
     if cfg.model.startswith("spreid"):
         if not cfg.parser_ckpt: raise ValueError(f"model {cfg.model!r} needs parser_ckpt: a trained parser checkpoint")
         kw.update(shared_backbone=cfg.shared_backbone, parser_ckpt=cfg.parser_ckpt,
@@ -481,7 +491,7 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
     _check_values(cfg)
     rank, world, device = setup_process(cfg)
     out = Path(out); ck_path = out / "checkpoints" / "last.pt"
-    cfg_dict = json.loads(json.dumps(asdict(cfg), default=str))
+    cfg_dict = config_record(cfg)
     if rank == 0:
         _check_run_folder(cfg_dict, out, resume)
         save_json(cfg_dict, out / "config.json")
@@ -575,12 +585,14 @@ def model_from_config(mc: dict, num_classes: int | None = None) -> nn.Module:
     from spreid_nb import models as M
     name = mc.get("name")
     n = mc.get("num_classes", 0) if num_classes is None else num_classes
-    if name == "baseline": return M.baseline(backbone=mc["backbone"], num_classes=n)
+    os_ = dict(output_stride=mc["output_stride"]) if "output_stride" in mc else {}
+    if name == "baseline": return M.baseline(backbone=mc["backbone"], num_classes=n, **os_)
     if name in ("spreid_wfg", "spreid_wofg"):
         parser = HumanParser(backbone=mc["parser"]["backbone"], aspp=mc["parser"]["aspp"],
                              input_norm=mc["parser"].get("input_norm"))
         return M.spreid(mc["variant"], shared_backbone=mc["shared_backbone"], backbone=mc["backbone"], num_classes=n,
-                        parser=parser, reid_size=tuple(mc["reid_size"]), parser_size=tuple(mc["parser_size"]))
+                        parser=parser, reid_size=tuple(mc["reid_size"]), parser_size=tuple(mc["parser_size"]),
+                        region_source=mc.get("region_source", "learned"), **os_)
     if name == "combined": return M.Combined(*[model_from_config(m) for m in mc["members"]])
     if "aspp" in mc and "output_stride" in mc:
         return HumanParser(backbone=mc["backbone"], aspp=mc["aspp"],
@@ -769,7 +781,7 @@ def ensure_run(cfg: TrainConfig, # the run's resolved config
     "The folder of a finished run of `cfg`: reused when present, else trained (or resumed)."
     from spreid_nb.core import run_dir
     import shutil
-    d = run_dir(runs_root, name, asdict(cfg))
+    d = run_dir(runs_root, name, config_record(cfg))
     if reuse and (d / "eval.json").exists() and (d / "checkpoints" / "last.pt").exists(): return d
     if not reuse:
         for p in ["checkpoints", "metrics.csv", "eval.json", "learning_curve.png", "parser.pt"]:
