@@ -230,12 +230,11 @@ def describe(cfg) -> str:
 
 # ----- step throughput
 def one_batch(cfg, roots: dict, batch: int) -> tuple:
-    "A training batch of the config's data (the run's own transforms), and the class count."
+    "A training batch of the config's data (the run's own transforms): inputs `[x(, xp)]`, labels, classes."
     ds, n = T.train_dataset(cfg, roots)
-    items = [ds[i % len(ds)] for i in range(batch)]
-    x = torch.stack([it[0] for it in items])
-    y = torch.stack([torch.as_tensor(it[1]) for it in items]).long()
-    return x, y, n
+    batch_ = torch.utils.data.default_collate([ds[i % len(ds)] for i in range(batch)])
+    xs, y = T.batch_inputs(cfg, batch_, torch.device("cpu"))
+    return xs, y, n
 
 
 def step_rate(
@@ -262,16 +261,16 @@ def step_rate(
         weight_decay=cfg.weight_decay,
     )
     net = torch.compile(model, backend=compile_model) if compile_model else model
-    x, y = x.to(dev), y.to(dev)
+    xs, y = [x.to(dev) for x in x], y.to(dev)
     if cl:
-        x = x.contiguous(memory_format=torch.channels_last)
+        xs = [x.contiguous(memory_format=torch.channels_last) for x in xs]
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
     def step():
         net.train()
         T._set_bn(model, cfg.bn)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
-            loss, _ = T._loss(cfg, net(x), y)
+            loss, _ = T._loss(cfg, net(*xs), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
@@ -518,7 +517,8 @@ def part_loader(sc, roots, tmp, rates: dict) -> list[str]:
         sync=sync,
     )
     x_gpu = gpu_decode([_FileBytes(paths)[0]], size, dev).cpu()
-    diff = float((x_gpu[0] - ds[0][0]).abs().mean())
+    x0 = ds[0][0]
+    diff = float((x_gpu[0] - (x0[0] if isinstance(x0, (list, tuple)) else x0)).abs().mean())
     feeds = cpu >= train_rate
     return [
         f"`DataLoader` over the run's own `Dataset` (PIL decode, resize to {size[0]}x{size[1]},"
