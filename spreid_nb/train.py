@@ -470,7 +470,7 @@ def _one_run_writer(fn):
     @functools.wraps(fn)
     def run(cfg: TrainConfig, out: str | Path, resume: bool = False, *args, **kw):
         _check_values(cfg); _check_files(cfg)
-        out = Path(out); cfg_dict = json.loads(json.dumps(asdict(cfg), default=str))
+        out = Path(out); cfg_dict = config_record(cfg)  # as the run stores it
         if out.exists() and not out.is_dir(): raise ValueError(f"{out} is a file, not a run folder")
         if dist_env()[0] != 0: return fn(cfg, out, resume, *args, **kw)
         out.mkdir(parents=True, exist_ok=True)
