@@ -249,7 +249,7 @@ def step_rate(
     "img/s of our training step (`train`'s model, loss, groups, clipping, SGD), batch on device."
     dev = torch.device(sc.device)
     seed_everything(0)
-    x, y, n = one_batch(cfg, roots, batch)
+    xs, y, n = one_batch(cfg, roots, batch)
     model = T.build_run_model(cfg, n).to(dev)
     if cl:
         model = model.to(memory_format=torch.channels_last)
@@ -261,7 +261,7 @@ def step_rate(
         weight_decay=cfg.weight_decay,
     )
     net = torch.compile(model, backend=compile_model) if compile_model else model
-    xs, y = [x.to(dev) for x in x], y.to(dev)
+    xs, y = [x.to(dev) for x in xs], y.to(dev)
     if cl:
         xs = [x.contiguous(memory_format=torch.channels_last) for x in xs]
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)

@@ -876,7 +876,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_extract)
 
     s = sub.add_parser("search", parents=[common], formatter_class=fmt, help="ranked gallery matches of query images",
-                       description="Find the TOPK nearest gallery images (Euclidean distance, exact, in blocks of bounded memory) "
+                       description="Find the TOPK nearest gallery images (Euclidean distance: an exact scan in blocks of bounded memory, or the faiss index of `spreid index`) "
                                    "of each query. Writes DIR/ranking.csv and DIR/ranking.png (query, then the matches with "
                                    "distances; green border: same identity, red: another, grey: unknown).",
                        epilog="example:\n  spreid search query.jpg --gallery gallery.npz --topk 10 --out results/")

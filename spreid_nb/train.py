@@ -488,12 +488,10 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
           evaluate: bool = True, # extract features and evaluate the target at the end (re-ID runs)
          ) -> Path:
     "Train the model `cfg` names into the run folder `out`; returns `out`."
-    _check_values(cfg)
     rank, world, device = setup_process(cfg)
     out = Path(out); ck_path = out / "checkpoints" / "last.pt"
     cfg_dict = config_record(cfg)
     if rank == 0:
-        _check_run_folder(cfg_dict, out, resume)
         save_json(cfg_dict, out / "config.json")
     seed_everything(cfg.seed)
     roots = data_roots(cfg)
