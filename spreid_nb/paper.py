@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from importlib import resources
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
 from .core import atomic_write, provenance_line
 
 # %% auto #0
-__all__ = ['PAPER', 'KEYS', 'SCALES', 'BACKBONE_TITLES', 'paper_table', 'beside_paper', 'write_table', 'Plan', 'check_parameters',
-           'run_features', 'score_features', 'scoring_notes', 'eval_rows', 'read_eval', 'runs_train_seconds',
-           'repo_path', 'compare_claim']
+__all__ = ['PAPER', 'KEYS', 'SCALES', 'BACKBONE_TITLES', 'paper_table', 'beside_paper', 'write_table', 'Run', 'Plan',
+           'check_parameters', 'step_costs', 'estimate_seconds', 'run_features', 'score_features', 'scoring_notes',
+           'eval_rows', 'read_eval', 'runs_train_seconds', 'repo_path', 'compare_claim', 'results_table',
+           'results_markdown', 'claim_lines', 'show_results', 'write_results', 'Reproduction', 'reproduction']
 
 # %% ../nbs/10_paper.ipynb #c006
 _PAPER_CSV = "paper_numbers.csv"  # beside the modules, in the installed package
@@ -92,68 +94,100 @@ def _plain_markdown(df: pd.DataFrame) -> str:
     return "\n".join([head, sep, *rows])
 
 # %% ../nbs/10_paper.ipynb #c019
-SCALES: dict[str, dict[str, Any]] = {
-    "paper": dict(S=(246, 82), M=(375, 125), L=(492, 164), ft=(748, 246), spreid=(512, 170), parser=(512, 512),
-                  main="inception_v3", backbones=("inception_v3", "resnet50", "resnet152"), star="resnet152"),
-    "synthetic": dict(S=(64, 32), M=(96, 48), L=(128, 64), ft=(192, 96), spreid=(128, 64), parser=(128, 64),
-                      main="resnet18", backbones=("resnet18", "resnet34"), star="resnet34"),
-    "smoke": dict(S=(64, 32), M=(64, 32), L=(64, 32), ft=(80, 40), spreid=(64, 32), parser=(64, 32),
-                  main="resnet18", backbones=("resnet18",), star="resnet18"),
-}
+_ROLES = {"paper": dict(backbones=("inception_v3", "resnet50", "resnet152"), star="resnet152"),
+          "synthetic": dict(backbones=("resnet18", "resnet34"), star="resnet34"),
+          "smoke": dict(backbones=("resnet18",), star="resnet18")}
+
+def _scale(preset: str) -> dict[str, Any]:
+    "A preset's sizes (from `train.SIZES`, under the names tables use) and backbones by role."
+    from spreid_nb.train import SIZES, resolve_config
+    s = SIZES[preset]
+    return dict(S=s["S"], M=s["M"], L=s["reid"], ft=s["finetune"], spreid=s["spreid"],
+                parser=s["parser"], main=resolve_config(preset).backbone, **_ROLES[preset])
+
+SCALES: dict[str, dict[str, Any]] = {p: _scale(p) for p in _ROLES}
+"Per preset: Table 2's sizes S/M/L, `ft`, `spreid`, `parser` (HxW, read from `train.SIZES`), the main backbone, Table 3's backbones and Table 6's `star`."
 BACKBONE_TITLES = {"inception_v3": "Inception-V3", "resnet18": "ResNet-18", "resnet34": "ResNet-34",
                    "resnet50": "ResNet-50", "resnet152": "ResNet-152"}
 
+class Run(NamedTuple):
+    "One run a table needs: a readable key (its folder's prefix) and its resolved `TrainConfig`."
+    key: str
+    cfg: Any
+
+
+# %% ../nbs/10_paper.ipynb #c019p
 @dataclass
 class Plan:
     "The runs of a reproduction: a preset, where runs live, and the configs by key."
     preset: str
     runs_root: Path
-    common: dict = field(default_factory=dict)  # overrides every run gets (data_root, device, threads, seed, ...)
+    common: dict = field(default_factory=dict)  # overrides every run gets (data_root, device, seed, ...)
     spreid_ft_size: tuple | None = None  # SPReID fine-tuning (h, w); None: the baselines' ("ft")
 
     @property
     def scale(self) -> dict: return SCALES[self.preset]
+    @property
+    def synthetic(self) -> bool: return self.preset != "paper"
 
-    def parser(self):
+    def folder(self, run: Run) -> Path:
+        "The folder `run` trains into (`core.run_dir`'s name), known before it exists."
+        from spreid_nb.train import config_record
+        from spreid_nb.core import config_hash
+        return Path(self.runs_root) / f"{run.key}-{config_hash(config_record(run.cfg))}"
+
+    def _src(self, run: Run, runs: dict | None) -> Path:
+        return Path(runs[run.key]) if runs is not None else self.folder(run)
+
+    def parser(self) -> Run:
         "The parser run (LIP): `common` applies except `data`/`target`, which name the re-ID training data."
         from spreid_nb.train import config_for
         h, w = self.scale["parser"]
         common = {k: v for k, v in self.common.items() if k not in ("data", "target")}
-        return "parser", config_for(self.preset, "parser", **{**dict(parser_backbone=self.scale["main"], height=h, width=w), **common})
+        fields = dict(parser_backbone=self.scale["main"], height=h, width=w)
+        return Run("parser", config_for(self.preset, "parser", **{**fields, **common}))
 
-    def baseline(self, size: str = "L", backbone: str | None = None):
+    def baseline(self, size: str = "L", backbone: str | None = None) -> Run:
+        "The baseline at Table 2's `size` (S, M, L) with `backbone` (default: the main one)."
         from spreid_nb.train import config_for
         bb = backbone or self.common.get("backbone") or self.scale["main"]; h, w = self.scale[size]
-        return f"baseline-{bb}-{size}", config_for(self.preset, "train", **{**dict(height=h, width=w), **self.common, "backbone": bb})
+        cfg = config_for(self.preset, "train", **{**dict(height=h, width=w), **self.common, "backbone": bb})
+        return Run(f"baseline-{bb}-{size}", cfg)
 
-    @property
-    def synthetic(self) -> bool: return self.preset != "paper"
 
-    def finetuned(self, key_cfg, runs: dict, target: str = "market1501"):
-        "Phase 2 of the phase-1 run `key_cfg` on `target`: initialised from its checkpoint, at the ft size."
-        from spreid_nb.train import config_for
-        key, cfg = key_cfg
-        h, w = (self.spreid_ft_size if cfg.model.startswith("spreid") else None) or self.scale["ft"]
-        keep = {k: getattr(cfg, k) for k in ("model", "backbone", "shared_backbone", "parser_ckpt", "parser_backbone", "parser_size")}
-        data = {} if self.synthetic else dict(data=target, target=target)
-        return (f"{key}-ft" if self.synthetic else f"{key}-ft-{target}",
-                config_for(self.preset, "finetune", **{**dict(height=h, width=w), **self.common, **keep, **data,
-                           "init_from": str(Path(runs[key]) / "checkpoints" / "last.pt")}))
+# %% ../nbs/10_paper.ipynb #c019q
+def _finetuned(self: Plan, phase1: Run, runs: dict | None = None, target: str = "market1501") -> Run:
+    "Phase 2 of `phase1` on `target`: initialised from its checkpoint (in `runs`, else its folder)."
+    from spreid_nb.train import config_for
+    key, cfg = phase1
+    h, w = (self.spreid_ft_size if cfg.model.startswith("spreid") else None) or self.scale["ft"]
+    keep = {k: getattr(cfg, k) for k in ("model", "backbone", "shared_backbone", "parser_ckpt",
+                                         "parser_backbone", "parser_size")}
+    data = {} if self.synthetic else dict(data=target, target=target)
+    init = str(self._src(phase1, runs) / "checkpoints" / "last.pt")
+    cfg = config_for(self.preset, "finetune", **{**dict(height=h, width=w), **self.common, **keep,
+                                                 **data, "init_from": init})
+    return Run(f"{key}-ft" if self.synthetic else f"{key}-ft-{target}", cfg)
 
-    def spreid(self, variant: str, shared: bool, runs: dict):
-        from spreid_nb.train import config_for
-        h, w = self.scale["spreid"]; ph, pw = self.scale["parser"]
-        return (f"spreid_{variant}-{'shared' if shared else 'exclusive'}",
-                config_for(self.preset, "spreid", **{**dict(backbone=self.scale["main"], parser_backbone=self.scale["main"],
-                           parser_size=(ph, pw), height=h, width=w), **self.common, "model": f"spreid_{variant}",
-                           "shared_backbone": shared, "parser_ckpt": str(Path(runs["parser"]) / "parser.pt")}))
+def _spreid(self: Plan, variant: str, shared: bool, runs: dict | None = None) -> Run:
+    "SPReID `variant` (wfg, wofg) on the main backbone, with the plan's parser (in `runs`, else its folder)."
+    from spreid_nb.train import config_for
+    h, w = self.scale["spreid"]; main = self.scale["main"]
+    fields = dict(backbone=main, parser_backbone=main, parser_size=self.scale["parser"], height=h, width=w)
+    parser = str(self._src(self.parser(), runs) / "parser.pt")
+    cfg = config_for(self.preset, "spreid", **{**fields, **self.common, "model": f"spreid_{variant}",
+                                               "shared_backbone": shared, "parser_ckpt": parser})
+    return Run(f"spreid_{variant}-{'shared' if shared else 'exclusive'}", cfg)
 
-    def run(self, key_cfg, runs: dict, reuse: bool = True, progress: bool = False) -> Path:
-        "Train (or reuse) a run and record its folder in `runs` under its key (no progress bars by default: they bloat stored outputs)."
-        from spreid_nb.train import ensure_run
-        key, cfg = key_cfg
-        if key not in runs: runs[key] = ensure_run(cfg, self.runs_root, key, reuse=reuse, progress=progress)
-        return runs[key]
+def _run(self: Plan, run: Run, runs: dict, reuse: bool = True, progress: bool | str = False) -> Path:
+    "Train (or reuse) `run` and record its folder in `runs` under its key (quiet by default)."
+    from spreid_nb.train import ensure_run
+    key, cfg = run
+    if key not in runs: runs[key] = ensure_run(cfg, self.runs_root, key, reuse=reuse, progress=progress)
+    return runs[key]
+
+Plan.finetuned, Plan.spreid, Plan.run = _finetuned, _spreid, _run
+
 
 # %% ../nbs/10_paper.ipynb #c019b
 def _need(ok: bool, name: str, value: Any, expected: str):
@@ -199,6 +233,42 @@ def check_parameters(preset: str, # a key of `SCALES`
     try: resolve_config(preset, **overrides)
     except ValueError as e: raise ValueError(f"parameter overrides={overrides!r}: {e}") from None
     return overrides
+
+# %% ../nbs/10_paper.ipynb #c019e
+_SEC_PER_MPX = {"parser": 4.3, "baseline": 2.1, "spreid": 4.4}
+_BACKBONE_COST = {"resnet18": 1.0, "resnet34": 1.4, "resnet50": 2.3, "inception_v3": 3.2, "resnet152": 6.4}
+_RUN_OVERHEAD_S = 5.0  # building the model, evaluating it, writing the run folder
+
+def _kind(cfg) -> tuple[str, str]:
+    "What a step's cost depends on besides its pixels: the model kind and the backbone."
+    kind = "parser" if cfg.task == "parser" else "spreid" if cfg.model.startswith("spreid") else "baseline"
+    return kind, cfg.parser_backbone if kind == "parser" else cfg.backbone
+
+def _mpx(cfg) -> float: return cfg.batch_size * cfg.height * cfg.width / 1e6
+
+def step_costs(runs_root: str | Path) -> dict:
+    "Seconds per megapixel of batch, per (kind, backbone), measured by the finished runs under `runs_root`."
+    import csv
+    from statistics import median
+    from spreid_nb.train import TrainConfig
+    seen: dict = {}
+    for m in sorted(Path(runs_root).glob("*/metrics.csv")):
+        try:
+            rows = list(csv.DictReader(open(m)))
+            cfg = TrainConfig(**json.loads((m.parent / "config.json").read_text()))
+        except (OSError, ValueError, TypeError): continue
+        if rows and float(rows[-1]["wall_s"]) > 0 and int(rows[-1]["step"]) > 0:
+            sec = float(rows[-1]["wall_s"]) / int(rows[-1]["step"])
+            seen.setdefault(_kind(cfg), []).append(sec / _mpx(cfg))
+    return {k: median(v) for k, v in seen.items()}
+
+def estimate_seconds(cfg, costs: dict | None = None) -> float:
+    "About how long training `cfg` takes on this 2-core CPU: measured per-step costs, else built-in ones."
+    kind, bb = _kind(cfg)
+    per = (costs or {}).get((kind, bb))
+    if per is None: per = _SEC_PER_MPX[kind] * _BACKBONE_COST.get(bb, 3.0)
+    return _RUN_OVERHEAD_S + cfg.iters * _mpx(cfg) * per
+
 
 # %% ../nbs/10_paper.ipynb #c021
 def run_features(run: str | Path, # a finished re-ID run folder
@@ -305,3 +375,231 @@ def compare_claim(measured: pd.DataFrame, # long rows with method, metric, value
     paper = f"; the paper: {pgain:+.2f}" if pgain == pgain else "; not in the paper"
     text = f"{better} {verb} {worse} on {metric}: {val(measured, better):.2f} vs {val(measured, worse):.2f} ({gain:+.2f} points{paper})."
     return dict(better=better, worse=worse, metric=metric, gain=gain, paper_gain=pgain, reproduced=bool(gain > 0) == bool(pgain > 0), text=text)
+
+# %% ../nbs/10_paper.ipynb #c031
+def _claim_metric(table: int, dataset: str) -> str:
+    "The metric a table's claims compare on: mAP where the paper reports it, else rank-1 (CUHK03)."
+    p = PAPER[(PAPER.table == table) & (PAPER.dataset == dataset)]
+    return "mAP" if (p.metric == "mAP").any() or p.empty else "rank-1"
+
+def _wide(b: pd.DataFrame) -> pd.DataFrame:
+    "`beside_paper`'s long rows as one row per (dataset, method, variant): ours and the paper's per metric."
+    metrics, rows = list(dict.fromkeys(b.metric)), []
+    for (d, m, v), g in b.groupby(["dataset", "method", "variant"], sort=False):
+        g = g.set_index("metric")
+        r = dict(dataset=d, method=m, variant=v)
+        for k in metrics:
+            r[f"{k} (ours)"], r[f"{k} (paper)"] = g.measured.get(k, float("nan")), g.paper.get(k, float("nan"))
+        rows.append(r | dict(paper_method=g.paper_method.iloc[0], run=g.get("run", pd.Series([""])).iloc[0]))
+    return pd.DataFrame(rows)
+
+def _verdict(gain: float) -> str:
+    g = round(gain, 2)
+    return ("beat" if g > 0 else "lost" if g < 0 else "tie") + " (one seed)"
+
+
+# %% ../nbs/10_paper.ipynb #c031b
+_NO_CLAIM = {"vs": "", "gain (ours)": float("nan"), "gain (paper)": float("nan"), "verdict": ""}
+
+def _claim(r: dict, recs: list[dict], compare: dict, table: int) -> dict:
+    "Row `r`'s claim: its gain over the row `compare` names (same dataset), ours and the paper's."
+    ref = compare.get((r["method"], r["variant"]), compare.get(r["method"]))
+    name, var = ref if isinstance(ref, tuple) else (ref, None)
+    same = [o for o in recs if o["dataset"] == r["dataset"] and o["method"] == name
+            and var in (None, o["variant"])]
+    if ref is None or len(same) != 1: return _NO_CLAIM
+    k, o = _claim_metric(table, r["dataset"]), same[0]
+    gain = r[f"{k} (ours)"] - o[f"{k} (ours)"]
+    return {"vs": f"{name}{f' {var}' if var else ''}, {k}", "gain (ours)": gain,
+            "gain (paper)": r[f"{k} (paper)"] - o[f"{k} (paper)"], "verdict": _verdict(gain)}
+
+def results_table(measured: pd.DataFrame, # long rows (`eval_rows`): table, dataset, method, variant, metric, value, run
+                  table: int, # the paper's table
+                  paper_method: dict | None = None, # our method -> the paper's, where names differ
+                  compare: dict | None = None, # method (or (method, variant)) -> the row it should beat
+                 ) -> pd.DataFrame:
+    "A row per method: ours beside the paper's per metric, then the gain over `compare`'s row and the verdict."
+    out = _wide(beside_paper(measured, table, paper_method))
+    if compare:
+        recs = out.to_dict("records")
+        claims = [_claim(r, recs, compare, table) for r in recs]
+        out = out.assign(**{c: [x[c] for x in claims] for c in _NO_CLAIM})
+    cols = [c for c in out.columns if c not in ("paper_method", "run")] + ["paper_method", "run"]
+    return out[cols]
+
+
+# %% ../nbs/10_paper.ipynb #c032
+def _fmt(col: str, v) -> str:
+    if isinstance(v, float): return "" if pd.isna(v) else f"{v:+.2f}" if "gain" in col else f"{v:.2f}"
+    return str(v)
+
+def results_markdown(df: pd.DataFrame) -> str:
+    "`results_table` as a GitHub table: no run ids, and no dataset or variant column where it is constant."
+    drop = ["run", "paper_method"] + [c for c in ("dataset", "variant") if c in df and df[c].nunique() <= 1]
+    t = df.drop(columns=[c for c in drop if c in df])
+    rows = ["| " + " | ".join(_fmt(c, v) for c, v in zip(t.columns, r)) + " |" for r in t.itertuples(index=False)]
+    sep = "|" + "|".join("---:" if "(" in c else "---" for c in t.columns) + "|"
+    return "\n".join(["| " + " | ".join(t.columns) + " |", sep, *rows])
+
+def claim_lines(df: pd.DataFrame) -> list[str]:
+    "The claims of a `results_table` in words, one Markdown bullet each, flagging those not reproduced."
+    out = []
+    for r in df[df.get("vs", pd.Series("", index=df.index)).astype(bool)].to_dict("records"):
+        ref, metric = r["vs"].rsplit(", ", 1); g, pg = r["gain (ours)"], r["gain (paper)"]
+        same = pg == pg and (round(g, 2) > 0) == (pg > 0)
+        out.append(f"- {r['dataset']}: {r['method']}{' ' + r['variant'] if r['variant'] else ''} "
+                   f"{r['verdict'].split()[0]} {ref} on {metric} by {g:+.2f} points (the paper: "
+                   f"{pg:+.2f})" + ("" if same else " **Not reproduced.**"))
+    return out
+
+def show_results(df: pd.DataFrame):
+    "The table as the reader sees it in the notebook (the same Markdown the `.md` file holds)."
+    from IPython.display import Markdown
+    return Markdown(results_markdown(df))
+
+
+# %% ../nbs/10_paper.ipynb #c032w
+def write_results(df: pd.DataFrame, # a `results_table`
+                  path: str | Path, # `figures/tableN` (without suffix): writes .md and .csv
+                  title: str, prov: dict, notes: str = "") -> tuple[Path, Path]:
+    "`df` as `path.csv` (every column) and `path.md`: the table, its runs, paper rows, notes, provenance."
+    path = Path(path); md, csv = path.with_suffix(".md"), path.with_suffix(".csv")
+    buf = io.StringIO(); df.to_csv(buf, index=False, float_format="%.2f")
+    with atomic_write(csv, "w") as f: f.write(buf.getvalue())
+    label = lambda r: r["method"] + (f" {r['variant']}" if r["variant"] else "")
+    recs = df.to_dict("records")
+    runs = "; ".join(f"{label(r)}: {r['run']}" for r in recs if r.get("run"))
+    stand = "; ".join(dict.fromkeys(f"{r['method']} for {r['paper_method']}" for r in recs
+                                    if r["paper_method"] != r["method"]))
+    text = (f"### {title}\n\n{results_markdown(df)}\n\n" + (f"_Runs: {runs}._\n\n" if runs else "")
+            + (f"_In the paper's rows: {stand}._\n\n" if stand else "")
+            + (f"{notes.strip()}\n\n" if notes.strip() else "") + f"_Provenance: {provenance_line(prov)}_\n")
+    with atomic_write(md, "w") as f: f.write(text)
+    return md, csv
+
+
+# %% ../nbs/10_paper.ipynb #c030
+@dataclass
+class Reproduction:
+    "One reproduction notebook's context: its plan, targets, where it writes, and the runs it used."
+    name: str  # the written files' stem: "table6", "figure2"
+    plan: Plan
+    targets: list
+    out_dir: Path
+    device: str = "auto"
+    reuse: bool = True
+    max_rank: int = 50
+    runs: dict = field(default_factory=dict)  # key -> run folder, as trained or reused
+    rows: list = field(default_factory=list)  # measured long rows (`eval_rows`)
+    curves: dict = field(default_factory=dict)  # CMC curves by label
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def preset(self) -> str: return self.plan.preset
+    @property
+    def main(self) -> str: return BACKBONE_TITLES[self.plan.scale["main"]]
+    @property
+    def data_name(self) -> str:
+        if self.preset == "paper": return "real datasets"
+        layout = "LIP" if self.name == "table1" else "Market-1501"
+        return f"synthetic benchmark ({layout} layout)"
+    @property
+    def measured(self) -> pd.DataFrame: return pd.DataFrame(self.rows)
+
+    def folder(self, key: str) -> Path: return Path(self.runs[key])
+    def run_ids(self, keys: list[str]) -> str: return " + ".join(self.folder(k).name for k in keys)
+
+
+# %% ../nbs/10_paper.ipynb #c030t
+def _train(self: Reproduction, specs: list[Run]) -> dict:
+    "Train (or reuse) `specs` in order; first say how many there are and about how long they take."
+    specs = list({s.key: s for s in specs}.values())
+    ready = {s.key: self.reuse and _finished(self.plan.folder(s)) for s in specs}
+    from spreid_nb.train import _clock
+    costs = step_costs(self.plan.runs_root)
+    todo = [s for s in specs if not ready[s.key]]
+    est = {s.key: estimate_seconds(s.cfg, costs) for s in todo}
+    basis = "per-step times of runs under the runs folder" if costs else "built-in per-step costs"
+    print(f"{self.name}: {len(specs)} runs, {len(specs) - len(todo)} reused, {len(todo)} to train"
+          + (f"; about {_clock(sum(est.values()))} of training (an estimate from {basis}, "
+             "for a 2-core CPU)" if todo else ""), flush=True)
+    for i, s in enumerate(todo, 1):
+        print(f"[{i}/{len(todo)}] {s.key}: {s.cfg.iters} steps, about {_clock(est[s.key])}", flush=True)
+        t = time.perf_counter()
+        self.plan.run(s, self.runs, reuse=self.reuse, progress="lines")
+        print(f"[{i}/{len(todo)}] {s.key}: done in {_clock(time.perf_counter() - t)}", flush=True)
+    for s in specs: self.plan.run(s, self.runs, reuse=True)  # the reused ones: no training
+    return {s.key: self.folder(s.key).name for s in specs}
+
+def _finished(d: Path) -> bool: return (d / "eval.json").exists() and (d / "checkpoints" / "last.pt").exists()
+
+Reproduction.train = _train
+
+
+# %% ../nbs/10_paper.ipynb #c030u
+def _measure(self: Reproduction, table: int, method: str, keys: list[str], target: str,
+             star: str | None = None, variant: str = "", label: str | None = None,
+             metrics: tuple = ("mAP", "rank-1", "rank-10"), **scoring) -> dict:
+    "Score the runs `keys` (combined when several; `star`: Table 6's partner) on `target`; keep the rows."
+    f = lambda k: run_features(self.folder(k), target, self.device)
+    s = score_features([f(k) for k in keys], star=f(star) if star else None, max_rank=self.max_rank,
+                       **scoring)
+    run = self.run_ids(keys + ([star] if star else []))
+    self.rows += eval_rows(table, target, method, s, run, variant, metrics)
+    self.curves[label or (f"{method} ({target})" if len(self.targets) > 1 else method)] = s["cmc"]
+    return s
+
+def _cmc_figure(self: Reproduction, title: str) -> Path:
+    "The CMC curves measured so far, saved as `<name>_cmc.png` and shown."
+    import matplotlib.pyplot as plt
+    from spreid_nb.metrics import plot_cmc
+    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=90)
+    plot_cmc(self.curves, max_rank=min(20, min(len(c) for c in self.curves.values())), ax=ax)
+    ax.set_title(f"{title} ({self.preset})", fontsize=9)
+    path = self.out_dir / f"{self.name}_cmc.png"
+    fig.tight_layout(); fig.savefig(path, dpi=90); plt.show()
+    return path
+
+Reproduction.measure, Reproduction.cmc_figure = _measure, _cmc_figure
+
+
+# %% ../nbs/10_paper.ipynb #c030w
+def _write(self: Reproduction, table: pd.DataFrame, title: str, notes: str = "") -> tuple[Path, Path]:
+    "Write `table` as `<name>.md` and `.csv` with its runs and provenance; print what was written."
+    from spreid_nb.core import get_device, provenance, shown
+    runs = sorted(self.folder(k).name for k in self.runs)
+    prov = provenance(get_device(self.device), data=self.data_name, preset=self.preset,
+                      wall_time_s=round(time.perf_counter() - self.started, 1),
+                      runs_train_s=runs_train_seconds(self.runs), runs=runs)
+    full = f"{title} ({self.data_name}; preset {self.preset})"
+    md, csv = write_results(table, self.out_dir / self.name, full, prov, notes=notes)
+    print(f"wrote {shown(md)} and {shown(csv)}")
+    print(md.read_text().rstrip().splitlines()[-1])  # the provenance line
+    return md, csv
+
+Reproduction.write = _write
+
+
+# %% ../nbs/10_paper.ipynb #c030s
+def reproduction(name: str, # the written files' stem, e.g. "table6"
+                 preset: str, data_root: str | None, targets: list | None, runs_root: str | None,
+                 out_dir: str | None, device: str = "auto", threads: int | None = 2, seed: int = 0,
+                 reuse: bool = True, overrides: dict | str | None = None, max_rank: int = 50,
+                 spreid_ft_size: list | None = None, # SPReID fine-tuning HxW (Table 6); None: the baselines'
+                 **checks, # more parameters to validate: rerank, k1, k2, lambda_value
+                ) -> Reproduction:
+    "A reproduction notebook's one setup call: check its parameters, set threads, plan where runs and files go."
+    from spreid_nb.core import set_threads, shown
+    overrides = check_parameters(preset, data_root, targets, overrides or {}, threads=threads, seed=seed,
+                                 max_rank=max_rank, device=device, reuse=reuse, **checks)
+    set_threads(threads)
+    runs_root = Path(runs_root) if runs_root else repo_path("runs", preset)
+    out_dir = Path(out_dir) if out_dir else repo_path(*(["figures"] + ([preset] if preset != "synthetic" else [])))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    targets = list(targets or (["market1501"] if preset != "paper" else ["market1501", "cuhk03", "dukemtmcreid"]))
+    common = dict(seed=seed, threads=threads, device=device,
+                  **({"data_root": data_root} if data_root else {}), **overrides)
+    plan = Plan(preset, runs_root, common, spreid_ft_size=tuple(spreid_ft_size) if spreid_ft_size else None)
+    print(f"{name}: preset {preset}, targets {targets}, runs in {shown(runs_root)}, files in {shown(out_dir)}")
+    return Reproduction(name, plan, targets, out_dir, device, reuse, max_rank)
+
