@@ -511,7 +511,7 @@ def _clock(s: float) -> str:
 
 class ProgressLines:
     "A tqdm stand-in that prints `name: step k/n, elapsed, ETA` about every `every_s` seconds."
-    def __init__(self, name: str, total: int, initial: int = 0, every_s: float = 30.0, file=None):
+    def __init__(self, name: str, total: int, initial: int = 0, every_s: float = 60.0, file=None):
         self.name, self.total, self.n, self.every_s, self.file = name, total, initial, every_s, file
         self.start, self.t0, self.last, self.postfix = initial, time.perf_counter(), None, ""
     def set_postfix(self, **kw): self.postfix = ", ".join(f"{k} {v}" for k, v in kw.items())
