@@ -460,7 +460,7 @@ def results_markdown(df: pd.DataFrame) -> str:
         t = t.rename(columns={c: f"{m} {c}" for c in ("gain (ours)", "gain (paper)")})
     rows = ["| " + " | ".join(_fmt(c, v) for c, v in zip(t.columns, r)) + " |"
             for r in t.itertuples(index=False)]
-    sep = "|" + "|".join("---:" if "(" in c else "---" for c in t.columns) + "|"
+    sep = "|" + "|".join("---:" if "(" in c and "verdict" not in c else "---" for c in t.columns) + "|"
     return "\n".join(["| " + " | ".join(t.columns) + " |", sep, *rows])
 
 def claim_lines(df: pd.DataFrame) -> list[str]:
