@@ -30,12 +30,28 @@ from .core import (atomic_write, get_device, provenance, save_json, seed_everyth
 from .core import one_writer, worker_errors
 
 # %% auto #0
-__all__ = ['PRESETS', 'STAGES', 'METRIC_FIELDS', 'CUHK03_DRAWS', 'TrainConfig', 'resolve_config', 'config_record', 'lr_factor',
-           'config_for', 'dist_env', 'under_torchrun', 'setup_process', 'StepBatches', 'save_checkpoint',
-           'load_checkpoint', 'data_roots', 'train_dataset', 'build_run_model', 'check_input_size', 'batch_inputs',
-           'train', 'model_from_config', 'load_trained', 'reid_features', 'features_file', 'save_features',
-           'eval_protocol', 'score_reid', 'evaluate_reid', 'evaluate_parser', 'plot_learning_curve', 'main',
-           'ensure_run']
+__all__ = ['SIZES', 'PRESETS', 'STAGES', 'METRIC_FIELDS', 'CUHK03_DRAWS', 'size_fields', 'TrainConfig', 'resolve_config',
+           'config_record', 'lr_factor', 'config_for', 'dist_env', 'under_torchrun', 'setup_process', 'StepBatches',
+           'save_checkpoint', 'load_checkpoint', 'data_roots', 'train_dataset', 'build_run_model', 'check_input_size',
+           'batch_inputs', 'ProgressLines', 'progress_bar', 'train', 'model_from_config', 'load_trained',
+           'reid_features', 'features_file', 'save_features', 'eval_protocol', 'score_reid', 'evaluate_reid',
+           'evaluate_parser', 'plot_learning_curve', 'main', 'ensure_run']
+
+# %% ../nbs/09_train.ipynb #c005t
+SIZES: dict[str, dict[str, tuple[int, int]]] = {
+    "paper": dict(reid=(492, 164), finetune=(748, 246), spreid=(512, 170), parser=(512, 512),
+                  S=(246, 82), M=(375, 125)),
+    "synthetic": dict(reid=(128, 64), finetune=(192, 96), spreid=(128, 64), parser=(128, 64),
+                      S=(64, 32), M=(96, 48)),
+    "smoke": dict(reid=(64, 32), finetune=(80, 40), spreid=(64, 32), parser=(64, 32),
+                  S=(64, 32), M=(64, 32)),
+}
+"(height, width) of each stage's input per preset: the only place image sizes are written."
+
+def size_fields(preset: str, stage: str = "reid") -> dict:
+    "`SIZES[preset][stage]` as config fields: `dict(height=..., width=...)`."
+    h, w = SIZES[preset][stage]
+    return dict(height=h, width=w)
 
 # %% ../nbs/09_train.ipynb #c006
 @dataclass
@@ -48,15 +64,15 @@ class TrainConfig:
     shared_backbone: bool = True        # SPReID: one backbone feeds both heads (Table 5 "Y")
     parser_ckpt: str | None = None      # SPReID: the trained (frozen) parser
     parser_backbone: str = "inception_v3"  # the parser's backbone (Inception-V3* in the paper)
-    parser_size: tuple = (512, 512)     # parser input, HxW
+    parser_size: tuple = SIZES["paper"]["parser"]  # parser input, HxW
     output_stride: int = 32             # re-ID backbone: 32, or 16 (a map twice as tall and wide; the study's)
     # data
     data: str = "synthetic"             # "synthetic" or a dataset name / comma-separated names (aggregate)
     data_root: str | None = None        # root folder holding the dataset(s); synthetic: cache folder
     target: str = "market1501"          # dataset whose query/gallery evaluate the run
     synth_preset: str = "default"       # size of the synthetic benchmark
-    height: int = 492
-    width: int = 164
+    height: int = SIZES["paper"]["reid"][0]  # re-ID input, HxW (the paper's phase 1)
+    width: int = SIZES["paper"]["reid"][1]
     flip: bool = False
     workers: int = 2
     # optimisation
@@ -84,19 +100,23 @@ class TrainConfig:
     rerank: bool = False
     num_classes: int | None = None      # None: the number of training identities
 
+
+# %% ../nbs/09_train.ipynb #c006q
 PRESETS: dict[str, dict[str, Any]] = {
     # Section 4.2 / 5, phase 1 of the Inception-V3 baseline on the 10-dataset aggregate. GPU.
-    "paper": dict(data="market1501,dukemtmcreid,cuhk03,3dpes,cuhk01,cuhk02,prid2011,cuhksysu,shinpuhkan2014,viper",
-                  pretrained="imagenet", height=492, width=164, iters=200_000, batch_size=15, lr=0.01,
+    "paper": dict(data="market1501,dukemtmcreid,cuhk03,3dpes,cuhk01,cuhk02,prid2011,cuhksysu,"
+                       "shinpuhkan2014,viper",
+                  pretrained="imagenet", iters=200_000, batch_size=15, lr=0.01,
                   flip=False, workers=8, ckpt_every=2000, log_every=50),
     # The synthetic benchmark on a 2-core CPU: small images, small backbone, minutes.
-    "synthetic": dict(data="synthetic", backbone="resnet18", parser_backbone="resnet18", height=128, width=64,
-                      parser_size=(128, 64), iters=300, batch_size=32, lr=0.01, flip=True, workers=2,
-                      ckpt_every=100, log_every=10, synth_preset="default", threads=2),
+    "synthetic": dict(data="synthetic", backbone="resnet18", parser_backbone="resnet18", **size_fields("synthetic"),
+                      parser_size=SIZES["synthetic"]["parser"], iters=300, batch_size=32, lr=0.01,
+                      flip=True, workers=2, ckpt_every=100, log_every=10, synth_preset="default",
+                      threads=2),
     # Seconds, for CI.
-    "smoke": dict(data="synthetic", backbone="resnet18", parser_backbone="resnet18", height=64, width=32,
-                  parser_size=(64, 32), iters=6, batch_size=8, lr=0.01, flip=True, workers=0, ckpt_every=3,
-                  log_every=1, synth_preset="smoke", threads=2),
+    "smoke": dict(data="synthetic", backbone="resnet18", parser_backbone="resnet18", **size_fields("smoke"),
+                  parser_size=SIZES["smoke"]["parser"], iters=6, batch_size=8, lr=0.01, flip=True,
+                  workers=0, ckpt_every=3, log_every=1, synth_preset="smoke", threads=2),
 }
 
 def resolve_config(preset: str = "synthetic", # a key of `PRESETS`
@@ -190,19 +210,22 @@ def lr_factor(it: int, # the iteration about to run (0-based)
 # %% ../nbs/09_train.ipynb #c014
 STAGES: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {
-        "parser": dict(task="parser", model="parser", data="lip", height=512, width=512, iters=30_000, lr=0.01, head_lr=0.1, flip=False),
-        "finetune": dict(height=748, width=246, iters=50_000, lr=0.001, head_lr=0.01),
-        "spreid": dict(model="spreid_wfg", height=512, width=170),
+        "parser": dict(task="parser", model="parser", data="lip", **size_fields("paper", "parser"),
+                       iters=30_000, lr=0.01, head_lr=0.1, flip=False),
+        "finetune": dict(**size_fields("paper", "finetune"), iters=50_000, lr=0.001, head_lr=0.01),
+        "spreid": dict(model="spreid_wfg", **size_fields("paper", "spreid")),
     },
     "synthetic": {
-        "parser": dict(task="parser", model="parser", height=128, width=64, iters=200, lr=0.01, head_lr=0.1, batch_size=16),
-        "finetune": dict(height=192, width=96, iters=40, lr=0.001, head_lr=0.01),
-        "spreid": dict(model="spreid_wfg"),
+        "parser": dict(task="parser", model="parser", **size_fields("synthetic", "parser"), iters=200,
+                       lr=0.01, head_lr=0.1, batch_size=16),
+        "finetune": dict(**size_fields("synthetic", "finetune"), iters=40, lr=0.001, head_lr=0.01),
+        "spreid": dict(model="spreid_wfg", **size_fields("synthetic", "spreid")),
     },
     "smoke": {
-        "parser": dict(task="parser", model="parser", iters=4, lr=0.01, head_lr=0.1, batch_size=4),
-        "finetune": dict(height=80, width=40, iters=4, lr=0.001, head_lr=0.01),
-        "spreid": dict(model="spreid_wfg"),
+        "parser": dict(task="parser", model="parser", **size_fields("smoke", "parser"), iters=4, lr=0.01,
+                       head_lr=0.1, batch_size=4),
+        "finetune": dict(**size_fields("smoke", "finetune"), iters=4, lr=0.001, head_lr=0.01),
+        "spreid": dict(model="spreid_wfg", **size_fields("smoke", "spreid")),
     },
 }
 
@@ -212,7 +235,8 @@ def config_for(preset: str = "synthetic", # paper | synthetic | smoke
     "`resolve_config` of `preset` with the `stage`'s fields (e.g. the parser recipe) applied before `overrides`."
     if stage == "train": return resolve_config(preset, **overrides)
     if preset not in STAGES or stage not in STAGES[preset]:
-        raise ValueError(f"unknown stage {stage!r} for preset {preset!r}; choose train or one of {sorted(STAGES.get(preset, {}))}")
+        raise ValueError(f"unknown stage {stage!r} for preset {preset!r}; choose train or one of "
+                         f"{sorted(STAGES.get(preset, {}))}")
     return resolve_config(preset, **{**STAGES[preset][stage], **overrides})
 
 # %% ../nbs/09_train.ipynb #c017
@@ -479,12 +503,43 @@ def _one_run_writer(fn):
             return fn(cfg, out, resume, *args, **kw)
     return run
 
+# %% ../nbs/09_train.ipynb #c028q
+def _clock(s: float) -> str:
+    "Seconds as `42s`, `3m05s` or `1h02m`."
+    s = int(round(s))
+    return f"{s}s" if s < 60 else f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+class ProgressLines:
+    "A tqdm stand-in that prints `name: step k/n, elapsed, ETA` about every `every_s` seconds."
+    def __init__(self, name: str, total: int, initial: int = 0, every_s: float = 60.0, file=None):
+        self.name, self.total, self.n, self.every_s, self.file = name, total, initial, every_s, file
+        self.start, self.t0, self.last, self.postfix = initial, time.perf_counter(), None, ""
+    def set_postfix(self, **kw): self.postfix = ", ".join(f"{k} {v}" for k, v in kw.items())
+    def line(self) -> str:
+        el = time.perf_counter() - self.t0; done = self.n - self.start
+        eta = el / done * (self.total - self.n) if done else None
+        left = "done" if self.n >= self.total else f"ETA {_clock(eta)}" if eta is not None else "ETA ?"
+        extra = f", {self.postfix}" if self.postfix else ""
+        return f"  {self.name}: step {self.n}/{self.total}, {_clock(el)} elapsed, {left}{extra}"
+    def update(self, k: int = 1):
+        self.n += k; now = time.perf_counter()
+        if self.last is None or now - self.last >= self.every_s or self.n >= self.total:
+            self.last = now; print(self.line(), file=self.file or sys.stdout, flush=True)
+    def close(self): pass
+
+def progress_bar(progress: bool | str, cfg: TrainConfig, out: Path, start: int = 0):
+    "What `train` reports progress with: a tqdm bar (True), `ProgressLines` (\"lines\") or nothing."
+    if progress == "lines": return ProgressLines(Path(out).name, cfg.iters, start)
+    if not progress: return None
+    from tqdm.auto import tqdm
+    return tqdm(total=cfg.iters, initial=start, desc=f"{cfg.task}:{cfg.model}", dynamic_ncols=True)
+
 # %% ../nbs/09_train.ipynb #c029
 @_one_run_writer
 def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
           out: str | Path, # the run folder
           resume: bool = False, # continue from out/checkpoints/last.pt
-          progress: bool = True, # tqdm bar on rank 0
+          progress: bool | str = True, # True: a tqdm bar; "lines": `ProgressLines`; False: quiet
           evaluate: bool = True, # extract features and evaluate the target at the end (re-ID runs)
          ) -> Path:
     "Train the model `cfg` names into the run folder `out`; returns `out`."
@@ -521,10 +576,7 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
                                          pin_memory=device.type == "cuda", persistent_workers=False)
     metrics_path = out / "metrics.csv"
     if rank == 0: _reset_metrics(metrics_path, start)
-    bar = None
-    if progress and rank == 0:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=cfg.iters, initial=start, desc=f"{cfg.task}:{cfg.model}", dynamic_ncols=True)
+    bar = progress_bar(progress, cfg, out, start) if rank == 0 else None
     kill_at = int(os.environ.get("SPREID_KILL_AFTER_STEP", -1))  # test hook: SIGKILL this process after that step
     t_last, n_seen, t0 = time.perf_counter(), 0, time.perf_counter()
     for step, batch in zip(range(start, cfg.iters), loader):
@@ -775,7 +827,8 @@ def ensure_run(cfg: TrainConfig, # the run's resolved config
                runs_root: str | Path, # folder of all runs
                name: str, # a readable prefix, e.g. "baseline-resnet18-128x64"
                reuse: bool = True, # reuse a finished run of the same config
-               progress: bool = True) -> Path:
+               progress: bool | str = True, # as `train`'s: True, "lines" or False
+              ) -> Path:
     "The folder of a finished run of `cfg`: reused when present, else trained (or resumed)."
     from spreid_nb.core import run_dir
     import shutil
