@@ -82,7 +82,7 @@ class FeatureIndex:
     index: Any # the faiss index (rows 0..n-1 in the order of the features)
     kind: str # one of INDEX_KINDS, or the factory string given
     factory: str # the faiss factory string
-    model: dict | None = None # model identity of the features (`spreid_nb.cli.model_identity`)
+    model: dict | None = None # model identity of the features (`spreid_nb.features.model_identity`)
     source: dict = field(default_factory=dict) # {"n", "dim", "paths_sha1"} of the features it was built from
     build_s: float = 0.0 # seconds the build took
 

@@ -33,7 +33,7 @@ from .core import one_writer, worker_errors
 __all__ = ['PRESETS', 'STAGES', 'METRIC_FIELDS', 'CUHK03_DRAWS', 'TrainConfig', 'resolve_config', 'config_record', 'lr_factor',
            'config_for', 'dist_env', 'under_torchrun', 'setup_process', 'StepBatches', 'save_checkpoint',
            'load_checkpoint', 'data_roots', 'train_dataset', 'build_run_model', 'check_input_size', 'batch_inputs',
-           'train', 'model_from_config', 'load_trained', 'reid_features', 'features_file', 'save_features',
+           'train', 'model_from_config', 'load_trained', 'reid_features', 'features_file', 'save_run_features',
            'eval_protocol', 'score_reid', 'evaluate_reid', 'evaluate_parser', 'plot_learning_curve', 'main',
            'ensure_run']
 
@@ -615,7 +615,7 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
                   root: str | Path, # the dataset folder of `target`
                   target: str = "market1501", # the dataset whose query/gallery to embed
                   device: str | torch.device = "cpu", workers: int = 0) -> dict:
-    "Query/gallery features (`qf`, `gf`), pids and camids of `model` on `target`, at the run's input size."
+    "Query/gallery features (`qf`, `gf`), pids, camids and image paths of `model` on `target`, at the run's input size."
     from spreid_nb import datasets as D
     from spreid_nb.models import extract_features, parser_input_size
     ds = D.load_reid(target, root)
@@ -624,8 +624,11 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
     out = {}
     try:
         for split, recs in (("q", ds.query), ("g", ds.gallery)):
-            f, p, c, _ = extract_features(model, D.ImageDataset(recs, tf), batch_size=64, device=device, workers=workers, progress=False)
-            out.update({f"{split}f": f, f"{split}_pids": np.asarray(p), f"{split}_camids": np.asarray(c)})
+            data = D.ImageDataset(recs, tf)
+            f, p, c, paths = extract_features(model, data, batch_size=64, device=device, workers=workers,
+                                              progress=False)
+            out.update({f"{split}f": f, f"{split}_pids": np.asarray(p), f"{split}_camids": np.asarray(c),
+                        f"{split}_paths": list(paths)})
     finally: model.train(was)
     return out | {"target": target}  # `score_reid` picks the dataset's protocol from it
 
@@ -633,10 +636,15 @@ def features_file(run: str | Path, target: str) -> Path:
     "Where a run keeps its final model's `reid_features` on `target` (read back by `paper.run_features`)."
     return Path(run) / f"features-{target}.npz"
 
-def save_features(feats: dict, path: str | Path) -> Path:
-    "Write `reid_features`' dict to `path` (.npz) atomically."
-    with atomic_write(path) as fh: np.savez(fh, **feats)
-    return Path(path)
+def save_run_features(model: nn.Module, # the model that computed `feats`
+                      cfg: TrainConfig, # its run's config: input size
+                      feats: dict, # `reid_features`' dict
+                      run: str | Path, # the run folder: features_file(run, target), model from its checkpoint
+                     ) -> Path:
+    "Keep `reid_features`' dict in the run folder, in the one features format (`features.save_query_gallery`)."
+    from spreid_nb.features import model_identity, save_query_gallery
+    ident = model_identity(model, dict(height=cfg.height, width=cfg.width), Path(run) / "checkpoints" / "last.pt")
+    return save_query_gallery(features_file(run, feats["target"]), feats, ident)
 
 CUHK03_DRAWS = 100  # seeded single-shot gallery draws that CUHK03's CMC averages over
 
@@ -678,7 +686,7 @@ def evaluate_reid(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], de
     "CMC rank-1/5/10 and mAP (percent) of `model` on the target's query/gallery ('plain', and 'rerank' when asked)."
     target = "market1501" if cfg.data == "synthetic" else cfg.target
     f = reid_features(model, cfg, roots[target], target, device, cfg.workers)
-    if features_dir is not None: save_features(f, features_file(features_dir, target))
+    if features_dir is not None: save_run_features(model, cfg, f, features_dir)
     res = {}
     for rr in ([False, True] if (cfg.rerank if rerank is None else rerank) else [False]):
         s = score_reid(f, rerank=rr); s.pop("cmc")
