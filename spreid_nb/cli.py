@@ -17,7 +17,8 @@ from typing import Any, Callable, Literal, Sequence
 
 from fastcore.docments import docments
 
-from .features import *  # the old home of these names: `from spreid_nb.cli import load_features`
+# the old home of these names: `from spreid_nb.cli import load_features`
+from .features import *
 from .features import _read_npy, _write_npy
 from .inference import *
 
@@ -27,18 +28,22 @@ __all__ = ['COMMON', 'COMMANDS', 'Command', 'add_command', 'build_parser', 'main
 # %% ../nbs/11a_cli.ipynb #c006
 @dataclass
 class Command:
-    "A subcommand of `spreid`: an inference function and what the command line adds to its signature."
+    """A subcommand of `spreid`: an inference function and what the command line adds to its
+    signature."""
     fn: Callable # its parameters are the options, their docments the help
     help: str # the line in `spreid --help`
     about: str = "" # what the command writes: after the docstring in `spreid CMD --help`
     example: str = "" # command lines shown under "example:"
     positional: tuple = () # parameters given without an option name
     metavar: dict = field(default_factory=dict) # parameter -> placeholder in the usage line
-    renamed: dict = field(default_factory=dict) # parameter -> option name, e.g. lambda_value: --lambda
+    # parameter -> option name, e.g. lambda_value: --lambda
+    renamed: dict = field(default_factory=dict)
     types: dict = field(default_factory=dict) # parameter -> argparse type (parses the string)
-    defaults: dict = field(default_factory=dict) # parameter -> the command's default, if not the function's
+    # parameter -> the command's default, if not the function's
+    defaults: dict = field(default_factory=dict)
     skip: tuple = () # parameters the command line leaves at their defaults (besides log, device)
-    extra: dict = field(default_factory=dict) # options that are no parameter: flag -> add_argument kwargs
+    # options that are no parameter: flag -> add_argument kwargs
+    extra: dict = field(default_factory=dict)
     after: Callable | None = None # called with (the function's result, the parsed arguments)
 
 def _size(s: str) -> tuple[int, int]:
@@ -86,7 +91,8 @@ def add_command(sub, # the `add_subparsers` object
     s = sub.add_parser(name, parents=list(parents), help=cmd.help,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description=textwrap.fill(f"{doc} {cmd.about}".strip(), 100),
-                       epilog="example:\n  " + cmd.example.replace("\n", "\n  ") if cmd.example else None)
+                       epilog="example:\n  " + cmd.example.replace("\n",
+                                                                   "\n  ") if cmd.example else None)
     docs, hints = docments(cmd.fn), _hints(cmd.fn)
     for p in inspect.signature(cmd.fn).parameters.values():
         if p.name in ("log", "device") + tuple(cmd.skip): continue
@@ -104,74 +110,129 @@ def _print_results(res: dict, a: argparse.Namespace) -> None:
     if a.out: save_json(res, a.out); print(f"wrote {a.out}")
 
 COMMON = argparse.ArgumentParser(add_help=False)  # the options every command shares
-for flag, kw in {"--device": dict(default="auto", help="auto (a CUDA GPU if there is one, else the CPU), cpu, "
-                                                       "cuda, cuda:1 (default: auto)"),
-                 "--threads": dict(type=int, default=None,
-                                   help="CPU threads for torch (default: $SPREID_THREADS or torch's)")}.items():
+for flag, kw in {
+    "--device": dict(
+        default="auto",
+        help="auto (a CUDA GPU if there is one, else the CPU), cpu, cuda, cuda:1 (default: auto)",
+    ),
+    "--threads": dict(
+        type=int, default=None, help="CPU threads for torch (default: $SPREID_THREADS or torch's)"
+    ),
+}.items():
     COMMON.add_argument(flag, **kw)
 
 # %% ../nbs/11a_cli.ipynb #c014
-COMMANDS = dict(
-    parse=Command(parse_images, "colour overlays of the human parsing of images",
-        about="For each image: NAME_labels.png (20 LIP labels over the image), NAME_regions.png "
-              "(background, head, upper body, lower body, shoes) and NAME_labelmap.png (label indices). "
-              "Unreadable images are reported and skipped.",
-        example="spreid parse person.jpg crops/ --parser runs/parser/parser.pt --out parsed/",
-        positional=("images",), types=dict(size=_size),
-        metavar=dict(images="IMG", parser="CKPT", out="DIR", size="HxW")),
-    extract=Command(extract_folder, "features of every image in a folder",
-        about="The features file (.npz: feats, paths, pids/camids from Market-style names, the model's "
-              "identity) is built in part files (OUT.parts/) merged at the end: run the same command "
-              "again to resume an interrupted extraction or to add new images to an existing OUT.",
-        example="spreid extract Market-1501-v15.09.15/bounding_box_test --model runs/spreid --out g.npz",
-        positional=("folder",), defaults=dict(workers=2),
-        metavar=dict(folder="FOLDER", model="CKPT", out="FEATS.npz")),
-    index=Command(index_features, "a faiss index of a features file, for search",
-        about="Saved beside the features (FEATS.npz.faiss and .json, with the model identity) for "
-              "`spreid search`. flat is exact (the scan's ranking); ivf, hnsw and ivfpq are approximate "
-              "and faster on large galleries. Needs faiss: pip install faiss-cpu (faiss-gpu with CUDA).",
-        example="spreid index gallery.npz --kind ivf\n"
-                "spreid search query.jpg --gallery gallery.npz --out results/",
-        positional=("features",), skip=("block_rows",), metavar=dict(features="FEATS.npz", out="FILE")),
+COMMANDS: dict[str, Command] = {}  # name -> what `spreid NAME` runs
+
+COMMANDS["parse"] = Command(
+    parse_images,
+    "colour overlays of the human parsing of images",
+    about=(
+        "For each image: NAME_labels.png (20 LIP labels over the image), NAME_regions.png "
+        "(background, head, upper body, lower body, shoes) and NAME_labelmap.png (label indices). "
+        "Unreadable images are reported and skipped."
+    ),
+    example="spreid parse person.jpg crops/ --parser runs/parser/parser.pt --out parsed/",
+    positional=("images",),
+    types=dict(size=_size),
+    metavar=dict(images="IMG", parser="CKPT", out="DIR", size="HxW"),
+)
+
+# %% ../nbs/11a_cli.ipynb #c014b
+COMMANDS["extract"] = Command(
+    extract_folder,
+    "features of every image in a folder",
+    about=(
+        "The features file (.npz: feats, paths, pids/camids from Market-style names, the model's "
+        "identity) is built in part files (OUT.parts/) merged at the end: run the same command "
+        "again to resume an interrupted extraction or to add new images to an existing OUT."
+    ),
+    example=(
+        "spreid extract Market-1501-v15.09.15/bounding_box_test --model runs/spreid --out g.npz"
+    ),
+    positional=("folder",),
+    defaults=dict(workers=2),
+    metavar=dict(folder="FOLDER", model="CKPT", out="FEATS.npz"),
+)
+
+# %% ../nbs/11a_cli.ipynb #c014d
+COMMANDS["index"] = Command(
+    index_features,
+    "a faiss index of a features file, for search",
+    about=(
+        "Saved beside the features (FEATS.npz.faiss and .json, with the model identity) for "
+        "`spreid search`. flat is exact (the scan's ranking); ivf, hnsw and ivfpq are approximate "
+        "and faster on large galleries. Needs faiss: pip install faiss-cpu (faiss-gpu with CUDA)."
+    ),
+    example=(
+        "spreid index gallery.npz --kind ivf\n"
+        "spreid search query.jpg --gallery gallery.npz --out results/"
+    ),
+    positional=("features",),
+    skip=("block_rows",),
+    metavar=dict(features="FEATS.npz", out="FILE"),
+)
+
+COMMANDS["search"] = Command(
+    search_gallery,
+    "ranked gallery matches of query images",
+    about=(
+        "The TOPK nearest gallery images by Euclidean distance: an exact scan in blocks of bounded "
+        "memory, or the faiss index of `spreid index`. Borders in ranking.png: green, the same "
+        "identity; red, another; grey, unknown."
+    ),
+    example="spreid search query.jpg --gallery gallery.npz --topk 10 --out results/",
+    positional=("query",),
+    skip=("tile",),
+    renamed=dict(lambda_value="--lambda"),
+    metavar=dict(
+        query="QUERY", gallery="FEATS.npz", out="DIR", model="CKPT", index="auto|none|FILE"
+    ),
 )
 
 # %% ../nbs/11a_cli.ipynb #c015
-COMMANDS.update(
-    search=Command(search_gallery, "ranked gallery matches of query images",
-        about="The TOPK nearest gallery images by Euclidean distance: an exact scan in blocks of bounded "
-              "memory, or the faiss index of `spreid index`. Borders in ranking.png: green, the same "
-              "identity; red, another; grey, unknown.",
-        example="spreid search query.jpg --gallery gallery.npz --topk 10 --out results/",
-        positional=("query",), skip=("tile",), renamed=dict(lambda_value="--lambda"),
-        metavar=dict(query="QUERY", gallery="FEATS.npz", out="DIR", model="CKPT", index="auto|none|FILE")),
-    evaluate=Command(evaluate_model, "CMC rank-1/5/10 and mAP on a dataset",
-        about="Single query, Euclidean distance, the dataset's standard protocol; a table in percent. "
-              "These are the numbers the training runs and notebooks report (train.evaluate_reid).",
-        example="spreid evaluate --dataset market1501 --root /data --model runs/spreid --rerank",
-        metavar=dict(model="CKPT", root="DIR"), after=_print_results,
-        extra={"--out": dict(default=None, metavar="RESULTS.json", help="also write the results as JSON")}),
-    export=Command(export_onnx, "export a model to ONNX, checked against PyTorch",
-        about="One graph at the run's image size (input `images`, RGB in [0, 1], for SPReID also "
-              "`parser_images` at the parser's size; output `features`), run with onnxruntime and "
-              "compared with PyTorch; the file is kept only if the difference is within --atol. Runs on "
-              "the CPU (--device is ignored). Needs onnx, onnxruntime and onnxscript.",
-        example="spreid export --model runs/spreid --format onnx --out spreid.onnx",
-        metavar=dict(model="CKPT", out="MODEL.onnx", check_images="DIR"),
-        extra={"--format": dict(default="onnx", choices=["onnx"], help="output format (default: onnx)")}),
+COMMANDS["evaluate"] = Command(evaluate_model, "CMC rank-1/5/10 and mAP on a dataset",
+    about="Single query, Euclidean distance, the dataset's standard protocol; a table in percent. "
+          "These are the numbers the training runs and notebooks report (train.evaluate_reid).",
+    example="spreid evaluate --dataset market1501 --root /data --model runs/spreid --rerank",
+    metavar=dict(model="CKPT", root="DIR"), after=_print_results,
+    extra={"--out": dict(default=None, metavar="RESULTS.json",
+                         help="also write the results as JSON")})
+
+COMMANDS["export"] = Command(
+    export_onnx,
+    "export a model to ONNX, checked against PyTorch",
+    about=(
+        "One graph at the run's image size (input `images`, RGB in [0, 1], for SPReID also "
+        "`parser_images` at the parser's size; output `features`), run with onnxruntime and "
+        "compared with PyTorch; the file is kept only if the difference is within --atol. Runs on "
+        "the CPU (--device is ignored). Needs onnx, onnxruntime and onnxscript."
+    ),
+    example="spreid export --model runs/spreid --format onnx --out spreid.onnx",
+    metavar=dict(model="CKPT", out="MODEL.onnx", check_images="DIR"),
+    extra={
+        "--format": dict(default="onnx", choices=["onnx"], help="output format (default: onnx)")
+    },
 )
 
 # %% ../nbs/11a_cli.ipynb #c016
 def build_parser() -> argparse.ArgumentParser:
     "The `spreid` argument parser: a subcommand per entry of `COMMANDS`."
-    p = argparse.ArgumentParser(prog="spreid", formatter_class=argparse.RawDescriptionHelpFormatter,
-                                description="Use a trained SPReID model (spreid_nb): parse images, extract "
-                                            "features, index and search a gallery, evaluate on a dataset, "
-                                            "export to ONNX.",
-                                epilog="Models are run folders of `python -m spreid_nb.train` (or their "
-                                       "checkpoints/last.pt).\n`spreid CMD --help` explains each command.")
+    p = argparse.ArgumentParser(
+        prog="spreid",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Use a trained SPReID model (spreid_nb): parse images, extract "
+            "features, index and search a gallery, evaluate on a dataset, "
+            "export to ONNX."
+        ),
+        epilog=(
+            "Models are run folders of `python -m spreid_nb.train` (or their "
+            "checkpoints/last.pt).\n`spreid CMD --help` explains each command."
+        ),
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for name in ("parse", "extract", "index", "search", "evaluate", "export"):
-        add_command(sub, name, COMMANDS[name], parents=[COMMON])
+    for name, cmd in COMMANDS.items(): add_command(sub, name, cmd, parents=[COMMON])
     return p
 
 # %% ../nbs/11a_cli.ipynb #c018
@@ -186,7 +247,8 @@ def main(argv: Sequence[str] | None = None, # arguments after `spreid`; None: sy
         from spreid_nb.core import get_device, set_threads
         set_threads(a.threads)
         try: get_device(a.device)
-        except RuntimeError as e: raise ValueError(str(e)) from None    # e.g. --device cuda without a GPU
+        # e.g. --device cuda without a GPU
+        except RuntimeError as e: raise ValueError(str(e)) from None
         params = inspect.signature(cmd.fn).parameters
         res = cmd.fn(**{k: v for k, v in vars(a).items() if k in params})
         if cmd.after: cmd.after(res, a)
@@ -196,7 +258,8 @@ def main(argv: Sequence[str] | None = None, # arguments after `spreid`; None: sy
         print(printable(f"spreid {a.command}: error: {short_error(e)}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"spreid {a.command}: interrupted (an extraction resumes from its part files)", file=sys.stderr)
+        print(f"spreid {a.command}: interrupted (an extraction resumes from its part files)",
+              file=sys.stderr)
         return 130
 
 # %% ../nbs/11a_cli.ipynb #c019

@@ -26,17 +26,20 @@ FEATURES_FORMAT = "spreid_nb.features/2"  # /1 (before n_query and target) is st
 MARKET_NAME = re.compile(r"^(-?\d+)_c(\d+)")
 
 def ids_from_name(path: str | Path) -> tuple[int, int] | None:
-    "(pid, 0-based camid) from a Market/Duke-style file name such as `0002_c1s1_000451_03.jpg`, else None."
+    """(pid, 0-based camid) from a Market/Duke-style file name such as `0002_c1s1_000451_03.jpg`,
+    else None."""
     m = MARKET_NAME.match(Path(path).name)
     return (int(m.group(1)), int(m.group(2)) - 1) if m else None
 
 # %% ../nbs/06a_features.ipynb #c009
 def model_identity(model, # the re-ID model (eval mode)
                    config: dict, # its run config (for the input size: `height`, `width`)
-                   checkpoint: str | Path | None = None, # where it was loaded from (recorded, not compared)
+                   # where it was loaded from (recorded, not compared)
+                   checkpoint: str | Path | None = None,
                    flip: bool = False, # features averaged with the flipped image's
                   ) -> dict:
-    "What makes two sets of features comparable: architecture, weights, dimension, input size, flip."
+    """What makes two sets of features comparable: architecture, weights, dimension, input size,
+    flip."""
     import torch
     from spreid_nb.core import config_hash
     h = hashlib.sha1()
@@ -53,13 +56,17 @@ def check_same_model(have: dict, # identity of the features at hand
                      want: dict, # identity they are compared with
                      what: str, # names the features in the message
                     ) -> None:
-    "Refuse to compare features of different models: the dimension first, then the rest of the identity."
+    """Refuse to compare features of different models: the dimension first, then the rest of the
+    identity."""
     if have["feature_dim"] != want["feature_dim"]:
-        raise ValueError(f"{what}: features of dimension {have['feature_dim']} ({have['name']} from "
-                         f"{have['checkpoint']}) cannot be compared with features of dimension "
-                         f"{want['feature_dim']} ({want['name']} from {want['checkpoint']}): "
-                         "they come from another model")
-    diff = [k for k in ("config_hash", "weights", "height", "width", "flip") if have.get(k) != want.get(k)]
+        raise ValueError(
+            f"{what}: features of dimension {have['feature_dim']} ({have['name']} from "
+            f"{have['checkpoint']}) cannot be compared with features of dimension "
+            f"{want['feature_dim']} ({want['name']} from {want['checkpoint']}): "
+            "they come from another model"
+        )
+    diff = [k for k in ("config_hash", "weights", "height", "width",
+                        "flip") if have.get(k) != want.get(k)]
     if diff:
         raise ValueError(f"{what}: features were computed by another model or setting (differs in "
                          f"{', '.join(f'{k}: {have.get(k)} vs {want.get(k)}' for k in diff)}); "
@@ -82,7 +89,9 @@ def _write_blocks(zf: zipfile.ZipFile, blocks: Iterable[np.ndarray], n: int, dim
         for b in blocks:
             b = np.ascontiguousarray(b, dtype="<f4")
             if b.ndim != 2 or b.shape[1] != dim:
-                raise ValueError(f"feature block of shape {b.shape} does not match the model's dimension {dim}")
+                raise ValueError(
+                    f"feature block of shape {b.shape} does not match the model's dimension {dim}"
+                )
             m.write(b.tobytes()); rows += len(b)
         if rows != n: raise ValueError(f"{rows} feature rows were given for {n} paths")
 
@@ -93,7 +102,8 @@ def save_features(path: str | Path, # the .npz to (re)write
                   root: str | Path, # the folder of the images
                   model: dict, # the model's identity (`model_identity`); sets D
                   skipped: Sequence[str] = (), # "path<TAB>reason" of unreadable images
-                  ids: Sequence[tuple[int, int] | None] | None = None, # (pid, camid) or None per image;
+                  # (pid, camid) or None per image;
+                  ids: Sequence[tuple[int, int] | None] | None = None,
                                                                        # default: from the names
                   n_query: int = -1, # a query/gallery file: the first n_query rows are the queries
                   target: str = "", # ... of this dataset
@@ -104,14 +114,16 @@ def save_features(path: str | Path, # the .npz to (re)write
     ids = [ids_from_name(p) for p in paths] if ids is None else list(ids)
     if len(ids) != n: raise ValueError(f"{len(ids)} identities were given for {n} paths")
     if not -1 <= n_query <= n: raise ValueError(f"n_query={n_query} for {n} rows")
-    arrays = dict(format=np.array(FEATURES_FORMAT), paths=np.array(list(paths), dtype=np.str_).reshape(n),
+    arrays = dict(format=np.array(FEATURES_FORMAT),
+                  paths=np.array(list(paths), dtype=np.str_).reshape(n),
                   pids=np.array([i[0] if i else -1 for i in ids], np.int64),
                   camids=np.array([i[1] if i else -1 for i in ids], np.int64),
                   known=np.array([i is not None for i in ids], bool), root=np.array(str(root)),
                   model=np.array(json.dumps(model, sort_keys=True)),
                   skipped=np.array(list(skipped), dtype=np.str_).reshape(-1),
                   n_query=np.array(n_query, np.int64), target=np.array(str(target)))
-    with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+    with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED,
+                                                  allowZip64=True) as zf:
         _write_blocks(zf, blocks, n, dim)
         for k, v in arrays.items(): _write_npy(zf, k, v)
     return Path(path)
@@ -119,7 +131,8 @@ def save_features(path: str | Path, # the .npz to (re)write
 # %% ../nbs/06a_features.ipynb #c016
 @dataclass
 class Features:
-    "A features file: paths, identities and model identity in memory; the (N, D) matrix streamed on demand."
+    """A features file: paths, identities and model identity in memory; the (N, D) matrix streamed
+    on demand."""
     path: Path # the .npz
     paths: list[str] # relative to `root`
     pids: np.ndarray # (N,) int64, -1 where unknown
@@ -142,7 +155,11 @@ class Features:
 def _feats_header(m) -> tuple:
     "(shape, fortran_order, dtype) of an open feats.npy."
     version = np.lib.format.read_magic(m)
-    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    read = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
     return read(m)
 
 @patch_to(Features)
@@ -166,11 +183,15 @@ def load(self) -> np.ndarray:
     for s, b in self.blocks(): out[s:s + len(b)] = b
     return out
 
+# %% ../nbs/06a_features.ipynb #c017s1
 @patch_to(Features)
 def query_gallery(self) -> dict:
-    "A training run's file as `train.reid_features`' dict: qf, gf, q/g_pids, q/g_camids, q/g_paths, target."
+    """A training run's file as `train.reid_features`' dict: qf, gf, q/g_pids, q/g_camids,
+    q/g_paths, target."""
     if self.n_query < 0:
-        raise ValueError(f"{self.path} holds one image set (`spreid extract`), not a query/gallery split")
+        raise ValueError(
+            f"{self.path} holds one image set (`spreid extract`), not a query/gallery split"
+        )
     q, f = slice(0, self.n_query), self.load()
     g = slice(self.n_query, len(self))
     files = [str(p) for p in self.files()]
@@ -211,14 +232,16 @@ def _open_arrays(p: Path) -> tuple[dict, tuple]:
     with zf:
         names = zf.namelist()
         if "qf.npy" in names:
-            raise ValueError(f"{p} holds query/gallery arrays of an older training run: read it with "
+            raise ValueError(f"{p} holds query/gallery arrays of an older training run: read it "
+                             f"with "
                              "`load_query_gallery`, or delete it to have it extracted again")
         missing = [k for k in _NEED if f"{k}.npy" not in names]
         if missing:
             raise ValueError(f"{p} is not a features file written by `spreid extract` "
                              f"(missing arrays {missing})")
         fmt = str(_read_npy(zf, "format"))
-        if fmt not in _READS: raise ValueError(f"{p} has format {fmt!r}; this version reads {_READS}")
+        if fmt not in _READS:
+            raise ValueError(f"{p} has format {fmt!r}; this version reads {_READS}")
         with zf.open("feats.npy") as m: shape, _, dtype = _feats_header(m)
         a = {k: _read_npy(zf, k) for k in _NEED[2:] + ["n_query", "target"] if f"{k}.npy" in names}
     return a, (shape, dtype)
@@ -231,16 +254,21 @@ def load_features(path: str | Path) -> Features:
     a, (shape, dtype) = _open_arrays(p)
     model = _check_arrays(p, a)
     if dtype != np.float32 or len(shape) != 2 or shape != (len(a["paths"]), model["feature_dim"]):
-        raise ValueError(f"{p}: feature matrix {shape} {dtype} does not match {len(a['paths'])} paths "
-                         f"of dimension {model['feature_dim']}")
+        raise ValueError(
+            f"{p}: feature matrix {shape} {dtype} does not match {len(a['paths'])} paths "
+            f"of dimension {model['feature_dim']}"
+        )
     return Features(p, [str(x) for x in a["paths"]], a["pids"], a["camids"], a["known"],
                     Path(str(a["root"])), model, [str(x) for x in a["skipped"]], int(shape[1]),
                     int(a.get("n_query", -1)), str(a.get("target", "")))
 
 # %% ../nbs/06a_features.ipynb #c027
 def save_query_gallery(path: str | Path, # the .npz to (re)write (`train.features_file`)
-                       feats: dict, # `train.reid_features`' dict: qf, gf, q/g_pids, q/g_camids[, q/g_paths, target]
-                       model: dict | None = None, # `model_identity`; None: only the dimension is recorded
+                       # `train.reid_features`' dict: qf, gf, q/g_pids, q/g_camids[, q/g_paths,
+                       # target]
+                       feats: dict,
+                       # `model_identity`; None: only the dimension is recorded
+                       model: dict | None = None,
                       ) -> Path:
     "Write a query/gallery features dict with `save_features` (queries first)."
     qf, gf = np.asarray(feats["qf"]), np.asarray(feats["gf"])
@@ -258,7 +286,8 @@ def save_query_gallery(path: str | Path, # the .npz to (re)write (`train.feature
                          target=str(feats.get("target", "")))
 
 def load_query_gallery(path: str | Path) -> dict:
-    "The query/gallery dict of a training run's features file (this format, or the older plain `savez`)."
+    """The query/gallery dict of a training run's features file (this format, or the older plain
+    `savez`)."""
     with zipfile.ZipFile(path) as zf: old = "qf.npy" in zf.namelist()
     if old:
         with np.load(path, allow_pickle=False) as z: return {k: z[k] for k in z.files}

@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from .features import (FEATURES_FORMAT, Features, check_same_model, ids_from_name, load_features,
+from .features import (FEATURES_FORMAT, Features, check_same_model, ids_from_name,
+                                load_features,
                                  model_identity, save_features)
 
 # %% auto #0
@@ -34,18 +35,22 @@ __all__ = ['REID_MODEL_NAMES', 'PARSE_REGIONS', 'REGION_COLOURS', 'IMAGE_EXTS', 
 REID_MODEL_NAMES = ("baseline", "spreid_wfg", "spreid_wofg", "combined")
 
 def _checkpoint_file(path: str | Path) -> Path:
-    "The checkpoint a path names: a run folder's checkpoints/last.pt (or parser.pt), or the file itself."
+    """The checkpoint a path names: a run folder's checkpoints/last.pt (or parser.pt), or the file
+    itself."""
     p = Path(path)
     if p.is_dir():
         for q in (p / "checkpoints" / "last.pt", p / "parser.pt"):
             if q.is_file(): return q
-        raise FileNotFoundError(f"{p} is a folder without checkpoints/last.pt or parser.pt: not a training run folder")
+        raise FileNotFoundError(
+            f"{p} is a folder without checkpoints/last.pt or parser.pt: not a training run folder"
+        )
     if not p.is_file(): raise FileNotFoundError(f"checkpoint {p} does not exist")
     return p
 
 def checkpoint_kind(ck: Any, # a loaded checkpoint (the dict `torch.load` returns)
                    ) -> str: # "reid", "parser" or "unknown"
-    "What a loaded checkpoint holds: a re-ID model, a human parser (file or run), or something else."
+    """What a loaded checkpoint holds: a re-ID model, a human parser (file or run), or something
+    else."""
     from spreid_nb.parser import PARSER_FORMAT
     if not isinstance(ck, dict): return "unknown"
     if ck.get("format") == PARSER_FORMAT: return "parser"
@@ -58,25 +63,32 @@ def checkpoint_kind(ck: Any, # a loaded checkpoint (the dict `torch.load` return
 def load_reid_model(path: str | Path, # a re-ID run folder or its checkpoints/last.pt
                     device: Any = "cpu", # "cpu", "cuda", "auto", ...
                    ): # (model in eval mode, the run's config dict)
-    "A trained re-ID model and its run config; a parser or foreign checkpoint is refused, saying what it is."
+    """A trained re-ID model and its run config; a parser or foreign checkpoint is refused, saying
+    what it is."""
     from spreid_nb.core import get_device
     from spreid_nb.train import load_checkpoint, model_from_config
     p = _checkpoint_file(path)
     ck = load_checkpoint(p)
     kind = checkpoint_kind(ck)
     if kind == "parser":
-        raise ValueError(f"{p} holds a human parser, not a re-ID model: pass a re-ID run folder (or its "
-                         "checkpoints/last.pt) here; a parser is for `spreid parse --parser`")
+        raise ValueError(
+            f"{p} holds a human parser, not a re-ID model: pass a re-ID run folder (or its "
+            "checkpoints/last.pt) here; a parser is for `spreid parse --parser`"
+        )
     if kind != "reid":
-        raise ValueError(f"{p} is not a spreid_nb re-ID checkpoint (expected the checkpoints/last.pt of a "
-                         "`python -m spreid_nb.train` run, with 'model' and 'model_config' entries)")
+        raise ValueError(
+            f"{p} is not a spreid_nb re-ID checkpoint (expected the checkpoints/last.pt of a "
+            "`python -m spreid_nb.train` run, with 'model' and 'model_config' entries)"
+        )
     model = model_from_config(ck["model_config"])
     model.load_state_dict(ck["model"])
     return model.to(get_device(device)).eval(), dict(ck["config"])
 
+# %% ../nbs/11_inference.ipynb #c010s1
 def load_any_parser(path: str | Path, # parser.pt, a parser run, or a SPReID run
                     device: Any = "cpu",
-                   ): # (HumanParser in eval mode, (h, w) it was trained at, or None if not recorded)
+                   # (HumanParser in eval mode, (h, w) it was trained at, or None if not recorded)
+                   ):
     "The human parser stored in `path` and its training input size when known."
     from spreid_nb.core import get_device
     from spreid_nb.parser import PARSER_FORMAT, load_parser
@@ -85,7 +97,8 @@ def load_any_parser(path: str | Path, # parser.pt, a parser run, or a SPReID run
     ck = load_checkpoint(p)
     kind = checkpoint_kind(ck)
     if kind == "unknown":
-        raise ValueError(f"{p} is neither a parser checkpoint (save_parser) nor a spreid_nb training checkpoint")
+        raise ValueError(f"{p} is neither a parser checkpoint (save_parser) nor a spreid_nb "
+                         f"training checkpoint")
     if ck.get("format") == PARSER_FORMAT: parser, size = load_parser(p), None
     else:
         model = model_from_config(ck["model_config"]); model.load_state_dict(ck["model"])
@@ -94,14 +107,16 @@ def load_any_parser(path: str | Path, # parser.pt, a parser run, or a SPReID run
         else:
             member = model.members[0] if hasattr(model, "members") else model
             if not hasattr(member, "parser"):
-                raise ValueError(f"{p} is a re-ID {ck['model_config'].get('name')} model without a human parser; "
+                raise ValueError(f"{p} is a re-ID {ck['model_config'].get('name')} model without a "
+                                 f"human parser; "
                                  "pass a parser.pt, a parser run or a SPReID run")
             parser, size = member.parser, tuple(int(s) for s in member.parser_size)
     return parser.to(get_device(device)).eval(), size
 
 # %% ../nbs/11_inference.ipynb #c014
 PARSE_REGIONS = ("background", "head", "upper_body", "lower_body", "shoes")
-REGION_COLOURS = np.array([(0, 0, 0), (230, 57, 70), (42, 157, 143), (38, 70, 200), (244, 190, 30)], np.uint8)
+REGION_COLOURS = np.array([(0, 0, 0), (230, 57, 70), (42, 157, 143), (38, 70, 200), (244, 190, 30)],
+                          np.uint8)
 
 def _blend(img, label: np.ndarray, palette: np.ndarray, alpha: float = .6) -> np.ndarray:
     "Blend `palette[label]` over the image where the label is not 0 (background)."
@@ -119,7 +134,8 @@ def overlay_regions(img, # HxWx3 image (PIL or array)
 def parse_batch(parser, # a `HumanParser` in eval mode
                 imgs: Sequence, # PIL RGB images, any sizes
                 size: tuple = (512, 512), # (h, w) the parser sees (the paper's 512x512)
-               ) -> list[tuple[np.ndarray, np.ndarray]]: # per image: (LIP labels HxW, regions HxW), uint8
+               # per image: (LIP labels HxW, regions HxW), uint8
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
     "LIP labels (20) and body regions (`PARSE_REGIONS`) of each image, at the image's own size."
     import torch
     import torch.nn.functional as F
@@ -130,7 +146,8 @@ def parse_batch(parser, # a `HumanParser` in eval mode
         logits = parser(torch.stack([tf(im) for im in imgs]).to(dev)).float()
         out = []
         for lg, im in zip(logits, imgs):
-            p = F.interpolate(lg[None], size=(im.height, im.width), mode="bilinear", align_corners=False).softmax(1)
+            p = F.interpolate(lg[None], size=(im.height, im.width), mode="bilinear",
+                              align_corners=False).softmax(1)
             reg = group_probs(p)[0]                       # foreground, head, upper, lower, shoes
             regions = torch.cat([1 - reg[:1], reg[1:]]).argmax(0)
             out.append((p[0].argmax(0).byte().cpu().numpy(), regions.byte().cpu().numpy()))
@@ -141,9 +158,11 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 
 def find_images(folder: str | Path, # searched recursively
                ) -> tuple[list[Path], list[Path]]: # (image files, other files), both sorted
-    "The image files under `folder` (by extension, hidden files excluded) and the other files found."
+    """The image files under `folder` (by extension, hidden files excluded) and the other files
+    found."""
     folder = Path(folder)
-    if not folder.is_dir(): raise FileNotFoundError(f"image folder {folder} does not exist or is not a folder")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {folder} does not exist or is not a folder")
     images, others = [], []
     for p in sorted(folder.rglob("*")):
         if not p.is_file(): continue
@@ -151,8 +170,10 @@ def find_images(folder: str | Path, # searched recursively
         ok = p.suffix.lower() in IMAGE_EXTS and not any(s.startswith(".") for s in rel)
         (images if ok else others).append(p)
     if not images:
-        raise ValueError(f"no images under {folder} (looked for {', '.join(IMAGE_EXTS)}, recursively; "
-                         f"{len(others)} other files found)")
+        raise ValueError(
+            f"no images under {folder} (looked for {', '.join(IMAGE_EXTS)}, recursively; "
+            f"{len(others)} other files found)"
+        )
     return images, others
 
 def _save_png(arr: np.ndarray, path: Path) -> None:
@@ -160,10 +181,12 @@ def _save_png(arr: np.ndarray, path: Path) -> None:
     from spreid_nb.core import atomic_write
     with atomic_write(path) as f: Image.fromarray(arr).save(f, format="PNG")
 
+# %% ../nbs/11_inference.ipynb #c021s1
 def parse_images(images: Sequence[str | Path], # image files and/or folders (searched recursively)
                  parser: str | Path, # parser.pt, a parser run or a SPReID run
                  out: str | Path, # output folder
-                 size: tuple | None = None, # parser input (h, w); None: the checkpoint's, else 512x512
+                 # parser input (h, w); None: the checkpoint's, else 512x512
+                 size: tuple | None = None,
                  device: Any = "auto",
                  batch_size: int = 8, # images per forward pass
                  log: Callable = print, # where report lines go
@@ -190,13 +213,19 @@ def parse_images(images: Sequence[str | Path], # image files and/or folders (sea
             except OSError as e:
                 skipped.append((str(f), str(e))); log(f"skipped: {e}")
         if not batch: continue
-        for (f, im), (labels, regions) in zip(batch, parse_batch(net, [im for _, im in batch], size)):
+        for (f, im), (labels, regions) in zip(batch,
+                                              parse_batch(net, [im for _, im in batch], size)):
             n = stems.get(f.stem, 0); stems[f.stem] = n + 1
-            stem = f.stem if n == 0 else f"{f.stem}-{n + 1}"     # same name in two folders: keep both
-            for suffix, arr in (("labels", overlay(im, labels)), ("regions", overlay_regions(im, regions)), ("labelmap", labels)):
-                _save_png(arr, out / f"{stem}_{suffix}.png"); written.append(out / f"{stem}_{suffix}.png")
-    if not written: raise ValueError(f"none of the {len(files)} images could be read; nothing written")
-    log(f"parsed {len(files) - len(skipped)} images at {size[0]}x{size[1]} into {out} ({len(skipped)} unreadable, skipped)")
+            # same name in two folders: keep both
+            stem = f.stem if n == 0 else f"{f.stem}-{n + 1}"
+            for suffix, arr in (("labels", overlay(im, labels)),
+                                ("regions", overlay_regions(im, regions)), ("labelmap", labels)):
+                _save_png(arr, out / f"{stem}_{suffix}.png")
+                written.append(out / f"{stem}_{suffix}.png")
+    if not written:
+        raise ValueError(f"none of the {len(files)} images could be read; nothing written")
+    log(f"parsed {len(files) - len(skipped)} images at {size[0]}x{size[1]} into {out} "
+        f"({len(skipped)} unreadable, skipped)")
     return {"written": written, "skipped": skipped, "size": size}
 
 # %% ../nbs/11_inference.ipynb #c034
@@ -217,7 +246,8 @@ class _ImageFiles:
             if self.parser_size is not None: x = (x, torch.zeros(3, *self.parser_size))
             return x, i, str(e) or type(e).__name__
 
-def _embed(model, files: Sequence[Path], height: int, width: int, flip: bool = False, batch_size: int = 64,
+def _embed(model, files: Sequence[Path], height: int, width: int, flip: bool = False,
+           batch_size: int = 64,
            workers: int = 0) -> Iterator[tuple[list[int], np.ndarray, list[tuple[int, str]]]]:
     "Per batch: (indices of readable files, their features, (index, reason) of unreadable ones)."
     import torch
@@ -251,7 +281,10 @@ def _extract(folder: Path, files: list[Path], others: list[Path], model, out: Pa
     sources, done = [], set()
     def check(fs: Features | dict, where: Path):
         r, m = (fs.root, fs.model) if isinstance(fs, Features) else (Path(fs["root"]), fs["model"])
-        if str(r) != str(root): raise ValueError(f"{where} holds features of images under {r}, not {root}: use another output file")
+        if str(r) != str(root):
+            raise ValueError(
+                f"{where} holds features of images under {r}, not {root}: use another output file"
+            )
         check_same_model(m, ident, str(where))
     if out.exists():
         prev = load_features(out); check(prev, out)
@@ -266,15 +299,18 @@ def _extract(folder: Path, files: list[Path], others: list[Path], model, out: Pa
         raise ValueError(f"{parts} holds part files but no model.json: not left by "
                          "`spreid extract`; remove it")
     if parts.is_dir():
-        check(json.loads((parts / "model.json").read_text()), Path(f"{parts} (left by an interrupted run; delete it to start over)"))
+        check(json.loads((parts / "model.json").read_text()),
+              Path(f"{parts} (left by an interrupted run; delete it to start over)"))
     else:
         save_json(dict(model=ident, root=str(root)), parts / "model.json")  # creates the folder
     part_files = sorted(parts.glob("part-*.npz"))
     for pf in part_files:
         fs = load_features(pf); check(fs, pf); sources.append(fs); done |= set(fs.paths)
     todo = [i for i, r in enumerate(rel) if r not in done]
-    log(f"{len(rel)} images under {folder} ({len(others)} other files ignored): {n_prev} already in {out.name}, "
-        f"{len(done) - n_prev} in part files, {len(todo)} to extract")
+    log(
+        f"{len(rel)} images under {folder} ({len(others)} other files ignored): {n_prev} already in"
+        f" {out.name}, {len(done) - n_prev} in part files, {len(todo)} to extract"
+    )
     gone = len(done - set(rel))
     if gone: log(f"{gone} images in {out.name} or its parts are no longer under {folder} (kept)")
     if not todo and not part_files:
@@ -289,11 +325,13 @@ def _extract(folder: Path, files: list[Path], others: list[Path], model, out: Pa
     def flush():
         nonlocal k, buf_i, buf_f, buf_bad
         pf = parts / f"part-{k:05d}.npz"
-        save_features(pf, buf_f, [rel[todo[i]] for i in buf_i], root, ident, [f"{rel[todo[i]]}\t{e}" for i, e in buf_bad])
+        save_features(pf, buf_f, [rel[todo[i]] for i in buf_i], root, ident,
+                      [f"{rel[todo[i]]}\t{e}" for i, e in buf_bad])
         sources.append(load_features(pf)); k += 1
         if k == kill_at: os.kill(os.getpid(), 9)
         buf_i, buf_f, buf_bad = [], [], []
-    for idx, feats, fails in _embed(net, [files[i] for i in todo], cfg["height"], cfg["width"], flip, batch_size, workers):
+    for idx, feats, fails in _embed(net, [files[i] for i in todo], cfg["height"], cfg["width"],
+                                    flip, batch_size, workers):
         buf_i += idx; buf_f.append(feats); buf_bad += fails
         for i, e in fails: log(f"skipped: {e}")
         if len(buf_i) + len(buf_bad) >= chunk_size: flush()
@@ -302,14 +340,21 @@ def _extract(folder: Path, files: list[Path], others: list[Path], model, out: Pa
     if bar is not None: bar.close()
     paths = [p for s in sources for p in s.paths]
     final = set(paths)
-    skipped = list(dict.fromkeys(s for src in sources for s in src.skipped if s.split("\t")[0] not in final))
+    skipped = list(
+        dict.fromkeys(s for src in sources for s in src.skipped if s.split("\t")[0] not in final)
+    )
     if not paths:
         shutil.rmtree(parts)
-        raise ValueError(f"none of the {len(rel)} images under {folder} could be read ({len(skipped)} unreadable); nothing written")
+        raise ValueError(
+            f"none of the {len(rel)} images under {folder} could be read ({len(skipped)}"
+            " unreadable); nothing written"
+        )
     save_features(out, (b for s in sources for _, b in s.blocks()), paths, root, ident, skipped)
     shutil.rmtree(parts)
-    log(f"wrote {out}: {len(paths)} features of dimension {ident['feature_dim']} ({len(paths) - n_prev} new), "
-        f"{len(skipped)} unreadable images skipped")
+    log(
+        f"wrote {out}: {len(paths)} features of dimension {ident['feature_dim']}"
+        f" ({len(paths) - n_prev} new), {len(skipped)} unreadable images skipped"
+    )
     return out
 
 # %% ../nbs/11_inference.ipynb #c035a
@@ -338,10 +383,12 @@ def extract_folder(folder: str | Path, # image folder, searched recursively
 
 # %% ../nbs/11_inference.ipynb #c042
 def topk_blocked(qf: np.ndarray, # (Q, D) query features
-                 blocks: Iterable[tuple[int, np.ndarray]], # (first row, (b, D) gallery block), in order
+                 # (first row, (b, D) gallery block), in order
+                 blocks: Iterable[tuple[int, np.ndarray]],
                  k: int = 10, # matches per query
                  metric: str = "euclidean", # see `spreid_nb.metrics.compute_distmat`
-                ) -> tuple[np.ndarray, np.ndarray]: # (indices (Q, k'), distances (Q, k')), k' = min(k, gallery size)
+                # (indices (Q, k'), distances (Q, k')), k' = min(k, gallery size)
+                ) -> tuple[np.ndarray, np.ndarray]:
     "Exact k nearest gallery rows of each query, one gallery block at a time (running top-k)."
     from spreid_nb.metrics import compute_distmat
     if k < 1: raise ValueError(f"k must be >= 1, got {k}")
@@ -363,46 +410,68 @@ def search_features(qf: np.ndarray, # (Q, D) query features
                     k1: int = 20, k2: int = 6, lambda_value: float = 0.3, # re-ranking parameters
                     block_rows: int = 8192, # gallery rows per block (plain search)
                     query_rows: int = 1024, # queries per pass (plain search)
-                    index=None, # a `FeatureIndex` of the gallery (`gallery_index`): search it instead of scanning
-                    search_kw: dict | None = None, # the index's search parameters: nprobe, ef, k_factor
+                    # a `FeatureIndex` of the gallery (`gallery_index`): search it instead of
+                    # scanning
+                    index=None,
+                    # the index's search parameters: nprobe, ef, k_factor
+                    search_kw: dict | None = None,
                    ) -> tuple[np.ndarray, np.ndarray]: # (gallery indices (Q, k), distances (Q, k))
-    "The `topk` nearest gallery items of each query: exact blocked scan or an index, or re-ranked distances."
+    """The `topk` nearest gallery items of each query: exact blocked scan or an index, or re-ranked
+    distances."""
     qf = np.asarray(qf, np.float32)
     if qf.ndim != 2 or qf.shape[1] != gallery.dim:
-        raise ValueError(f"query features of shape {qf.shape} do not match the gallery's dimension {gallery.dim} ({gallery.path})")
+        raise ValueError(
+            f"query features of shape {qf.shape} do not match the gallery's dimension {gallery.dim}"
+            f" ({gallery.path})"
+        )
     if rerank:
         from spreid_nb.rerank import re_ranking_scalable
-        d = re_ranking_scalable(qf, gallery.load(), k1=k1, k2=k2, lambda_value=lambda_value, knn=index,
+        d = re_ranking_scalable(qf, gallery.load(), k1=k1, k2=k2, lambda_value=lambda_value,
+                                knn=index,
                                 knn_search=search_kw)
         o = np.argsort(d, axis=1, kind="stable")[:, :topk]
         return o, np.take_along_axis(d, o, 1)
     if index is not None: return index.search(qf, topk, **(search_kw or {}))
-    res = [topk_blocked(qf[s:s + query_rows], gallery.blocks(block_rows), topk) for s in range(0, len(qf), query_rows)]
+    res = [
+        topk_blocked(qf[s : s + query_rows], gallery.blocks(block_rows), topk)
+        for s in range(0, len(qf), query_rows)
+    ]
     return np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res])
 
 # %% ../nbs/11_inference.ipynb #c048
-def ranking_grid(rows: Sequence[dict], # {"query": path, "query_pid": int|None, "matches": [(path, pid|None, distance), ...]}
-                 tile: tuple = (128, 64), # (h, w) of each picture
-                ) -> Any: # PIL.Image
-    "Ranked matches as a picture: query, then the top-k with distances; green = same identity, red = another, grey = unknown."
+def ranking_grid(
+    rows: Sequence[
+        dict
+    ],  # {"query": path, "query_pid": int|None, "matches": [(path, pid|None, distance), ...]}
+    tile: tuple = (128, 64),  # (h, w) of each picture
+) -> Any:  # PIL.Image
+    """Ranked matches as a picture: query, then the top-k with distances; green = same identity, red
+    = another, grey = unknown."""
     from PIL import Image, ImageDraw
     from spreid_nb.datasets import read_image
     th, tw = tile; bd, pad, gap, text_h = 3, 4, 10, 12
     k = max((len(r["matches"]) for r in rows), default=0)
     cell_w, cell_h = tw + 2 * bd, th + 2 * bd + text_h
-    canvas = Image.new("RGB", (pad + cell_w + gap + k * (cell_w + pad), pad + len(rows) * (cell_h + pad)), "white")
+    canvas = Image.new(
+        "RGB", (pad + cell_w + gap + k * (cell_w + pad), pad + len(rows) * (cell_h + pad)), "white"
+    )
     draw = ImageDraw.Draw(canvas)
     def put(path, x, y, colour, caption):
-        try: im = read_image(path).resize((tw, th), Image.BILINEAR)
+        try:im = read_image(path).resize((tw, th), Image.BILINEAR)
         except OSError: im = Image.new("RGB", (tw, th), (210, 210, 210))
         draw.rectangle([x, y, x + cell_w - 1, y + th + 2 * bd - 1], fill=colour)
-        canvas.paste(im, (x + bd, y + bd)); draw.text((x + 1, y + th + 2 * bd), caption, fill=(0, 0, 0))
+        canvas.paste(im, (x + bd, y + bd))
+        draw.text((x + 1, y + th + 2 * bd), caption, fill=(0, 0, 0))
     for r_i, r in enumerate(rows):
         y = pad + r_i * (cell_h + pad)
         put(r["query"], pad, y, (40, 90, 220), "query")
         for j, (path, pid, dist) in enumerate(r["matches"]):
             known = pid is not None and r["query_pid"] is not None
-            colour = (150, 150, 150) if not known else (30, 170, 60) if pid == r["query_pid"] else (220, 40, 40)
+            colour = (
+                (150, 150, 150)
+                if not known
+                else (30, 170, 60) if pid == r["query_pid"] else (220, 40, 40)
+            )
             put(path, pad + cell_w + gap + j * (cell_w + pad), y, colour, f"{j + 1}: {dist:.3g}")
     return canvas
 
@@ -418,39 +487,53 @@ def gallery_index(gallery: Features, # the gallery the index must hold
     p = index_path(gallery.path) if auto else Path(index)
     if auto and not p.is_file(): return None
     if auto and not have_faiss():
-        log(f"{p} is there but faiss is not installed (pip install faiss-cpu): scanning exactly"); return None
+        log(f"{p} is there but faiss is not installed (pip install faiss-cpu): scanning exactly")
+        return None
     return load_index(p, model=gallery.model, paths=gallery.paths)
 
 # %% ../nbs/11_inference.ipynb #c050
-def _query_features(query: Path, gallery: Features, model: str | Path | None, device: Any, batch_size: int,
+def _query_features(query: Path, gallery: Features, model: str | Path | None, device: Any,
+                    batch_size: int,
                     log: Callable) -> tuple[np.ndarray, list[Path], list[int | None]]:
-    "Features, files and identities (None when unknown) of the query: a features file, an image, or a folder."
+    """Features, files and identities (None when unknown) of the query: a features file, an image,
+    or a folder."""
     from spreid_nb.core import get_device
     if query.suffix == ".npz":
         q = load_features(query)
         check_same_model(q.model, gallery.model, f"query {query} vs gallery {gallery.path}")
         return q.load(), q.files(), [int(p) if k else None for p, k in zip(q.pids, q.known)]
-    if query.is_dir(): files = find_images(query)[0]
-    elif query.is_file(): files = [query]
+    if query.is_dir():files = find_images(query)[0]
+    elif query.is_file():files = [query]
     else: raise FileNotFoundError(f"query {query} does not exist")
     ckpt = model if model is not None else gallery.model["checkpoint"]
     if model is None and not Path(ckpt).exists():
-        raise FileNotFoundError(f"the gallery {gallery.path} was extracted with {ckpt}, which no longer exists: pass the model (--model)")
+        raise FileNotFoundError(
+            f"the gallery {gallery.path} was extracted with {ckpt}, which no longer exists: pass"
+            " the model (--model)"
+        )
     net, cfg = load_reid_model(ckpt, get_device(device))
-    check_same_model(model_identity(net, cfg, _checkpoint_file(ckpt), gallery.model["flip"]), gallery.model,
+    check_same_model(model_identity(net, cfg, _checkpoint_file(ckpt), gallery.model["flip"]),
+                     gallery.model,
                      f"query model {ckpt} vs gallery {gallery.path}")
     feats, keep = [], []
-    for idx, f, fails in _embed(net, files, cfg["height"], cfg["width"], gallery.model["flip"], batch_size):
+    for idx, f, fails in _embed(net, files, cfg["height"], cfg["width"], gallery.model["flip"],
+                                batch_size):
         feats.append(f); keep += idx
         for i, e in fails: log(printable(f"skipped query: {e}"))
     if not keep: raise ValueError(f"none of the {len(files)} query images could be read")
     files = [files[i] for i in keep]
-    return np.concatenate(feats), files, [ids[0] if (ids := ids_from_name(f)) else None for f in files]
+    return (
+        np.concatenate(feats),
+        files,
+        [ids[0] if (ids := ids_from_name(f)) else None for f in files],
+    )
 
+# %% ../nbs/11_inference.ipynb #c050s1
 def search_gallery(query: str | Path, # an image, a folder of images, or a features file (.npz)
                    gallery: str | Path, # features file of the gallery (`extract_folder`)
                    out: str | Path, # output folder: ranking.csv, ranking.png
-                   model: str | Path | None = None, # model for query images; None: the gallery's checkpoint
+                   # model for query images; None: the gallery's checkpoint
+                   model: str | Path | None = None,
                    topk: int = 10, # matches per query
                    rerank: bool = False, # k-reciprocal re-ranking
                    k1: int = 20, # re-ranking: size of the k-reciprocal neighbourhoods
@@ -458,7 +541,8 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
                    lambda_value: float = 0.3, # re-ranking: weight of the original distance
                    device: Any = "auto",
                    batch_size: int = 64, # query images per forward pass
-                   index: str | Path = "auto", # "auto": FEATS.npz.faiss if there and faiss is; "none": scan; or a file
+                   # "auto": FEATS.npz.faiss if there and faiss is; "none": scan; or a file
+                   index: str | Path = "auto",
                    nprobe: int | None = None, # index search: IVF cells visited; None: the index's
                    ef: int | None = None, # index search: HNSW search list size; None: 128
                    max_rows: int = 16, # queries drawn in ranking.png (all are in the CSV)
@@ -489,7 +573,8 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
                 m = "" if qids[qi] is None or gids[gi] is None else int(qids[qi] == gids[gi])
                 w.writerow([qfiles[qi], "" if qids[qi] is None else qids[qi], r, gfiles[gi],
                             "" if gids[gi] is None else gids[gi], f"{d:.6g}", m])
-    rows = [dict(query=qfiles[qi], query_pid=qids[qi], matches=[(gfiles[gi], gids[gi], float(d)) for gi, d in zip(idx[qi], dist[qi])])
+    rows = [dict(query=qfiles[qi], query_pid=qids[qi],
+                 matches=[(gfiles[gi], gids[gi], float(d)) for gi, d in zip(idx[qi], dist[qi])])
             for qi in range(min(max_rows, len(qfiles)))]
     with atomic_write(out / "ranking.png") as f: ranking_grid(rows, tile).save(f, format="PNG")
     shown = f" (the picture shows the first {len(rows)})" if len(rows) < len(qfiles) else ""
@@ -503,15 +588,18 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
 def index_features(features: str | Path, # a features file from `spreid extract`
                    kind: str = "flat", # flat (exact), ivf, hnsw, ivfpq, or a faiss factory string
                    out: str | Path | None = None, # default: beside the features, FEATS.npz.faiss
-                   storage: Literal["f32", "f16"] = "f32", # "f16": vectors stored in float16 (flat/ivf/hnsw)
+                   # "f16": vectors stored in float16 (flat/ivf/hnsw)
+                   storage: Literal["f32", "f16"] = "f32",
                    train_size: int = 65536, # rows sampled to train ivf/ivfpq
                    block_rows: int = 16384, # rows read at a time
                    log: Callable = print,
                   ) -> Path: # the index file
-    "Build a faiss index of a features file, streaming its matrix, and save it with the model identity."
+    """Build a faiss index of a features file, streaming its matrix, and save it with the model
+    identity."""
     from spreid_nb.index import build_index, index_path, save_index
     g = load_features(features)
-    fi = build_index(lambda: g.blocks(block_rows), kind, n=len(g), dim=g.dim, model=g.model, paths=g.paths,
+    fi = build_index(lambda: g.blocks(block_rows), kind, n=len(g), dim=g.dim, model=g.model,
+                     paths=g.paths,
                      storage=storage, train_size=train_size, rows=block_rows)
     p = save_index(fi, index_path(features) if out is None else out)
     log(f"wrote {p}: {fi.kind} index ({fi.factory}) of {len(g)} features of dimension {g.dim} "
@@ -521,12 +609,15 @@ def index_features(features: str | Path, # a features file from `spreid extract`
 # %% ../nbs/11_inference.ipynb #c057
 def evaluate_model(model: str | Path, # re-ID run folder or checkpoint
                    dataset: str, # "market1501", "dukemtmcreid", "cuhk03", ... or "synthetic"
-                   root: str | Path | None = None, # the data root holding the dataset (synthetic: cache folder)
+                   # the data root holding the dataset (synthetic: cache folder)
+                   root: str | Path | None = None,
                    rerank: bool = False, # also report k-reciprocal re-ranking
                    device: Any = "auto",
                    workers: int = 0, # image loading processes
                    synth_preset: str | None = None, # synthetic: benchmark size; None: the run's
-                  ) -> dict: # {"plain": {"rank-1", "rank-5", "rank-10", "mAP"}, ["rerank": ...], "target", ...}
+                  # {"plain": {"rank-1", "rank-5", "rank-10", "mAP"}, ["rerank": ...], "target",
+                  # ...}
+                  ) -> dict:
     "CMC rank-1/5/10 and mAP (percent) of a trained model on a dataset's query/gallery split."
     import dataclasses
     from spreid_nb.core import get_device
@@ -537,26 +628,37 @@ def evaluate_model(model: str | Path, # re-ID run folder or checkpoint
     base = {k: v for k, v in cfg.items() if k in names}
     base["parser_size"] = tuple(base.get("parser_size", (512, 512)))
     if dataset == "synthetic":
-        c = TrainConfig(**{**base, "data": "synthetic", "data_root": None if root is None else str(root), "workers": workers,
+        c = TrainConfig(**{**base, "data": "synthetic",
+                           "data_root": None if root is None else str(root), "workers": workers,
                            "synth_preset": synth_preset or base.get("synth_preset", "default")})
         roots = data_roots(c)
     else:
-        if root is None: raise ValueError(f"dataset {dataset!r} needs root: the data root that holds it")
+        if root is None:
+            raise ValueError(f"dataset {dataset!r} needs root: the data root that holds it")
         root = Path(root)
         if not root.is_dir(): raise FileNotFoundError(f"data root {root} is not a folder")
-        c = TrainConfig(**{**base, "data": dataset, "target": dataset, "data_root": str(root), "workers": workers})
+        c = TrainConfig(**{**base, "data": dataset, "target": dataset, "data_root": str(root),
+                           "workers": workers})
         roots = {dataset: root}
     res = evaluate_reid(net, c, roots, dev, rerank=rerank)
     res["model"] = str(_checkpoint_file(model))
     return res
 
+# %% ../nbs/11_inference.ipynb #c057s1
 def format_results(res: dict) -> str:
     "A Markdown table of `evaluate_model`'s result: one row per setting, ranks and mAP in percent."
     ranks = [k for k in ("rank-1", "rank-5", "rank-10") if k in res["plain"]]
-    lines = [f"| {res['target']} ({res['n_query']} query, {res['n_gallery']} gallery) | " + " | ".join(ranks) + " | mAP |",
-             "|---|" + "---:|" * (len(ranks) + 1)]
+    lines = [
+        f"| {res['target']} ({res['n_query']} query, {res['n_gallery']} gallery) | "
+        + " | ".join(ranks)
+        + " | mAP |",
+        "|---|" + "---:|" * (len(ranks) + 1),
+    ]
     for key, label in (("plain", "Euclidean"), ("rerank", "+ re-ranking")):
-        if key in res: lines.append(f"| {label} | " + " | ".join(f"{res[key][k]:.1f}" for k in ranks + ["mAP"]) + " |")
+        if key in res:
+            lines.append(
+                f"| {label} | " + " | ".join(f"{res[key][k]:.1f}" for k in ranks + ["mAP"]) + " |"
+            )
     return "\n".join(lines)
 
 # %% ../nbs/11_inference.ipynb #c060a
@@ -569,22 +671,29 @@ def _norm_note(net) -> str:
 # %% ../nbs/11_inference.ipynb #c061
 def export_onnx(model: str | Path, # re-ID run folder or checkpoint
                 out: str | Path, # the .onnx file to write
-                check_images: str | Path | None = None, # a folder: compare on (up to 8 of) its images; None: seeded noise
-                atol: float = 1e-4, # largest absolute difference allowed between ONNX and PyTorch features
+                # a folder: compare on (up to 8 of) its images; None: seeded noise
+                check_images: str | Path | None = None,
+                # largest absolute difference allowed between ONNX and PyTorch features
+                atol: float = 1e-4,
                 opset: int = 18, # ONNX operator set
-                exporter: Literal["dynamo", "torchscript"] = "dynamo", # "dynamo" (torch.export, needs onnxscript) or "torchscript" (legacy)
+                # "dynamo" (torch.export, needs onnxscript) or "torchscript" (legacy)
+                exporter: Literal["dynamo", "torchscript"] = "dynamo",
                 log: Callable = print,
                ) -> dict: # path, max_abs_diff, input shape, batches checked, ...
-    "Export a trained re-ID model (parser + re-ID head for SPReID) to ONNX with a dynamic batch axis, checked with onnxruntime."
+    """Export a trained re-ID model (parser + re-ID head for SPReID) to ONNX with a dynamic batch
+    axis, checked with onnxruntime."""
     import warnings
     import torch
     from spreid_nb.models import parser_input_size
     try:
         import onnx, onnxruntime as ort
     except ImportError as e:
-        raise ImportError(f"export needs onnx and onnxruntime (and onnxscript for the dynamo exporter): "
-                          f"pip install onnx onnxruntime onnxscript ({e})") from None
-    if exporter not in ("dynamo", "torchscript"): raise ValueError(f"exporter must be 'dynamo' or 'torchscript', got {exporter!r}")
+        raise ImportError(
+            "export needs onnx and onnxruntime (and onnxscript for the dynamo exporter): "
+            f"pip install onnx onnxruntime onnxscript ({e})"
+        ) from None
+    if exporter not in ("dynamo", "torchscript"):
+        raise ValueError(f"exporter must be 'dynamo' or 'torchscript', got {exporter!r}")
     ckpt = _checkpoint_file(model)
     net, cfg = load_reid_model(ckpt, "cpu")
     h, w = int(cfg["height"]), int(cfg["width"])
@@ -607,7 +716,8 @@ def export_onnx(model: str | Path, # re-ID run folder or checkpoint
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent); os.close(fd)
     x0 = tuple(torch.zeros(2, 3, *s) for s in shapes)
     quiet = logging.getLogger("onnx_ir"); level = quiet.level
-    quiet.setLevel(logging.ERROR)                        # its warnings about empty attribute lists are harmless
+    # its warnings about empty attribute lists are harmless
+    quiet.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():                  # the inputs share one batch axis: harmless
             warnings.filterwarnings("ignore", message=".*shares the same shape constraints")
@@ -631,19 +741,26 @@ def export_onnx(model: str | Path, # re-ID run folder or checkpoint
             for n in (len(xs[0]), 1):
                 ref = net(*[t[:n] for t in xs]).float().numpy()
                 got = sess.run(["features"], {nm: t[:n].numpy() for nm, t in zip(names, xs)})[0]
-                if got.shape != ref.shape: raise ValueError(f"ONNX output shape {got.shape} != PyTorch {ref.shape}")
+                if got.shape != ref.shape:
+                    raise ValueError(f"ONNX output shape {got.shape} != PyTorch {ref.shape}")
                 diffs.append(float(np.abs(got - ref).max()))
         if not max(diffs) <= atol:
-            raise ValueError(f"the ONNX model differs from PyTorch by {max(diffs):.3g} > atol={atol}; {out} not written")
+            raise ValueError(
+                f"the ONNX model differs from PyTorch by {max(diffs):.3g} > atol={atol}; {out} not"
+                " written"
+            )
         os.replace(tmp, out)
     finally:
         quiet.setLevel(level)
         if os.path.exists(tmp): os.unlink(tmp)
-    res = dict(path=str(out), max_abs_diff=max(diffs), atol=atol, input=["batch", 3, h, w], output=["batch", int(net.embed_dim)],
+    res = dict(path=str(out), max_abs_diff=max(diffs), atol=atol, input=["batch", 3, h, w],
+               output=["batch", int(net.embed_dim)],
                parser_input=["batch", 3, *ps] if ps else None, batches_checked=[len(xs[0]), 1],
                checked_on=str(check_images) if check_images else "seeded noise",
                exporter=exporter, opset=opset, size_mb=round(out.stat().st_size / 2**20, 1))
-    log(f"wrote {out} ({res['size_mb']} MB, {exporter} exporter, opset {opset}); onnxruntime vs PyTorch on batches of "
-        f"{len(xs[0])} and 1 ({res['checked_on']}): max abs difference {res['max_abs_diff']:.2e} "
-        f"(atol {atol})")
+    log(
+        f"wrote {out} ({res['size_mb']} MB, {exporter} exporter, opset {opset}); onnxruntime vs"
+        f" PyTorch on batches of {len(xs[0])} and 1 ({res['checked_on']}): max abs difference"
+        f" {res['max_abs_diff']:.2e} (atol {atol})"
+    )
     return res

@@ -57,12 +57,19 @@ def _module_of(nb) -> str | None:
     return None
 
 
+def _patched(n) -> str | None:
+    "`Class.name` of a fastcore `@patch` method (its first argument annotated with the class), else None."
+    if not any(ast.unparse(d) == "patch" for d in getattr(n, "decorator_list", [])): return None
+    a0 = n.args.args[0] if n.args.args else None
+    return f"{ast.unparse(a0.annotation)}.{n.name}" if a0 is not None and a0.annotation else None
+
+
 def _exported(body: str) -> list[str]:
-    "Public functions and classes a cell defines at top level."
+    "Public functions and classes a cell defines at top level (`Class.name` for a `@patch` method)."
     try: tree = ast.parse(body)
     except SyntaxError: return []
-    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            and not n.name.startswith("_")]
+    return [_patched(n) or n.name for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not n.name.startswith("_")]
 
 
 def _doc_cells(module, names_or_exprs: list[str], documented: set) -> list:
