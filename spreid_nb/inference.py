@@ -668,6 +668,80 @@ def _norm_note(net) -> str:
     parts = [("re-ID backbone", getattr(net, "backbone", None)), ("parser", parser)]
     return "; ".join(f"{n}: mean {b.mean}, std {b.std}" for n, b in parts if b is not None)
 
+# %% ../nbs/11_inference.ipynb #c060c
+def _onnx_inputs(net, cfg: dict, check_images: str | Path | None) -> tuple[list, list, tuple]:
+    "(input names, their (h, w), the check batches) of a re-ID model; SPReID's parser has an input."
+    import torch
+    from spreid_nb.models import parser_input_size
+    h, w = int(cfg["height"]), int(cfg["width"])
+    ps = parser_input_size(net)                           # SPReID: a 2nd input, the parser's copy
+    names, shapes = ["images"] + (["parser_images"] if ps else []), [(h, w)] + ([ps] if ps else [])
+    if check_images is not None:
+        from spreid_nb.datasets import build_transforms, read_image
+        tf = build_transforms(h, w, parser_size=ps)
+        its = [tf(read_image(f)) for f in find_images(check_images)[0][:8]]
+        xs = tuple(torch.stack([it[i] if ps else it for it in its]) for i in range(len(names)))
+    else:
+        g = torch.Generator().manual_seed(0)
+        xs = tuple(torch.rand(5, 3, *s, generator=g) for s in shapes)
+    return names, shapes, xs
+
+_ONNX_NEEDS = ("export needs onnx and onnxruntime (and onnxscript for the dynamo exporter): "
+               "pip install onnx onnxruntime onnxscript")
+
+def _onnx_shapes(net, shapes: list) -> dict:
+    "The graph's input, output and parser input shapes, as `export_onnx` reports them."
+    (h, w), ps = shapes[0], (shapes[1] if len(shapes) > 1 else None)
+    return dict(input=["batch", 3, h, w], output=["batch", int(net.embed_dim)],
+                parser_input=["batch", 3, *ps] if ps else None)
+
+# %% ../nbs/11_inference.ipynb #c060e
+def _onnx_write(net, names: list, shapes: list, path: str, opset: int, exporter: str,
+                meta: dict) -> None:
+    "Export `net` to `path` with a dynamic batch axis, checked by onnx, `meta` in its metadata."
+    import warnings
+    import torch
+    try: import onnx, onnxruntime  # noqa: F401
+    except ImportError as e: raise ImportError(f"{_ONNX_NEEDS} ({e})") from None
+    if exporter not in ("dynamo", "torchscript"):
+        raise ValueError(f"exporter must be 'dynamo' or 'torchscript', got {exporter!r}")
+    x0 = tuple(torch.zeros(2, 3, *s) for s in shapes)
+    quiet = logging.getLogger("onnx_ir"); level = quiet.level
+    quiet.setLevel(logging.ERROR)                        # its warnings about empty attribute lists
+    try:
+        with warnings.catch_warnings():                  # the inputs share one batch axis: harmless
+            warnings.filterwarnings("ignore", message=".*shares the same shape constraints")
+            if exporter == "dynamo":
+                batch = torch.export.Dim("batch")
+                prog = torch.onnx.export(net, x0, input_names=names, output_names=["features"],
+                                         opset_version=opset, dynamo=True, verbose=False,
+                                         dynamic_shapes=tuple({0: batch} for _ in names))
+                prog.save(path)
+            else:
+                torch.onnx.export(net, x0, path, input_names=names, output_names=["features"],
+                                  opset_version=opset, dynamo=False,
+                                  dynamic_axes={n: {0: "batch"} for n in names + ["features"]})
+    finally: quiet.setLevel(level)
+    proto = onnx.load(path)
+    onnx.checker.check_model(proto)
+    for k, v in meta.items(): proto.metadata_props.add(key=k, value=v)
+    onnx.save(proto, path)
+
+# %% ../nbs/11_inference.ipynb #c060es1
+def _onnx_check(path: str, net, names: list, xs: tuple) -> list[float]:
+    "Max abs differences between onnxruntime and PyTorch features, on all of `xs` and on one image."
+    import onnxruntime as ort, torch
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    diffs = []
+    with torch.inference_mode():
+        for n in (len(xs[0]), 1):
+            ref = net(*[t[:n] for t in xs]).float().numpy()
+            got = sess.run(["features"], {nm: t[:n].numpy() for nm, t in zip(names, xs)})[0]
+            if got.shape != ref.shape:
+                raise ValueError(f"ONNX output shape {got.shape} != PyTorch {ref.shape}")
+            diffs.append(float(np.abs(got - ref).max()))
+    return diffs
+
 # %% ../nbs/11_inference.ipynb #c061
 def export_onnx(model: str | Path, # re-ID run folder or checkpoint
                 out: str | Path, # the .onnx file to write
@@ -682,85 +756,29 @@ def export_onnx(model: str | Path, # re-ID run folder or checkpoint
                ) -> dict: # path, max_abs_diff, input shape, batches checked, ...
     """Export a trained re-ID model (parser + re-ID head for SPReID) to ONNX with a dynamic batch
     axis, checked with onnxruntime."""
-    import warnings
-    import torch
-    from spreid_nb.models import parser_input_size
-    try:
-        import onnx, onnxruntime as ort
-    except ImportError as e:
-        raise ImportError(
-            "export needs onnx and onnxruntime (and onnxscript for the dynamo exporter): "
-            f"pip install onnx onnxruntime onnxscript ({e})"
-        ) from None
-    if exporter not in ("dynamo", "torchscript"):
-        raise ValueError(f"exporter must be 'dynamo' or 'torchscript', got {exporter!r}")
     ckpt = _checkpoint_file(model)
     net, cfg = load_reid_model(ckpt, "cpu")
-    h, w = int(cfg["height"]), int(cfg["width"])
-    ps = parser_input_size(net)                           # SPReID: a 2nd input, the parser's copy
-    names, shapes = ["images"] + (["parser_images"] if ps else []), [(h, w)] + ([ps] if ps else [])
-    if check_images is not None:
-        from spreid_nb.datasets import build_transforms, read_image
-        tf = build_transforms(h, w, parser_size=ps)
-        its = [tf(read_image(f)) for f in find_images(check_images)[0][:8]]
-        xs = tuple(torch.stack([it[i] if ps else it for it in its]) for i in range(len(names)))
-    else:
-        g = torch.Generator().manual_seed(0)
-        xs = tuple(torch.rand(5, 3, *s, generator=g) for s in shapes)
+    names, shapes, xs = _onnx_inputs(net, cfg, check_images)
+    inputs = "; ".join(f"{n}: float32 (batch, 3, {s[0]}, {s[1]})" for n, s in zip(names, shapes))
     meta = {"spreid_nb.model": json.dumps(model_identity(net, cfg, ckpt), sort_keys=True),
-            "spreid_nb.input": "; ".join(f"{n}: float32 (batch, 3, {s[0]}, {s[1]})"
-                                         for n, s in zip(names, shapes))
-                               + f", RGB in [0, 1], normalised inside ({_norm_note(net)})",
+            "spreid_nb.input": f"{inputs}, RGB in [0, 1], normalised inside ({_norm_note(net)})",
             "spreid_nb.output": f"features: float32 (batch, {net.embed_dim})"}
     out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent); os.close(fd)
-    x0 = tuple(torch.zeros(2, 3, *s) for s in shapes)
-    quiet = logging.getLogger("onnx_ir"); level = quiet.level
-    # its warnings about empty attribute lists are harmless
-    quiet.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():                  # the inputs share one batch axis: harmless
-            warnings.filterwarnings("ignore", message=".*shares the same shape constraints")
-            if exporter == "dynamo":
-                batch = torch.export.Dim("batch")
-                prog = torch.onnx.export(net, x0, input_names=names, output_names=["features"],
-                                         opset_version=opset, dynamo=True, verbose=False,
-                                         dynamic_shapes=tuple({0: batch} for _ in names))
-                prog.save(tmp)
-            else:
-                torch.onnx.export(net, x0, tmp, input_names=names, output_names=["features"],
-                                  opset_version=opset, dynamo=False,
-                                  dynamic_axes={n: {0: "batch"} for n in names + ["features"]})
-        proto = onnx.load(tmp)
-        onnx.checker.check_model(proto)
-        for k, v in meta.items(): proto.metadata_props.add(key=k, value=v)
-        onnx.save(proto, tmp)
-        sess = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
-        diffs = []
-        with torch.inference_mode():
-            for n in (len(xs[0]), 1):
-                ref = net(*[t[:n] for t in xs]).float().numpy()
-                got = sess.run(["features"], {nm: t[:n].numpy() for nm, t in zip(names, xs)})[0]
-                if got.shape != ref.shape:
-                    raise ValueError(f"ONNX output shape {got.shape} != PyTorch {ref.shape}")
-                diffs.append(float(np.abs(got - ref).max()))
+        _onnx_write(net, names, shapes, tmp, opset, exporter, meta)
+        diffs = _onnx_check(tmp, net, names, xs)
         if not max(diffs) <= atol:
-            raise ValueError(
-                f"the ONNX model differs from PyTorch by {max(diffs):.3g} > atol={atol}; {out} not"
-                " written"
-            )
+            raise ValueError(f"the ONNX model differs from PyTorch by {max(diffs):.3g} > "
+                             f"atol={atol}; {out} not written")
         os.replace(tmp, out)
     finally:
-        quiet.setLevel(level)
         if os.path.exists(tmp): os.unlink(tmp)
-    res = dict(path=str(out), max_abs_diff=max(diffs), atol=atol, input=["batch", 3, h, w],
-               output=["batch", int(net.embed_dim)],
-               parser_input=["batch", 3, *ps] if ps else None, batches_checked=[len(xs[0]), 1],
+    res = dict(path=str(out), max_abs_diff=max(diffs), atol=atol, exporter=exporter, opset=opset,
+               **_onnx_shapes(net, shapes), batches_checked=[len(xs[0]), 1],
                checked_on=str(check_images) if check_images else "seeded noise",
-               exporter=exporter, opset=opset, size_mb=round(out.stat().st_size / 2**20, 1))
-    log(
-        f"wrote {out} ({res['size_mb']} MB, {exporter} exporter, opset {opset}); onnxruntime vs"
-        f" PyTorch on batches of {len(xs[0])} and 1 ({res['checked_on']}): max abs difference"
-        f" {res['max_abs_diff']:.2e} (atol {atol})"
-    )
+               size_mb=round(out.stat().st_size / 2**20, 1))
+    log(f"wrote {out} ({res['size_mb']} MB, {exporter} exporter, opset {opset}); onnxruntime vs "
+        f"PyTorch on batches of {len(xs[0])} and 1 ({res['checked_on']}): max abs difference "
+        f"{res['max_abs_diff']:.2e} (atol {atol})")
     return res
