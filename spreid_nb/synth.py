@@ -226,8 +226,8 @@ def paint_map(identity: Identity, pose: Pose, size: tuple[int, int],
         x = W * rng.uniform(.15, .85); d.rectangle([x, 0, x + W * rng.uniform(.06, .14), H],
                                                    fill=OCCLUDER)
     elif pose.occluder == "blob":
-        x = W * (rng.uniform(-.3, .1) if rng.random() < .5 else rng.uniform(.7,
-                                                                            1.1)); y = H * rng.uniform(.2, .6)
+        x = W * (rng.uniform(-.3, .1) if rng.random() < .5 else rng.uniform(.7, 1.1))
+        y = H * rng.uniform(.2, .6)
         d.ellipse([x - W * .25, y - H * .3, x + W * .25, y + H * .6], fill=OCCLUDER)
     return np.asarray(im), dict(cx=cx, top=top, hp=hp)
 
@@ -529,48 +529,20 @@ SYNTH_VERSION = 1
 # %% ../nbs/02_synth.ipynb #c037s1
 SYNTH_PRESETS = {
     "default": dict(
-        market=dict(
-            n_train_ids=100,
-            n_test_ids=100,
-            n_cams=6,
-            size=(128, 64),
-            imgs_per_id=12,
-            n_distractors=100,
-            n_junk=60,
-            swap_frac=0.3,
-        ),
-        lip=dict(n_train=1200, n_val=300, size=(128, 64)),
-    ),
+        market=dict(n_train_ids=100, n_test_ids=100, n_cams=6, size=(128, 64), imgs_per_id=12,
+                    n_distractors=100, n_junk=60, swap_frac=.3),
+        lip=dict(n_train=1200, n_val=300, size=(128, 64))),
     "smoke": dict(
-        market=dict(
-            n_train_ids=12,
-            n_test_ids=12,
-            n_cams=6,
-            size=(128, 64),
-            imgs_per_id=6,
-            n_distractors=6,
-            n_junk=4,
-            swap_frac=0.3,
-        ),
-        lip=dict(n_train=48, n_val=16, size=(128, 64)),
-    ),
-    # Market-1501's per-identity statistics with 100 + 50 identities (see "A benchmark shaped like Market-1501")
+        market=dict(n_train_ids=12, n_test_ids=12, n_cams=6, size=(128, 64), imgs_per_id=6,
+                    n_distractors=6, n_junk=4, swap_frac=.3),
+        lip=dict(n_train=48, n_val=16, size=(128, 64))),
+    # Market-1501's per-identity statistics with 100 + 50 identities
+    # (see "A benchmark shaped like Market-1501")
     "study": dict(
-        market=dict(
-            n_train_ids=100,
-            n_test_ids=50,
-            n_cams=6,
-            size=(128, 64),
-            imgs_per_id=17,
-            n_distractors=192,
-            n_junk=260,
-            swap_frac=0.3,
-            cams_per_id=(3, 6),
-            query_share=1.0,
-            gallery_per_cam=(2, 6),
-        ),
-        lip=dict(n_train=1200, n_val=300, size=(128, 64)),
-    ),
+        market=dict(n_train_ids=100, n_test_ids=50, n_cams=6, size=(128, 64), imgs_per_id=17,
+                    n_distractors=192, n_junk=260, swap_frac=.3, cams_per_id=(3, 6),
+                    query_share=1.0, gallery_per_cam=(2, 6)),
+        lip=dict(n_train=1200, n_val=300, size=(128, 64))),
 }
 
 # %% ../nbs/02_synth.ipynb #c037s2
