@@ -42,7 +42,14 @@ def _source_link(obj) -> str:
 def _doc_markdown(obj) -> str:
     "nbdev's `show_doc` markdown for `obj`, with our source link in place of its Quarto-only attribute syntax."
     from nbdev.showdoc import show_doc
-    md = show_doc(obj)._repr_markdown_()
+    doc = getattr(obj, "__doc__", None)
+    flat = " ".join(doc.split()) if isinstance(doc, str) else doc
+    try: obj.__doc__ = flat       # a docstring wrapped over lines: one paragraph (show_doc italicises line 1)
+    except (AttributeError, TypeError): pass
+    try: md = show_doc(obj)._repr_markdown_()
+    finally:
+        try: obj.__doc__ = doc
+        except (AttributeError, TypeError): pass
     md = re.sub(r"^\s*---\s*\n", "", md)  # nbdev's rule above each entry
     md = re.sub(r"\[source\]\([^)]*\)\{[^}]*\}\s*\n", "", md)
     return _source_link(obj) + md
