@@ -4,7 +4,7 @@ reference) on the same inputs, threads and batch, in one run; plus the export's 
 Models are randomly initialised (speed does not depend on the weights), with batch-norm statistics calibrated on
 noise so that features have a trained network's scale (with the default unit statistics a random Inception-V3's
 features reach 1e9, where float32 rounding alone exceeds 1e-4), and written as training checkpoints, so that the
-export goes through the same `spreid_nb.cli.export_onnx` as `spreid export`.
+export goes through the same `spreid_nb.inference.export_onnx` as `spreid export`.
 
 Run (about 10 minutes on 2 CPU cores; noisy when other processes share the cores):
     .venv/bin/python bench/bench_export.py                       # both configurations below

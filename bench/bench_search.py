@@ -10,7 +10,7 @@ call above its RSS just before it), results appended to figures/bench_search.jso
 - search_100k / search_1m: a gallery of 100,000 / 1,000,000 2,048-D features with identity clusters
   (`identity_features`: 20 images per identity around a centre in a 128-D latent space, a random ReLU
   projection to 2,048-D, plus noise), 1,000 queries of the same identities. The reference is today's
-  exact blocked scan (`spreid_nb.cli.topk_blocked`); each index mode is built (from blocks) and searched at
+  exact blocked scan (`spreid_nb.inference.topk_blocked`); each index mode is built (from blocks) and searched at
   its default parameters: build time, queries per second, recall@10 against the scan, index size.
   1M x 2,048 float32 is 8 GB: the 1M features are stored in float16 on disk (4 GB, a memmap), the scan
   reads them block by block, and the 1M indexes store float16 (IVF,SQfp16) or 8-bit codes (IVF,SQ8).

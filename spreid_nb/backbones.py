@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 import torch
 import torch.nn.functional as F
 from torch import nn
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'BACKBONES', 'BackboneSpec', 'Backbone', 'weights_cache_path',
@@ -34,16 +35,20 @@ class BackboneSpec:
     family: str = "resnet"           # "resnet" or "inception"
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "inception_v3": BackboneSpec("Inception_V3_Weights", 2048, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "inception"),
+    "inception_v3": BackboneSpec("Inception_V3_Weights", 2048, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5),
+                                 "inception"),
     "resnet18": BackboneSpec("ResNet18_Weights", 512),
-    "resnet34": BackboneSpec("ResNet34_Weights", 512),  # CPU presets: the second backbone of the synthetic Table 3
+    # CPU presets: the second backbone of the synthetic Table 3
+    "resnet34": BackboneSpec("ResNet34_Weights", 512),
     "resnet50": BackboneSpec("ResNet50_Weights", 2048),
     "resnet152": BackboneSpec("ResNet152_Weights", 2048),
 }
 
 # %% ../nbs/03_backbones.ipynb #c008
-_INCEPTION_LAYERS = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
-                     "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+_INCEPTION_LAYERS = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
+                     "Conv2d_4a_3x3",
+                     "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b",
+                     "Mixed_6c", "Mixed_6d",
                      "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
 _RESNET_LAYERS = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
 
@@ -51,18 +56,21 @@ def _torchvision_layers(name: str, init_weights: bool = True) -> OrderedDict:
     "torchvision's `name` without pooling or classifier: its layers in forward order."
     import torchvision
     if name == "inception_v3":
-        m = torchvision.models.inception_v3(weights=None, aux_logits=False, transform_input=False, init_weights=init_weights)
+        m = torchvision.models.inception_v3(weights=None, aux_logits=False, transform_input=False,
+                                            init_weights=init_weights)
         return OrderedDict((n, getattr(m, n)) for n in _INCEPTION_LAYERS)
     m = getattr(torchvision.models, name)(weights=None)
     return OrderedDict((n, getattr(m, n)) for n in _RESNET_LAYERS)
 
 # %% ../nbs/03_backbones.ipynb #c010
 class _ReductionStride1(nn.Module):
-    "Inception-V3's `Mixed_7a` at stride 1: the same convolutions (stride 1, padding 1) and a stride-1 max-pool."
+    """Inception-V3's `Mixed_7a` at stride 1: the same convolutions (stride 1, padding 1) and a
+    stride-1 max-pool."""
     def __init__(self, d: nn.Module):
         super().__init__()
         for n, m in d.named_children(): self.add_module(n, m)
-        for conv in (self.branch3x3_2.conv, self.branch7x7x3_4.conv): conv.stride, conv.padding = (1, 1), (1, 1)
+        for conv in (self.branch3x3_2.conv, self.branch7x7x3_4.conv):
+            conv.stride, conv.padding = (1, 1), (1, 1)
 
     def forward(self, x):
         a = self.branch3x3_2(self.branch3x3_1(x))
@@ -76,7 +84,8 @@ def _dilate(conv: nn.Conv2d, rate: int = 2):
     conv.padding = tuple(rate * (kk - 1) // 2 for kk in k)
 
 def _to_stride16(family: str, layers: OrderedDict) -> OrderedDict:
-    "Set the last reduction of `layers` to stride 1 and dilate the spatial convolutions after it (rate 2)."
+    """Set the last reduction of `layers` to stride 1 and dilate the spatial convolutions after it
+    (rate 2)."""
     if family == "inception":
         layers["Mixed_7a"] = _ReductionStride1(layers["Mixed_7a"])
         for name in ("Mixed_7b", "Mixed_7c"):
@@ -89,13 +98,16 @@ def _to_stride16(family: str, layers: OrderedDict) -> OrderedDict:
         if m.stride == (2, 2):
             m.stride = (1, 1)
             strided = strided or max(m.kernel_size) > 1
-        elif strided and max(m.kernel_size) > 1: _dilate(m)
+        elif strided and max(m.kernel_size) > 1:
+            _dilate(m)
     return layers
 
 # %% ../nbs/03_backbones.ipynb #c012
 _STEPS = {  # (kernel, stride, padding) of the layers that change the size, in order
-    "inception": ((3, 2, 0), (3, 1, 0), (3, 2, 0), (3, 1, 0), (3, 2, 0), (3, 2, 0), (3, 2, 0)),  # 1a 2a mp1 4a mp2 6a 7a
-    "resnet": ((7, 2, 3), (3, 2, 1), (3, 2, 1), (3, 2, 1), (3, 2, 1)),  # conv1 maxpool layer2 layer3 layer4
+    # 1a 2a mp1 4a mp2 6a 7a
+    "inception": ((3, 2, 0), (3, 1, 0), (3, 2, 0), (3, 1, 0), (3, 2, 0), (3, 2, 0), (3, 2, 0)),
+    # conv1 maxpool layer2 layer3 layer4
+    "resnet": ((7, 2, 3), (3, 2, 1), (3, 2, 1), (3, 2, 1), (3, 2, 1)),
 }
 
 def _feature_side(family: str, output_stride: int, n: int) -> int:
@@ -106,10 +118,12 @@ def _feature_side(family: str, output_stride: int, n: int) -> int:
 
 # %% ../nbs/03_backbones.ipynb #c014
 class Backbone(nn.Sequential):
-    "A torchvision trunk returning its last convolutional map (B, `out_channels`, h, w); no pooling, no classifier."
+    """A torchvision trunk returning its last convolutional map (B, `out_channels`, h, w); no
+    pooling, no classifier."""
     def __init__(self, arch: str, # a key of `BACKBONES`
                  layers: OrderedDict, # torchvision's layers in forward order
-                 output_stride: int = 32, # 32, or 16 with the last reduction at stride 1 and dilation after it
+                 # 32, or 16 with the last reduction at stride 1 and dilation after it
+                 output_stride: int = 32,
                 ):
         super().__init__(layers)
         spec = BACKBONES[arch]
@@ -118,37 +132,12 @@ class Backbone(nn.Sequential):
         self.weights_source = "random init"
         self.set_input_norm(spec.mean, spec.std)
 
-    def set_input_norm(self, mean: tuple, std: tuple):
-        "Normalise [0, 1] input by `mean` and `std` (per RGB channel) inside `forward`."
-        self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
-        for n, v in (("input_mean", self.mean), ("input_std", self.std)):  # not in the state dict
-            self.register_buffer(n, torch.tensor(v).view(1, 3, 1, 1), persistent=False)
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        "`x` (RGB in [0, 1]) as the weights expect it: `(x - mean) / std`."
-        return (x - self.input_mean.to(x)) / self.input_std.to(x)   # x's dtype and device
-
-    def feature_size(self, h: int, w: int) -> tuple[int, int]:
-        "Height and width of the last map for an `h` x `w` input."
-        return _feature_side(self.family, self.output_stride, h), _feature_side(self.family, self.output_stride, w)
-
     @property
     def min_size(self) -> int:
         "The smallest input side this backbone accepts."
         n = 1
         while _feature_side(self.family, self.output_stride, n) < 1: n += 1
         return max(n, self.output_stride)
-
-    def check_input(self, x: torch.Tensor):
-        "Raise a ValueError naming the problem if `x` is not a (B, 3, H, W) batch of at least `min_size` pixels a side."
-        if not isinstance(x, torch.Tensor) or x.ndim != 4:
-            raise ValueError(f"{self.arch}: expected a (B, 3, H, W) image batch, got {type(x).__name__} of shape {tuple(getattr(x, 'shape', ()))}")
-        if x.shape[1] != 3:
-            raise ValueError(f"{self.arch}: expected 3 input channels (RGB), got {x.shape[1]} (input shape {tuple(x.shape)})")
-        h, w = x.shape[-2:]
-        if min(h, w) < self.min_size:
-            raise ValueError(f"{self.arch} (output stride {self.output_stride}): input {h}x{w} is too small; "
-                             f"each side must be at least {self.min_size} pixels")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         "The last map of `x`, RGB in [0, 1] (normalised here by `normalize`)."
@@ -157,15 +146,63 @@ class Backbone(nn.Sequential):
 
     def __getitem__(self, idx):
         "A layer by index; a slice gives a plain `nn.Sequential` of those layers."
-        if isinstance(idx, slice): return nn.Sequential(OrderedDict(list(self._modules.items())[idx]))
+        if isinstance(idx, slice):
+            return nn.Sequential(OrderedDict(list(self._modules.items())[idx]))
         return super().__getitem__(idx)
 
-    def extra_repr(self) -> str:
-        return f"arch={self.arch!r}, out_channels={self.out_channels}, output_stride={self.output_stride}, weights={self.weights_source!r}"
+# %% ../nbs/03_backbones.ipynb #c014q1
+@patch
+def set_input_norm(self: Backbone, mean: tuple, std: tuple):
+    "Normalise [0, 1] input by `mean` and `std` (per RGB channel) inside `forward`."
+    self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
+    for n, v in (("input_mean", self.mean), ("input_std", self.std)):  # not in the state dict
+        self.register_buffer(n, torch.tensor(v).view(1, 3, 1, 1), persistent=False)
+
+@patch
+def normalize(self: Backbone, x: torch.Tensor) -> torch.Tensor:
+    "`x` (RGB in [0, 1]) as the weights expect it: `(x - mean) / std`."
+    return (x - self.input_mean.to(x)) / self.input_std.to(x)   # x's dtype and device
+
+@patch
+def feature_size(self: Backbone, h: int, w: int) -> tuple[int, int]:
+    "Height and width of the last map for an `h` x `w` input."
+    return _feature_side(self.family, self.output_stride, h), _feature_side(self.family,
+                                                                            self.output_stride,
+                                                                            w)
+
+# %% ../nbs/03_backbones.ipynb #c014q2
+@patch
+def check_input(self: Backbone, x: torch.Tensor):
+    """Raise a ValueError naming the problem if `x` is not a (B, 3, H, W) batch of at least
+    `min_size` pixels a side."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(
+            f"{self.arch}: expected a (B, 3, H, W) image batch, got {type(x).__name__} of shape"
+            f" {tuple(getattr(x, 'shape', ()))}"
+        )
+    if x.shape[1] != 3:
+        raise ValueError(
+            f"{self.arch}: expected 3 input channels (RGB), got {x.shape[1]} (input shape"
+            f" {tuple(x.shape)})"
+        )
+    h, w = x.shape[-2:]
+    if min(h, w) < self.min_size:
+        raise ValueError(
+            f"{self.arch} (output stride {self.output_stride}): input {h}x{w} is too small; "
+            f"each side must be at least {self.min_size} pixels"
+        )
+
+@patch
+def extra_repr(self: Backbone) -> str:
+    return (
+        f"arch={self.arch!r}, out_channels={self.out_channels},"
+        f" output_stride={self.output_stride}, weights={self.weights_source!r}"
+    )
 
 # %% ../nbs/03_backbones.ipynb #c016
 def weights_cache_path(weights: Any) -> Path:
-    "Where torchvision keeps the file of a weights enum member: `torch.hub.get_dir()/checkpoints/<url's file name>`."
+    """Where torchvision keeps the file of a weights enum member:
+    `torch.hub.get_dir()/checkpoints/<url's file name>`."""
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
 
 # %% ../nbs/03_backbones.ipynb #c017
@@ -177,48 +214,70 @@ def _resolve_weights(arch: str, pretrained: Any):
         key = "IMAGENET1K_V1" if pretrained.lower() == "imagenet" else pretrained
         if key in enum.__members__: return enum[key]
         if not any(c in pretrained for c in "/\\."):
-            raise ValueError(f"{arch}: unknown weights {pretrained!r}; use 'imagenet', one of {list(enum.__members__)}, "
-                             f"a {enum.__name__} member, or a path to a state-dict file")
+            raise ValueError(
+                f"{arch}: unknown weights {pretrained!r}; use 'imagenet', one of"
+                f" {list(enum.__members__)}, a {enum.__name__} member, or a path to a state-dict"
+                " file"
+            )
         return None
     if isinstance(pretrained, (str, os.PathLike)): return None
     if type(pretrained).__name__.endswith("_Weights") and hasattr(pretrained, "url"):
         if type(pretrained).__name__ != enum.__name__:
-            raise ValueError(f"{arch}: weights {pretrained} are for another architecture; expected a {enum.__name__} member")
+            raise ValueError(
+                f"{arch}: weights {pretrained} are for another architecture; expected a"
+                f" {enum.__name__} member"
+            )
         return pretrained
-    raise TypeError(f"{arch}: pretrained must be None, a weights enum, a name or a file path; got {type(pretrained).__name__}")
+    raise TypeError(
+        f"{arch}: pretrained must be None, a weights enum, a name or a file path; got"
+        f" {type(pretrained).__name__}"
+    )
 
+# %% ../nbs/03_backbones.ipynb #c017s1
 def _read_state_dict(path: Path) -> dict:
     "The state dict stored in `path` (raw, or under a `state_dict` key)."
     if not path.is_file(): raise FileNotFoundError(f"weights file {path} does not exist")
     sd = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict): sd = sd["state_dict"]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise ValueError(f"{path} does not hold a state dict (a mapping of parameter names to tensors)")
-    if sd and all(k.startswith("module.") for k in sd): sd = {k[len("module."):]: v for k, v in sd.items()}
+        raise ValueError(
+            f"{path} does not hold a state dict (a mapping of parameter names to tensors)"
+        )
+    if sd and all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
     return sd
 
 def _fetch_enum_weights(arch: str, weights: Any, download: bool) -> tuple[dict, str]:
-    "The state dict of a torchvision weights enum member: from the cache, else downloaded if allowed."
+    """The state dict of a torchvision weights enum member: from the cache, else downloaded if
+    allowed."""
     path = weights_cache_path(weights)
     if path.is_file(): return _read_state_dict(path), f"{weights} ({path})"
     how = (f"Put the file {path.name} (from {weights.url}) at {path} (torchvision's cache), "
            f"or pass pretrained='/path/to/{path.name}'.")
     if not download:
-        raise FileNotFoundError(f"{arch}: weights {weights} are not cached and download=False. {how}")
+        raise FileNotFoundError(
+            f"{arch}: weights {weights} are not cached and download=False. {how}"
+        )
     try:
-        sd = torch.hub.load_state_dict_from_url(weights.url, progress=True, check_hash=True, map_location="cpu")
+        sd = torch.hub.load_state_dict_from_url(weights.url, progress=True, check_hash=True,
+                                                map_location="cpu")
     except Exception as e:  # offline: URLError, socket errors, ...
-        raise FileNotFoundError(f"{arch}: weights {weights} are not cached and could not be downloaded ({e}). {how}") from e
+        raise FileNotFoundError(
+            f"{arch}: weights {weights} are not cached and could not be downloaded ({e}). {how}"
+        ) from e
     return sd, f"{weights} (downloaded to {path})"
 
 # %% ../nbs/03_backbones.ipynb #c018
 def load_backbone_weights(model: Backbone, # the backbone to load into
-                          pretrained: Any, # weights enum member, its name, "imagenet", or a file path
-                          download: bool = True, # download torchvision weights missing from the cache
+                          # weights enum member, its name, "imagenet", or a file path
+                          pretrained: Any,
+                          # download torchvision weights missing from the cache
+                          download: bool = True,
                          ) -> Backbone:
-    "Load `pretrained` into `model` (strict except for classifier keys, which are dropped and reported)."
+    """Load `pretrained` into `model` (strict except for classifier keys, which are dropped and
+    reported)."""
     weights = _resolve_weights(model.arch, pretrained)
-    if weights is not None: sd, source = _fetch_enum_weights(model.arch, weights, download)
+    if weights is not None:sd, source = _fetch_enum_weights(model.arch, weights, download)
     else: sd, source = _read_state_dict(Path(pretrained)), str(pretrained)
     dropped = sorted(k for k in sd if k.startswith(("fc.", "AuxLogits.")))
     sd = {k: v for k, v in sd.items() if k not in dropped}
@@ -228,22 +287,35 @@ def load_backbone_weights(model: Backbone, # the backbone to load into
     wrong = [k for k in own if k in sd and sd[k].shape != own[k].shape]
     if missing or unexpected or wrong:
         ex = lambda ks: ", ".join(ks[:3]) + (", ..." if len(ks) > 3 else "")
-        raise ValueError(f"weights from {source} do not fit {model.arch}: {len(missing)} missing keys ({ex(missing)}), "
-                         f"{len(unexpected)} unexpected ({ex(unexpected)}), {len(wrong)} of the wrong shape ({ex(wrong)}). "
-                         f"Is this a {model.arch} state dict?")
+        raise ValueError(
+            f"weights from {source} do not fit {model.arch}: {len(missing)} missing keys"
+            f" ({ex(missing)}), {len(unexpected)} unexpected ({ex(unexpected)}), {len(wrong)} of"
+            f" the wrong shape ({ex(wrong)}). Is this a {model.arch} state dict?"
+        )
     model.load_state_dict(sd, strict=True)
-    model.weights_source = source + (f"; {len(dropped)} classifier keys not used ({', '.join(dropped[:4])}{', ...' if len(dropped) > 4 else ''})" if dropped else "")
+    model.weights_source = source + (
+        f"; {len(dropped)} classifier keys not used"
+        f" ({', '.join(dropped[:4])}{', ...' if len(dropped) > 4 else ''})"
+        if dropped
+        else ""
+    )
     return model
 
 # %% ../nbs/03_backbones.ipynb #c019
-def build_backbone(name: str, # "inception_v3", "resnet50", "resnet152", or "resnet18"/"resnet34" (CPU presets)
-                   pretrained: Any = None, # None (random init), "imagenet", a weights enum member or name, or a file
-                   output_stride: int = 32, # 32 (the classifier's) or 16 (last reduction at stride 1, dilation 2 after it)
-                   download: bool = True, # let torchvision download weights missing from its cache
-                  ) -> Backbone:
-    "A torchvision backbone as a feature extractor: `.out_channels`, `.output_stride`, last map for any input size."
-    if name not in BACKBONES: raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
-    if output_stride not in (16, 32): raise ValueError(f"output_stride must be 32 or 16, got {output_stride}")
+def build_backbone(
+    name: str,  # "inception_v3", "resnet50", "resnet152", or "resnet18"/"resnet34" (CPU presets)
+    # None (random init), "imagenet", a weights enum member or name, or a file
+    pretrained: Any = None,
+    # 32 (the classifier's) or 16 (last reduction at stride 1, dilation 2 after it)
+    output_stride: int = 32,
+    download: bool = True,  # let torchvision download weights missing from its cache
+) -> Backbone:
+    """A torchvision backbone as a feature extractor: `.out_channels`, `.output_stride`, last map
+    for any input size."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
+    if output_stride not in (16, 32):
+        raise ValueError(f"output_stride must be 32 or 16, got {output_stride}")
     layers = _torchvision_layers(name, init_weights=pretrained is None)
     if output_stride == 16: layers = _to_stride16(BACKBONES[name].family, layers)
     model = Backbone(name, layers, output_stride)

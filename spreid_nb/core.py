@@ -33,12 +33,14 @@ __all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'save
 # %% ../nbs/00_core.ipynb #c006
 def set_threads(n: int | None = None, # threads for torch's intra-op pool; None reads `SPREID_THREADS`
                ) -> int:
-    "Set torch's CPU thread count from `n` or the `SPREID_THREADS` env var; returns the count in force."
+    """Set torch's CPU thread count from `n` or the `SPREID_THREADS` env var; returns the count in
+    force."""
     if n is None:
         env = os.environ.get("SPREID_THREADS")
         if env is not None:
             try: n = int(env)
-            except ValueError: raise ValueError(f"SPREID_THREADS must be an integer, got {env!r}") from None
+            except ValueError:
+                raise ValueError(f"SPREID_THREADS must be an integer, got {env!r}") from None
     if n is not None:
         if n < 1: raise ValueError(f"thread count must be >= 1, got {n}")
         torch.set_num_threads(n)
@@ -47,23 +49,32 @@ def set_threads(n: int | None = None, # threads for torch's intra-op pool; None 
 # %% ../nbs/00_core.ipynb #c007
 def get_device(device: str | torch.device | None = "auto", # "auto", "cpu", "cuda", "cuda:1", ...
               ) -> torch.device:
-    "Resolve `device` to a `torch.device`; `auto` is the first CUDA GPU if there is one, else the CPU."
+    """Resolve `device` to a `torch.device`; `auto` is the first CUDA GPU if there is one, else the
+    CPU."""
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"device {str(device)!r} was asked for, but torch sees no CUDA GPU; use device='cpu' or 'auto'")
+            raise RuntimeError(
+                f"device {str(device)!r} was asked for, but torch sees no CUDA GPU; use"
+                " device='cpu' or 'auto'"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise RuntimeError(f"device {str(device)!r} was asked for, but only {torch.cuda.device_count()} CUDA GPU(s) are visible")
+            raise RuntimeError(
+                f"device {str(device)!r} was asked for, but only {torch.cuda.device_count()} CUDA"
+                " GPU(s) are visible"
+            )
     return dev
 
 # %% ../nbs/00_core.ipynb #c012
 def seed_everything(seed: int, # the run's one seed
-                    deterministic: bool = False, # also ask torch for deterministic kernels (slower on GPU)
+                    # also ask torch for deterministic kernels (slower on GPU)
+                    deterministic: bool = False,
                    ) -> tuple[torch.Generator, np.random.Generator]:
     "Seed `random`, NumPy and torch; return a seeded `torch.Generator` and NumPy `Generator`."
-    if not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -87,7 +98,8 @@ def atomic_write(path: str | Path, # the file to (re)write
                  mode: str = "wb", # "wb" or "w"
                  **open_kw, # for text: encoding, errors, newline (as `open`)
                 ) -> Iterator[Any]:
-    "Open a temporary sibling of `path` for writing; on success rename it over `path`, on failure delete it."
+    """Open a temporary sibling of `path` for writing; on success rename it over `path`, on failure
+    delete it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -152,9 +164,11 @@ def one_writer(path: str | Path, # a folder (lock: path/.lock) or a file (lock: 
         os.close(fd)  # closing the descriptor releases the lock
 
 # %% ../nbs/00_core.ipynb #c021
-def git_commit(repo: str | Path | None = None, # a folder inside the repository; default: this package's
-              ) -> str:
-    "The current commit's short hash, `+dirty` if tracked files outside `figures/` changed; `unknown` outside a git checkout."
+def git_commit(
+    repo: str | Path | None = None,  # a folder inside the repository; default: this package's
+) -> str:
+    """The current commit's short hash, `+dirty` if tracked files outside `figures/` changed;
+    `unknown` outside a git checkout."""
     repo = Path(repo) if repo is not None else Path(globals().get("__file__", "x")).resolve().parent
     def _git(*args):
         return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10)
@@ -162,7 +176,9 @@ def git_commit(repo: str | Path | None = None, # a folder inside the repository;
         r = _git("rev-parse", "--short=10", "HEAD")
         if r.returncode != 0: return "unknown"
         # figures/ holds what the reproduction notebooks write: a notebook rewriting its own table is not a code change
-        dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)figures").stdout.strip()
+        dirty = _git(
+            "status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)figures"
+        ).stdout.strip()
         return r.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -185,21 +201,26 @@ def device_name(device: str | torch.device = "cpu") -> str:
 def provenance(device: str | torch.device = "cpu", # the device the output was computed on
                **extra, # experiment facts: data, preset, seed, run folder, ...
               ) -> dict:
-    "Facts about how an output was produced: commit, versions, device, host, UTC time, plus `extra`."
+    """Facts about how an output was produced: commit, versions, device, host, UTC time, plus
+    `extra`."""
     p = dict(commit=git_commit(), python=platform.python_version(), torch=str(torch.__version__),
-             torchvision=_version("torchvision"), numpy=np.__version__, spreid_nb=_version("spreid_nb"),
+             torchvision=_version("torchvision"), numpy=np.__version__,
+             spreid_nb=_version("spreid_nb"),
              device=device_name(device), host=socket.gethostname(),
              time_utc=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     p.update(extra)
     return p
 
-def provenance_line(prov: dict, keys=("data", "preset", "commit", "device", "wall_time_s", "runs_train_s", "time_utc")) -> str:
+def provenance_line(prov: dict,
+                    keys=("data", "preset", "commit", "device", "wall_time_s", "runs_train_s",
+                          "time_utc")) -> str:
     "One line for the foot of a table: the `keys` of `prov` that are present, `key: value; ...`."
     return "; ".join(f"{k}: {prov[k]}" for k in keys if k in prov)
 
 # %% ../nbs/00_core.ipynb #c022a
 def shown(path: str | Path) -> str:
-    "`path` as a reader should see it: relative to the working folder (or `~/...`) where it lies below it, so that stored outputs carry no machine's absolute paths."
+    """`path` as a reader should see it: relative to the working folder (or `~/...`) where it lies
+    below it, so that stored outputs carry no machine's absolute paths."""
     p = Path(path)
     with contextlib.suppress(OSError, ValueError):
         p = p.resolve()
@@ -207,7 +228,6 @@ def shown(path: str | Path) -> str:
             if p == base: return prefix.rstrip("/") or "."
             if base in p.parents: return prefix + str(p.relative_to(base))
     return str(path)
-
 
 # %% ../nbs/00_core.ipynb #c026
 class Timer:
@@ -247,14 +267,18 @@ def run_dir(root: str | Path, # folder holding all runs
             config: dict, # the fully resolved config
            ) -> Path:
     "Create (or reopen) the run folder `root/name-<hash of config>`, with `config.json` inside."
-    if not name or any(c in name for c in "/\\"): raise ValueError(f"run name must be a plain folder name, got {name!r}")
+    if not name or any(c in name for c in "/\\"):
+        raise ValueError(f"run name must be a plain folder name, got {name!r}")
     d = Path(root) / f"{name}-{config_hash(config)}"
     cfg_file = d / "config.json"
     want = json.loads(json.dumps(config, sort_keys=True, default=str))
     if cfg_file.exists():
         have = json.loads(cfg_file.read_text())
         if have != want:
-            raise ValueError(f"run folder {d} holds a different config.json; refusing to reuse it (delete the folder to start over)")
+            raise ValueError(
+                f"run folder {d} holds a different config.json; refusing to reuse it (delete the"
+                " folder to start over)"
+            )
     else:
         d.mkdir(parents=True, exist_ok=True)
         save_json(want, cfg_file)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['LIP_LABELS', 'IGNORE_LABEL', 'REGIONS', 'REGION_GROUPS', 'FLIP_PAIRS', 'MARKET1501', 'DUKEMTMCREID', 'VIPER',
@@ -30,8 +31,10 @@ __all__ = ['LIP_LABELS', 'IGNORE_LABEL', 'REGIONS', 'REGION_GROUPS', 'FLIP_PAIRS
            'ImageDataset', 'ParsingDataset', 'make_loader']
 
 # %% ../nbs/01_datasets.ipynb #c005
-LIP_LABELS = ("Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat", "Socks",
-              "Pants", "Jumpsuits", "Scarf", "Skirt", "Face", "Left-arm", "Right-arm", "Left-leg", "Right-leg",
+LIP_LABELS = ("Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat",
+              "Socks",
+              "Pants", "Jumpsuits", "Scarf", "Skirt", "Face", "Left-arm", "Right-arm", "Left-leg",
+              "Right-leg",
               "Left-shoe", "Right-shoe")
 IGNORE_LABEL = 255
 REGIONS = ("foreground", "head", "upper_body", "lower_body", "shoes")
@@ -46,21 +49,28 @@ FLIP_PAIRS = ((14, 15), (16, 17), (18, 19))  # left/right labels swapped by a ho
 
 # %% ../nbs/01_datasets.ipynb #c006
 def region_matrix(dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    "The (5, 20) 0/1 matrix that sums LIP label probabilities into `REGIONS`: `regions = M @ probs`."
+    """The (5, 20) 0/1 matrix that sums LIP label probabilities into `REGIONS`: `regions = M @
+    probs`."""
     m = torch.zeros(len(REGIONS), len(LIP_LABELS), dtype=dtype)
     for i, r in enumerate(REGIONS): m[i, list(REGION_GROUPS[r])] = 1
     return m
 
-def group_probs(probs: torch.Tensor, # (B, 20, H, W) per-pixel softmax probabilities over LIP's labels
-               ) -> torch.Tensor:    # (B, 5, H, W) region probabilities in `REGIONS` order
+def group_probs(
+    probs: torch.Tensor,  # (B, 20, H, W) per-pixel softmax probabilities over LIP's labels
+) -> torch.Tensor:  # (B, 5, H, W) region probabilities in `REGIONS` order
     "Sum LIP label probabilities into the paper's 5 regions (foreground = 1 - background)."
     if probs.ndim != 4 or probs.shape[1] != len(LIP_LABELS):
-        raise ValueError(f"expected (B, {len(LIP_LABELS)}, H, W) label probabilities, got shape {tuple(probs.shape)}")
+        raise ValueError(
+            f"expected (B, {len(LIP_LABELS)}, H, W) label probabilities, got shape"
+            f" {tuple(probs.shape)}"
+        )
     return torch.einsum("rl,blhw->brhw", region_matrix(probs.dtype).to(probs.device), probs)
 
 def coarse_labels(label: torch.Tensor, # integer LIP label map(s), 255 = ignore
-                 ) -> torch.Tensor:    # same shape: 0 background, 1 head, 2 upper, 3 lower, 4 shoes, 255 ignore
-    "Map a 20-label LIP map to the 4 body-part regions plus background (for pictures and parsing checks)."
+                 # same shape: 0 background, 1 head, 2 upper, 3 lower, 4 shoes, 255 ignore
+                 ) -> torch.Tensor:
+    """Map a 20-label LIP map to the 4 body-part regions plus background (for pictures and parsing
+    checks)."""
     lut = torch.full((256,), IGNORE_LABEL, dtype=torch.long)
     lut[0] = 0
     for i, r in enumerate(REGIONS[1:], start=1): lut[list(REGION_GROUPS[r])] = i
@@ -88,7 +98,10 @@ class Skipped(NamedTuple):
 def as_record(item: Sequence) -> ReidRecord:
     "Accept a 3-tuple `(path, pid, camid)` or torchreid's 4-tuple `(path, pid, camid, dsetid)`."
     if len(item) not in (3, 4):
-        raise ValueError(f"a record is (path, pid, camid) or (path, pid, camid, dsetid), got {len(item)} fields: {item!r}")
+        raise ValueError(
+            f"a record is (path, pid, camid) or (path, pid, camid, dsetid), got {len(item)} fields:"
+            f" {item!r}"
+        )
     return ReidRecord(str(item[0]), int(item[1]), int(item[2]))
 
 # %% ../nbs/01_datasets.ipynb #c014
@@ -98,7 +111,8 @@ def _stats(records: Sequence) -> tuple[int, int, int]:
 # %% ../nbs/01_datasets.ipynb #c015
 @dataclass
 class ReidData:
-    "The train/query/gallery records of a re-ID dataset, what was skipped and why, and count tables."
+    """The train/query/gallery records of a re-ID dataset, what was skipped and why, and count
+    tables."""
     name: str # dataset name, e.g. "market1501"
     root: Path # the dataset folder that was read
     train: list[ReidRecord]
@@ -109,71 +123,109 @@ class ReidData:
     dsetids: list[int] | None = None # aggregate only: the dataset index of each train record
 
     @property
-    def num_train_pids(self) -> int: return len({r.pid for r in self.train})
-
-    def train4(self) -> list[tuple[str, int, int, int]]:
-        "Train records as torchreid's 4-tuples `(path, pid, camid, dsetid)`."
-        ids = self.dsetids if self.dsetids is not None else [0] * len(self.train)
-        return [(*r, d) for r, d in zip(self.train, ids)]
-
-    def counts(self):
-        "Images, identities and cameras per split (per dataset for an aggregate), and how many files were skipped."
-        import pandas as pd
-        if self.dsetids is not None:
-            rows = {}
-            for i, name in enumerate(self.dsets):
-                recs = [r for r, d in zip(self.train, self.dsetids) if d == i]
-                pids = [r.pid for r in recs]
-                rows[name] = (*_stats(recs), min(pids), max(pids), sum(s.split == name for s in self.skipped))
-            rows["total"] = (*_stats(self.train), 0, max(r.pid for r in self.train), len(self.skipped))
-            return pd.DataFrame.from_dict(rows, orient="index",
-                                          columns=["images", "identities", "cameras", "first_pid", "last_pid", "skipped"])
-        rows = {s: (*_stats(getattr(self, s)), sum(k.split == s for k in self.skipped)) for s in ("train", "query", "gallery")}
-        return pd.DataFrame.from_dict(rows, orient="index", columns=["images", "identities", "cameras", "skipped"])
-
-    def skipped_summary(self):
-        "How many files were skipped, per split and reason."
-        import pandas as pd
-        df = pd.DataFrame(self.skipped, columns=["split", "path", "reason"])
-        return df.groupby(["split", "reason"]).size().rename("files").reset_index()
+    def num_train_pids(self) -> int:
+        return len({r.pid for r in self.train})
 
     def __repr__(self):
-        return (f"ReidData({self.name!r}: train {_stats(self.train)[:2]}, query {_stats(self.query)[:2]}, "
-                f"gallery {_stats(self.gallery)[:2]} (images, ids); {len(self.skipped)} skipped; root={str(self.root)!r})")
+        return (
+            f"ReidData({self.name!r}: train {_stats(self.train)[:2]}, query"
+            f" {_stats(self.query)[:2]}, gallery {_stats(self.gallery)[:2]} (images, ids);"
+            f" {len(self.skipped)} skipped; root={str(self.root)!r})"
+        )
+
+# %% ../nbs/01_datasets.ipynb #c015q1
+@patch
+def train4(self: ReidData) -> list[tuple[str, int, int, int]]:
+    "Train records as torchreid's 4-tuples `(path, pid, camid, dsetid)`."
+    ids = self.dsetids if self.dsetids is not None else [0] * len(self.train)
+    return [(*r, d) for r, d in zip(self.train, ids)]
+
+@patch
+def counts(self: ReidData):
+    """Images, identities and cameras per split (per dataset for an aggregate), and how many
+    files were skipped."""
+    import pandas as pd
+    if self.dsetids is not None:
+        rows = {}
+        for i, name in enumerate(self.dsets):
+            recs = [r for r, d in zip(self.train, self.dsetids) if d == i]
+            pids = [r.pid for r in recs]
+            rows[name] = (*_stats(recs), min(pids), max(pids),
+                          sum(s.split == name for s in self.skipped))
+        rows["total"] = (*_stats(self.train), 0, max(r.pid for r in self.train),
+                         len(self.skipped))
+        return pd.DataFrame.from_dict(rows, orient="index",
+                                      columns=["images", "identities", "cameras", "first_pid",
+                                               "last_pid", "skipped"])
+    rows = {s: (*_stats(getattr(self, s)),
+                sum(k.split == s for k in self.skipped)) for s in ("train", "query", "gallery")}
+    return pd.DataFrame.from_dict(rows, orient="index",
+                                  columns=["images", "identities", "cameras", "skipped"])
+
+@patch
+def skipped_summary(self: ReidData):
+    "How many files were skipped, per split and reason."
+    import pandas as pd
+    df = pd.DataFrame(self.skipped, columns=["split", "path", "reason"])
+    return df.groupby(["split", "reason"]).size().rename("files").reset_index()
 
 # %% ../nbs/01_datasets.ipynb #c017
 @dataclass(frozen=True)
 class FolderLayout:
-    "A dataset published as folders of images whose paths give pid and camera: where to look and how to parse."
+    """A dataset published as folders of images whose paths give pid and camera: where to look and
+    how to parse."""
     name: str # the name `load_reid` knows it by
-    folders: tuple[str, ...] # candidate dataset folders under the data root, first match wins ("" = the root itself)
+    # candidate dataset folders under the data root, first match wins ("" = the root itself)
+    folders: tuple[str, ...]
     splits: dict # split name -> sub-folder of the dataset folder ("" = the dataset folder itself)
-    pattern: str # regex, full-matched against each image's path relative to its split folder; groups `pid`, `cam`
-    exts: tuple[str, ...] = (".jpg",) # image extensions; other files are stray files (skipped, counted)
-    pid_fn: Callable | None = None # groupdict -> identity key (int for query/gallery); default int(pid)
-    cam_fn: Callable | None = None # groupdict -> 0-based camera; default int(cam) - 1, or 0 without a `cam` group
+    # regex, full-matched against each image's path relative to its split folder; groups `pid`,
+    # `cam`
+    pattern: str
+    # image extensions; other files are stray files (skipped, counted)
+    exts: tuple[str, ...] = (".jpg",)
+    # groupdict -> identity key (int for query/gallery); default int(pid)
+    pid_fn: Callable | None = None
+    # groupdict -> 0-based camera; default int(cam) - 1, or 0 without a `cam` group
+    cam_fn: Callable | None = None
     junk_pids: tuple[int, ...] = () # ids dropped (and counted) as junk
-    n_cams: int | None = None # cameras in the protocol; a camid outside 0..n_cams-1 is not this layout's
-    required: tuple[str, ...] | None = None # entries the dataset folder must hold; default: the split folders
+    # cameras in the protocol; a camid outside 0..n_cams-1 is not this layout's
+    n_cams: int | None = None
+    # entries the dataset folder must hold; default: the split folders
+    required: tuple[str, ...] | None = None
     example: str = "" # one valid path, for error messages
-    published: dict = field(default_factory=dict) # split -> (images, identities, cameras) of the real dataset
+    # split -> (images, identities, cameras) of the real dataset
+    published: dict = field(default_factory=dict)
     certain: bool = True # False where the expected layout is a best guess
     note: str = ""
-    protocols: dict = field(default_factory=dict) # train-only sets: split name -> fn(keys, rng) -> held-out keys
+    # train-only sets: split name -> fn(keys, rng) -> held-out keys
+    protocols: dict = field(default_factory=dict)
 
-    def needs(self) -> tuple[str, ...]:
-        "The entries a dataset folder must hold to be this dataset."
-        return self.required if self.required is not None else tuple(s for s in self.splits.values() if s)
+# %% ../nbs/01_datasets.ipynb #c017q1
+@patch
+def needs(self: FolderLayout) -> tuple[str, ...]:
+    "The entries a dataset folder must hold to be this dataset."
+    return (
+        self.required
+        if self.required is not None
+        else tuple(s for s in self.splits.values() if s)
+    )
 
-    def describe(self) -> str:
-        "The expected layout in one line."
-        splits = ", ".join(f"{k}: {v or '.'}/" for k, v in self.splits.items())
-        return f"{' or '.join(f or '<root>' for f in self.folders)} with {splits}; image paths like {self.example!r} (pattern {self.pattern!r})"
+@patch
+def describe(self: FolderLayout) -> str:
+    "The expected layout in one line."
+    splits = ", ".join(f"{k}: {v or '.'}/" for k, v in self.splits.items())
+    return (
+        f"{' or '.join(f or '<root>' for f in self.folders)} with {splits}; image paths like"
+        f" {self.example!r} (pattern {self.pattern!r})"
+    )
 
 # %% ../nbs/01_datasets.ipynb #c019
 def _find_dataset_folder(layout: FolderLayout, root: str | Path) -> Path:
     root = Path(root).expanduser()
-    if not root.is_dir(): raise FileNotFoundError(f"{layout.name}: data root {root} does not exist or is not a folder")
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"{layout.name}: data root {root} does not exist or is not a folder"
+        )
     need, partial = layout.needs(), None
     for cand in layout.folders:
         d = root / cand
@@ -183,9 +235,15 @@ def _find_dataset_folder(layout: FolderLayout, root: str | Path) -> Path:
         if len(missing) < len(need) and partial is None: partial = (d, missing)
     if partial:
         d, missing = partial
-        raise FileNotFoundError(f"{layout.name}: {d} lacks {', '.join(str(d / m) for m in missing)}; expected {layout.describe()}")
+        raise FileNotFoundError(
+            f"{layout.name}: {d} lacks {', '.join(str(d / m) for m in missing)}; expected"
+            f" {layout.describe()}"
+        )
     tried = ", ".join(str(root / c) for c in layout.folders)
-    raise FileNotFoundError(f"{layout.name}: no dataset folder found under {root} (tried {tried}); expected {layout.describe()}")
+    raise FileNotFoundError(
+        f"{layout.name}: no dataset folder found under {root} (tried {tried}); expected"
+        f" {layout.describe()}"
+    )
 
 def _walk(folder: Path) -> list[Path]:
     "All files under `folder`, sorted (glob order depends on the file system)."
@@ -219,7 +277,8 @@ def _system_file(rel: str) -> str | None:
     return None
 
 def _walk_rel(folder: Path) -> list[tuple[str, str]]:
-    "(path, path relative to `folder` with '/') of every file under `folder`, sorted; plain strings (fast)."
+    """(path, path relative to `folder` with '/') of every file under `folder`, sorted; plain
+    strings (fast)."""
     out, top = [], str(folder)
     for d, dirs, files in os.walk(top):
         dirs.sort()
@@ -307,7 +366,8 @@ def read_folder(layout: FolderLayout, # the dataset's layout
 
 # %% ../nbs/01_datasets.ipynb #c023
 MARKET1501 = FolderLayout(
-    name="market1501", folders=("Market-1501-v15.09.15", "market1501/Market-1501-v15.09.15", "market1501",
+    name="market1501",
+    folders=("Market-1501-v15.09.15", "market1501/Market-1501-v15.09.15", "market1501",
                                 "market", ""),
     splits={"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"},
     pattern=r"(?P<pid>-1|\d{4})_c(?P<cam>\d)s\d+_\d+_\d+\.jpg", junk_pids=(-1,), n_cams=6,
@@ -346,12 +406,15 @@ def _cuhk02_p1(keys: list, rng) -> set: return {k for k in keys if k[0] == 1}  #
 
 # %% ../nbs/01_datasets.ipynb #c032
 VIPER = FolderLayout(
-    name="viper", folders=("VIPeR", "viper/VIPeR", "viper"), splits={"train": ""}, required=("cam_a", "cam_b"),
-    pattern=r"cam_(?P<cam>[ab])/(?P<pid>\d+)_\d+\.bmp", exts=(".bmp",), cam_fn=_letter_cam, n_cams=2,
+    name="viper", folders=("VIPeR", "viper/VIPeR", "viper"), splits={"train": ""},
+    required=("cam_a", "cam_b"),
+    pattern=r"cam_(?P<cam>[ab])/(?P<pid>\d+)_\d+\.bmp", exts=(".bmp",), cam_fn=_letter_cam,
+    n_cams=2,
     example="cam_a/000_45.bmp", published={"train": (1264, 632, 2)},
     protocols={"dgd": _test_half, "torchreid": _test_half})
 CUHK01 = FolderLayout(
-    name="cuhk01", folders=("campus", "cuhk01/campus", "CUHK01/campus"), splits={"train": ""}, required=(),
+    name="cuhk01", folders=("campus", "cuhk01/campus", "CUHK01/campus"), splits={"train": ""},
+    required=(),
     pattern=r"(?P<pid>\d{4})(?P<cam>\d{3})\.png", exts=(".png",), cam_fn=_cuhk01_cam, n_cams=2,
     example="0001001.png", published={"train": (3884, 971, 2)},
     protocols={"dgd": _test_half, "torchreid": _test_half})
@@ -359,32 +422,59 @@ CUHK02 = FolderLayout(
     name="cuhk02", folders=("Dataset", "cuhk02/Dataset", "CUHK02/Dataset"), splits={"train": ""},
     required=("P1",), pattern=r"P(?P<pair>[1-5])/cam(?P<cam>[12])/(?P<pid>\d+)_\d+\.png",
     exts=(".png",), pid_fn=_cuhk02_pid, cam_fn=_cuhk02_cam, n_cams=10, example="P1/cam1/001_1.png",
-    published={"train": (7264, 1816, 10)}, protocols={"torchreid": _cuhk02_p5, "no-cuhk01": _cuhk02_p1})
+    published={"train": (7264, 1816, 10)},
+    protocols={"torchreid": _cuhk02_p5, "no-cuhk01": _cuhk02_p1})
 PRID2011 = FolderLayout(
-    name="prid2011", folders=("prid_2011/single_shot", "prid2011/prid_2011/single_shot", "single_shot"),
-    splits={"train": ""}, required=("cam_a", "cam_b"), pattern=r"cam_(?P<cam>[ab])/person_(?P<pid>\d{4})\.png",
+    name="prid2011",
+    folders=("prid_2011/single_shot", "prid2011/prid_2011/single_shot", "single_shot"),
+    splits={"train": ""}, required=("cam_a", "cam_b"),
+    pattern=r"cam_(?P<cam>[ab])/person_(?P<pid>\d{4})\.png",
     exts=(".png",), pid_fn=_prid_pid, cam_fn=_letter_cam, n_cams=2, example="cam_a/person_0001.png",
-    published={"train": (1134, 934, 2)}, note="single-shot images; ids above 200 are different people in cam_a and cam_b",
+    published={"train": (1134, 934, 2)},
+    note="single-shot images; ids above 200 are different people in cam_a and cam_b",
     protocols={"dgd": _prid_dgd, "torchreid": _prid_torchreid})
+
+# %% ../nbs/01_datasets.ipynb #c032s1
 PES3D = FolderLayout(
-    name="3dpes", folders=("3DPeS", "3dpes"), splits={"train": "RGB"},
-    pattern=r"(?P<pid>\d+)_(?P<cam>\d+)_[^/]*\.bmp", exts=(".bmp",), cam_fn=_number_cam,
-    example="001_0_xxx.bmp", published={"train": (1011, 193, None)}, certain=False,
-    note="layout as DGD's converter reads it (RGB/<pid>_<view>_*.bmp); the second field is a view number",
-    protocols={"dgd": _test_100})
+    name="3dpes",
+    folders=("3DPeS", "3dpes"),
+    splits={"train": "RGB"},
+    pattern=r"(?P<pid>\d+)_(?P<cam>\d+)_[^/]*\.bmp",
+    exts=(".bmp",),
+    cam_fn=_number_cam,
+    example="001_0_xxx.bmp",
+    published={"train": (1011, 193, None)},
+    certain=False,
+    note=(
+        "layout as DGD's converter reads it (RGB/<pid>_<view>_*.bmp); the second field is a view"
+        " number"
+    ),
+    protocols={"dgd": _test_100},
+)
 CUHKSYSU = FolderLayout(
-    name="cuhksysu", folders=("cuhksysu", "cuhk_sysu", "CUHK-SYSU"), splits={"train": "cropped_images"},
-    pattern=r"p(?P<pid>\d+)_s\d+(_\d+)?\.jpg", example="p11422_s16929_1.jpg",
-    published={"train": (34574, 11934, 1)}, certain=False,
-    note="person crops as torchreid expects them; the official release has whole scene images plus .mat boxes")
+    name="cuhksysu",
+    folders=("cuhksysu", "cuhk_sysu", "CUHK-SYSU"),
+    splits={"train": "cropped_images"},
+    pattern=r"p(?P<pid>\d+)_s\d+(_\d+)?\.jpg",
+    example="p11422_s16929_1.jpg",
+    published={"train": (34574, 11934, 1)},
+    certain=False,
+    note=(
+        "person crops as torchreid expects them; the official release has whole scene images plus"
+        " .mat boxes"
+    ),
+)
 SHINPUHKAN2014 = FolderLayout(
-    name="shinpuhkan2014", folders=("Shinpuhkan2014dataset", "shinpuhkan2014", "shinpuhkan", "Shinpuhkan2014"),
+    name="shinpuhkan2014",
+    folders=("Shinpuhkan2014dataset", "shinpuhkan2014", "shinpuhkan", "Shinpuhkan2014"),
     splits={"train": "images"}, pattern=r"(?P<pid>\d{3})_(?P<cam>\d{2})[^/]*\.jpg", n_cams=16,
     example="001_01_xxx.jpg", published={"train": (22504, 24, 16)}, certain=False,
     note="layout as DGD's converter reads it (images/<pid:3>_<cam:2>*.jpg); counts approximate")
 
 # %% ../nbs/01_datasets.ipynb #c034
-LAYOUTS: dict[str, FolderLayout] = {l.name: l for l in (MARKET1501, DUKEMTMCREID, VIPER, CUHK01, CUHK02, PRID2011,
+LAYOUTS: dict[str,
+              FolderLayout] = {l.name: l for l in (MARKET1501, DUKEMTMCREID, VIPER, CUHK01, CUHK02,
+                                                   PRID2011,
                                                          PES3D, CUHKSYSU, SHINPUHKAN2014)}
 
 # %% ../nbs/01_datasets.ipynb #c037
@@ -396,38 +486,56 @@ def _cuhk03_folder(root: str | Path, need_mat: bool = True) -> Path:
     root = Path(root).expanduser()
     for cand in CUHK03_FOLDERS:
         d = root / cand
-        if (d / CUHK03_MAT).is_file() or (not need_mat and any((d / f"images_{v}").is_dir() for v in ("labeled", "detected"))):
+        if (d / CUHK03_MAT).is_file() or (
+            not need_mat and any((d / f"images_{v}").is_dir() for v in ("labeled", "detected"))
+        ):
             return d
     tried = ", ".join(str(root / c / CUHK03_MAT) for c in CUHK03_FOLDERS)
-    raise FileNotFoundError(f"cuhk03: {CUHK03_MAT} not found under {root} (tried {tried}); expected the CUHK03 release "
-                            f"unpacked as cuhk03/cuhk03_release/cuhk-03.mat")
+    raise FileNotFoundError(
+        f"cuhk03: {CUHK03_MAT} not found under {root} (tried {tried}); expected the CUHK03 release "
+        "unpacked as cuhk03/cuhk03_release/cuhk-03.mat"
+    )
 
 def _cuhk03_name(pair: int, person: int, img: int) -> str:
-    "torchreid's file name for image `img` (0-9) of `person` (1-based) in camera pair `pair` (1-based)."
+    """torchreid's file name for image `img` (0-9) of `person` (1-based) in camera pair `pair`
+    (1-based)."""
     return f"{pair}_{person:03d}_{1 if img < 5 else 2}_{img + 1:02d}.png"
 
+# %% ../nbs/01_datasets.ipynb #c038s1
 def _cuhk03_cells(mat, variant: str, mat_path: Path) -> list[tuple[int, int, int, Any]]:
-    "Every (pair, person, image index, reference or None for an empty cell) of one variant, in order."
+    """Every (pair, person, image index, reference or None for an empty cell) of one variant, in
+    order."""
     if variant not in mat:
-        raise ValueError(f"cuhk03: {mat_path} has no {variant!r} group (found {sorted(mat.keys())}); expected groups 'labeled', 'detected', 'testsets'")
+        raise ValueError(
+            f"cuhk03: {mat_path} has no {variant!r} group (found {sorted(mat.keys())}); expected"
+            " groups 'labeled', 'detected', 'testsets'"
+        )
     out = []
     for pair, pair_ref in enumerate(mat[variant][0], start=1):
         refs = mat[pair_ref][()].T  # persons x 10
         if refs.ndim != 2 or refs.shape[1] != 10:
-            raise ValueError(f"cuhk03: {mat_path}: {variant} camera pair {pair} is {refs.shape}, expected persons x 10 image references")
+            raise ValueError(
+                f"cuhk03: {mat_path}: {variant} camera pair {pair} is {refs.shape}, expected"
+                " persons x 10 image references"
+            )
         for person in range(1, refs.shape[0] + 1):
             for img in range(10):
                 ds = mat[refs[person - 1, img]]
                 out.append((pair, person, img, ds if (ds.ndim == 3 and ds.size > 0) else None))
     return out
 
-def _cuhk03_extract(mat_path: Path, ds: Path, variant: str) -> tuple[Path, list[tuple[int, int, int, str | None]]]:
-    "Write the PNGs of one variant once (temp folder + rename); return the folder and (pair, person, img, name|None)."
+# %% ../nbs/01_datasets.ipynb #c038s2
+def _cuhk03_extract(mat_path: Path, ds: Path, variant: str) -> tuple[Path,
+                                                                     list[tuple[int, int, int,
+                                                                                str | None]]]:
+    """Write the PNGs of one variant once (temp folder + rename); return the folder and (pair,
+    person, img, name|None)."""
     import h5py
     out = ds / f"images_{variant}"
     with h5py.File(mat_path, "r") as mat:
         cells = _cuhk03_cells(mat, variant, mat_path)
-        index = [(p, q, i, _cuhk03_name(p, q, i) if c is not None else None) for p, q, i, c in cells]
+        index = [(p, q, i, _cuhk03_name(p, q, i) if c is not None else None) for p, q, i,
+                 c in cells]
         if not out.is_dir():
             tmp = Path(tempfile.mkdtemp(prefix=f".images_{variant}.", dir=ds))
             try:
@@ -435,7 +543,9 @@ def _cuhk03_extract(mat_path: Path, ds: Path, variant: str) -> tuple[Path, list[
                     if c is None: continue
                     arr = np.ascontiguousarray(c[()].T)
                     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
-                        raise ValueError(f"cuhk03: {mat_path}: {variant} pair {p} person {q} image {i + 1} is {arr.dtype} {arr.shape}, expected uint8 HxWx3 (stored transposed)")
+                        raise ValueError(f"cuhk03: {mat_path}: {variant} pair {p} person {q} image "
+                                         f"{i + 1} is {arr.dtype} {arr.shape}, expected uint8 "
+                                         f"HxWx3 (stored transposed)")
                     Image.fromarray(arr).save(tmp / name)
                 os.chmod(tmp, 0o755)  # mkdtemp makes it private
                 try: os.rename(tmp, out)
@@ -445,19 +555,30 @@ def _cuhk03_extract(mat_path: Path, ds: Path, variant: str) -> tuple[Path, list[
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True); raise
     missing = [n for *_, n in index if n is not None and not (out / n).is_file()]
-    if missing: raise FileNotFoundError(f"cuhk03: {out} is incomplete ({len(missing)} images missing, e.g. {out / missing[0]}); delete the folder to extract again")
+    if missing:
+        raise FileNotFoundError(f"cuhk03: {out} is incomplete ({len(missing)} images missing, e.g. "
+                                f"{out / missing[0]}); delete the folder to extract again")
     return out, index
 
+# %% ../nbs/01_datasets.ipynb #c038s3
 def _cuhk03_testsets(mat_path: Path, variants: Sequence[str]) -> list[set[tuple[int, int]]]:
     "Check the .mat's structure and read the 20 classic test sets as sets of (pair, person)."
     import h5py
     try: mat = h5py.File(mat_path, "r")
-    except OSError as e: raise ValueError(f"cuhk03: {mat_path} is not an HDF5 (MATLAB v7.3) file as the CUHK03 release is ({e})") from None
+    except OSError as e:
+        raise ValueError(f"cuhk03: {mat_path} is not an HDF5 (MATLAB v7.3) file as the CUHK03 "
+                         f"release is ({e})") from None
     with mat:
         for key in (*variants, "testsets"):
-            if key not in mat: raise ValueError(f"cuhk03: {mat_path} has no {key!r} group (found {sorted(mat.keys())}); expected 'labeled', 'detected', 'testsets'")
-            if mat[key].dtype != h5py.ref_dtype: raise ValueError(f"cuhk03: {mat_path}: {key!r} holds {mat[key].dtype}, expected a cell array of object references")
-        return [{(int(a), int(b)) for a, b in np.asarray(mat[ref][()]).T} for ref in mat["testsets"][0]]
+            if key not in mat:
+                raise ValueError(f"cuhk03: {mat_path} has no {key!r} group (found "
+                                 f"{sorted(mat.keys())}); expected 'labeled', 'detected', "
+                                 f"'testsets'")
+            if mat[key].dtype != h5py.ref_dtype:
+                raise ValueError(f"cuhk03: {mat_path}: {key!r} holds {mat[key].dtype}, expected a "
+                                 f"cell array of object references")
+        return [{(int(a), int(b)) for a,
+                 b in np.asarray(mat[ref][()]).T} for ref in mat["testsets"][0]]
 
 def _cuhk03_kinds(variant: str) -> tuple[str, ...]:
     "The .mat groups a variant reads: 'both' is labeled then detected."
@@ -477,7 +598,8 @@ def _mat_str(x) -> str:
 # %% ../nbs/01_datasets.ipynb #c039
 def read_cuhk03(root: str | Path, # data root holding cuhk03/cuhk03_release/cuhk-03.mat
                 variant: str = "both", # train images: "labeled", "detected", "both" (the paper's)
-                protocol: str = "classic", # "classic" (20 splits of Li et al.) or "new" (767/700 of Zhong et al.)
+                # "classic" (20 splits of Li et al.) or "new" (767/700 of Zhong et al.)
+                protocol: str = "classic",
                 split_id: int = 0, # which classic split, 0-19
                 test_variant: str | None = None, # query/gallery; None: variant, labeled for "both"
                ) -> ReidData:
@@ -486,7 +608,8 @@ def read_cuhk03(root: str | Path, # data root holding cuhk03/cuhk03_release/cuhk
     test_variant = test_variant or ("labeled" if variant == "both" else variant)
     for arg, v in (("variant", variant), ("test_variant", test_variant)):
         if v not in kinds: raise ValueError(f"cuhk03: {arg} must be one of {kinds}, got {v!r}")
-    if protocol not in ("classic", "new"): raise ValueError(f"cuhk03: protocol must be 'classic' or 'new', got {protocol!r}")
+    if protocol not in ("classic", "new"):
+        raise ValueError(f"cuhk03: protocol must be 'classic' or 'new', got {protocol!r}")
     if protocol == "new":
         if test_variant == "both":
             raise ValueError("cuhk03: the 767/700 protocol has one config file per variant; "
@@ -496,7 +619,8 @@ def read_cuhk03(root: str | Path, # data root holding cuhk03/cuhk03_release/cuhk
     ds = _cuhk03_folder(root)
     mat_path = ds / CUHK03_MAT
     tests = _cuhk03_testsets(mat_path, list(dict.fromkeys(use["train"] + use["test"])))
-    if not 0 <= split_id < len(tests): raise ValueError(f"cuhk03: split_id must be in 0..{len(tests) - 1}, got {split_id}")
+    if not 0 <= split_id < len(tests):
+        raise ValueError(f"cuhk03: split_id must be in 0..{len(tests) - 1}, got {split_id}")
     test = tests[split_id]
     items, query, gallery, skipped = [], [], [], []
     for v in dict.fromkeys(use["train"] + use["test"]):
@@ -507,12 +631,18 @@ def read_cuhk03(root: str | Path, # data root holding cuhk03/cuhk03_release/cuhk
             view = 0 if i < 5 else 1  # images 1-5: the pair's first camera
             split = ("query" if view == 0 else "gallery") if (p, q) in test else "train"
             if name is None:
-                skipped.append(Skipped(split, f"{mat_path}:{v}[pair {p}, person {q}, image {i + 1}]", "empty cell (no image)")); continue
+                skipped.append(Skipped(split,
+                                       f"{mat_path}:{v}[pair {p}, person {q}, image {i + 1}]",
+                                       "empty cell (no image)"))
+                continue
             path = str(folder / name)
-            if split == "train": items.append((path, (p, q), view))
+            if split == "train":items.append((path, (p, q), view))
             else: (query if view == 0 else gallery).append(ReidRecord(path, offset[p] + q, view))
     if not items or not query or not gallery:
-        raise ValueError(f"cuhk03: split {split_id} of {mat_path} gives an empty split (train {len(items)}, query {len(query)}, gallery {len(gallery)} images)")
+        raise ValueError(
+            f"cuhk03: split {split_id} of {mat_path} gives an empty split (train {len(items)},"
+            f" query {len(query)}, gallery {len(gallery)} images)"
+        )
     return ReidData("cuhk03", ds, _relabel(items), query, gallery, skipped)
 
 # %% ../nbs/01_datasets.ipynb #c041
@@ -520,26 +650,37 @@ def _cuhk03_new(root: str | Path, variant: str) -> ReidData:
     from scipy.io import loadmat
     ds = _cuhk03_folder(root, need_mat=False)
     cfg_path = ds / f"cuhk03_new_protocol_config_{variant}.mat"
-    if not cfg_path.is_file(): raise FileNotFoundError(f"cuhk03: {cfg_path} not found; the 767/700 protocol needs the published config file there")
+    if not cfg_path.is_file():
+        raise FileNotFoundError(
+            f"cuhk03: {cfg_path} not found; the 767/700 protocol needs the published config file"
+            " there"
+        )
     folder = ds / f"images_{variant}"
     if not folder.is_dir():
-        if not (ds / CUHK03_MAT).is_file(): raise FileNotFoundError(f"cuhk03: neither {folder} nor {ds / CUHK03_MAT} exists")
+        if not (ds / CUHK03_MAT).is_file():
+            raise FileNotFoundError(f"cuhk03: neither {folder} nor {ds / CUHK03_MAT} exists")
         folder, _ = _cuhk03_extract(ds / CUHK03_MAT, ds, variant)
     cfg = loadmat(str(cfg_path))
     need = ("train_idx", "query_idx", "gallery_idx", "labels", "filelist")
-    if missing := [k for k in need if k not in cfg]: raise ValueError(f"cuhk03: {cfg_path} lacks fields {missing}; expected {need}")
+    if missing := [k for k in need if k not in cfg]:
+        raise ValueError(f"cuhk03: {cfg_path} lacks fields {missing}; expected {need}")
     labels, files = cfg["labels"].ravel(), [_mat_str(f) for f in cfg["filelist"].ravel()]
     def _items(key):
         out = []
         for i in cfg[key].ravel().astype(int) - 1:
-            if not 0 <= i < len(files): raise ValueError(f"cuhk03: {cfg_path}: {key} holds index {i + 1}, outside 1..{len(files)}")
+            if not 0 <= i < len(files):
+                raise ValueError(
+                    f"cuhk03: {cfg_path}: {key} holds index {i + 1}, outside 1..{len(files)}"
+                )
             path = folder / files[i]
-            if not path.is_file(): raise FileNotFoundError(f"cuhk03: {path} (listed in {cfg_path}) does not exist")
+            if not path.is_file():
+                raise FileNotFoundError(f"cuhk03: {path} (listed in {cfg_path}) does not exist")
             out.append((str(path), int(labels[i]), int(files[i].split("_")[2]) - 1))
         if not out: raise ValueError(f"cuhk03: {cfg_path}: {key} is empty")
         return out
     train = _relabel(_items("train_idx"))
-    return ReidData("cuhk03", ds, train, [ReidRecord(*t) for t in _items("query_idx")], [ReidRecord(*t) for t in _items("gallery_idx")], [])
+    return ReidData("cuhk03", ds, train, [ReidRecord(*t) for t in _items("query_idx")],
+                    [ReidRecord(*t) for t in _items("gallery_idx")], [])
 
 # %% ../nbs/01_datasets.ipynb #c045b
 _LIST_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -643,8 +784,10 @@ def _list_spec(spec: str) -> dict[str, str]:
     return out
 
 # %% ../nbs/01_datasets.ipynb #c047
-_ALIASES = {"market": "market1501", "market-1501": "market1501", "duke": "dukemtmcreid", "dukemtmc-reid": "dukemtmcreid",
-            "prid": "prid2011", "shinpuhkan": "shinpuhkan2014", "psdb": "cuhksysu", "cuhk-sysu": "cuhksysu", "pes3d": "3dpes"}
+_ALIASES = {"market": "market1501", "market-1501": "market1501", "duke": "dukemtmcreid",
+            "dukemtmc-reid": "dukemtmcreid",
+            "prid": "prid2011", "shinpuhkan": "shinpuhkan2014", "psdb": "cuhksysu",
+            "cuhk-sysu": "cuhksysu", "pes3d": "3dpes"}
 REID_NAMES = tuple(LAYOUTS) + ("cuhk03",)
 
 def load_reid(name: str | FolderLayout, # a name in `REID_NAMES` (or an alias), or a `FolderLayout`
@@ -656,7 +799,11 @@ def load_reid(name: str | FolderLayout, # a name in `REID_NAMES` (or an alias), 
         return read_lists(root, **{**_list_spec(name[5:]), **options}, name=name)
     key = _ALIASES.get(name.lower(), name.lower())
     if key == "cuhk03": return read_cuhk03(root, **options)
-    if key not in LAYOUTS: raise ValueError(f"unknown re-ID dataset {name!r}; known: {', '.join(REID_NAMES)} (or pass a FolderLayout)")
+    if key not in LAYOUTS:
+        raise ValueError(
+            f"unknown re-ID dataset {name!r}; known: {', '.join(REID_NAMES)} (or pass a"
+            " FolderLayout)"
+        )
     return read_folder(LAYOUTS[key], root, **options)
 
 # %% ../nbs/01_datasets.ipynb #c050
@@ -754,66 +901,94 @@ def aggregate_table(agg: ReidData | None = None): # an `aggregate` result to mea
 
 # %% ../nbs/01_datasets.ipynb #c055
 class ParsingPairs(list):
-    "A list of `(image_path, label_path)` pairs that also reports what was skipped (`.skipped`) and from where."
-    def __init__(self, pairs=(), skipped=(), name: str = "", split: str = "", root: Path | None = None):
-        super().__init__(pairs); self.skipped, self.name, self.split, self.root = list(skipped), name, split, root
+    """A list of `(image_path, label_path)` pairs that also reports what was skipped (`.skipped`)
+    and from where."""
+    def __init__(self, pairs=(), skipped=(), name: str = "", split: str = "",
+                 root: Path | None = None):
+        super().__init__(pairs)
+        self.skipped, self.name, self.split, self.root = list(skipped), name, split, root
     def counts(self):
         "Images and skipped files of this split."
         import pandas as pd
-        return pd.DataFrame({"images": [len(self)], "skipped": [len(self.skipped)]}, index=[self.split])
+        return pd.DataFrame({"images": [len(self)], "skipped": [len(self.skipped)]},
+                            index=[self.split])
 
 # %% ../nbs/01_datasets.ipynb #c056
 def _lip_dirs(root: Path, split: str) -> tuple[Path, Path, Path] | None:
-    "(images folder, labels folder, id file) of the LIP layout under `root`: both folders found, else one, else None."
+    """(images folder, labels folder, id file) of the LIP layout under `root`: both folders found,
+    else one, else None."""
     cands = []
     for base in (root, root / "LIP", root / "lip"):
         for imgs in ("TrainVal_images", "TrainVal_images/TrainVal_images"):
-            for labs in ("TrainVal_parsing_annotations", "TrainVal_parsing_annotations/TrainVal_parsing_annotations"):
-                cands.append((base / imgs / f"{split}_images", base / labs / f"{split}_segmentations", base / imgs / f"{split}_id.txt"))
-        cands.append((base / f"{split}_images", base / f"{split}_segmentations", base / f"{split}_id.txt"))
+            for labs in ("TrainVal_parsing_annotations",
+                         "TrainVal_parsing_annotations/TrainVal_parsing_annotations"):
+                cands.append((base / imgs / f"{split}_images",
+                              base / labs / f"{split}_segmentations",
+                              base / imgs / f"{split}_id.txt"))
+        cands.append((base / f"{split}_images", base / f"{split}_segmentations",
+                      base / f"{split}_id.txt"))
     return next((c for c in cands if c[0].is_dir() and c[1].is_dir()), None) or \
            next((c for c in cands if c[0].is_dir() or c[1].is_dir()), None)
 
 # %% ../nbs/01_datasets.ipynb #c057
 PARSING_NAMES = ("lip",)
 
+# %% ../nbs/01_datasets.ipynb #c057s1
 def load_parsing(name: str, # "lip"
                  root: str | Path, # the data root holding LIP in its original or flattened layout
                  split: str = "train", # "train" or "val"
                 ) -> ParsingPairs:
-    "The `(image_path, label_path)` pairs of a human-parsing dataset split, with skipped files reported."
-    if name.lower() not in PARSING_NAMES: raise ValueError(f"unknown parsing dataset {name!r}; known: {PARSING_NAMES}")
-    if split not in ("train", "val"): raise ValueError(f"lip: split must be 'train' or 'val', got {split!r}")
+    """The `(image_path, label_path)` pairs of a human-parsing dataset split, with skipped files
+    reported."""
+    if name.lower() not in PARSING_NAMES:
+        raise ValueError(f"unknown parsing dataset {name!r}; known: {PARSING_NAMES}")
+    if split not in ("train", "val"):
+        raise ValueError(f"lip: split must be 'train' or 'val', got {split!r}")
     root = Path(root).expanduser()
     found = _lip_dirs(root, split)
     if found is None:
-        raise FileNotFoundError(f"lip: no {split} split under {root}; expected TrainVal_images/{split}_images + "
-                                f"TrainVal_parsing_annotations/{split}_segmentations, or {split}_images + {split}_segmentations")
+        raise FileNotFoundError(
+            f"lip: no {split} split under {root}; expected TrainVal_images/{split}_images +"
+            f" TrainVal_parsing_annotations/{split}_segmentations, or {split}_images +"
+            f" {split}_segmentations"
+        )
     imgs, labs, id_file = found
     for d in (imgs, labs):
-        if not d.is_dir(): raise FileNotFoundError(f"lip: folder {d} is missing (its partner {imgs if d is labs else labs} exists)")
+        if not d.is_dir():
+            raise FileNotFoundError(
+                f"lip: folder {d} is missing (its partner {imgs if d is labs else labs} exists)"
+            )
     skipped, files = [], _walk(imgs)
     for p in files:
-        if p.suffix.lower() != ".jpg": skipped.append(Skipped(split, str(p), "stray file (not .jpg)"))
+        if p.suffix.lower() != ".jpg":
+            skipped.append(Skipped(split, str(p), "stray file (not .jpg)"))
     jpgs = {p.stem: p for p in files if p.suffix.lower() == ".jpg"}
     if id_file.is_file():
         ids = [l.strip() for l in id_file.read_text().splitlines() if l.strip()]
         listed = set(ids)
-        skipped += [Skipped(split, str(p), f"not in {id_file.name}") for s, p in sorted(jpgs.items()) if s not in listed]
-    else: ids = sorted(jpgs)
-    if not ids: raise ValueError(f"lip: split {split!r} is empty ({id_file if id_file.is_file() else imgs} lists no images)")
+        skipped += [Skipped(split, str(p), f"not in {id_file.name}") for s,
+                    p in sorted(jpgs.items()) if s not in listed]
+    else:
+        ids = sorted(jpgs)
+    if not ids:
+        raise ValueError(f"lip: split {split!r} is empty ({id_file if id_file.is_file() else imgs} "
+                         f"lists no images)")
     pairs = []
     for i in ids:
         img, lab = jpgs.get(i, imgs / f"{i}.jpg"), labs / f"{i}.png"
-        if not img.is_file(): raise FileNotFoundError(f"lip: image {img} (id {i!r} in {id_file.name}) does not exist")
-        if not lab.is_file(): raise FileNotFoundError(f"lip: label map {lab} for image {img} does not exist")
+        if not img.is_file():
+            raise FileNotFoundError(f"lip: image {img} (id {i!r} in {id_file.name}) does not exist")
+        if not lab.is_file():
+            raise FileNotFoundError(f"lip: label map {lab} for image {img} does not exist")
         pairs.append((str(img), str(lab)))
     for p in _walk(labs):
-        if p.suffix.lower() != ".png": skipped.append(Skipped(split, str(p), "stray file (not .png)"))
+        if p.suffix.lower() != ".png":
+            skipped.append(Skipped(split, str(p), "stray file (not .png)"))
     return ParsingPairs(pairs, skipped, "lip", split, imgs.parent)
 
 # %% ../nbs/01_datasets.ipynb #c060
-PAPER_SIZES = {"model_s": (246, 82), "model_m": (375, 125), "model_l": (492, 164), "model_l_ft": (748, 246),
+PAPER_SIZES = {"model_s": (246, 82), "model_m": (375, 125), "model_l": (492, 164),
+               "model_l_ft": (748, 246),
                "spreid": (512, 170), "parser": (512, 512)}
 CPU_SIZES = {"reid": (128, 64), "spreid": (128, 64), "parser": (128, 128)}
 
@@ -839,7 +1014,8 @@ def build_transforms(height: int, width: int,
                     ):
     "Resize to height x width (bilinear), flip at random when training, RGB tensor in [0, 1]."
     from torchvision import transforms as T
-    if height < 1 or width < 1: raise ValueError(f"image size must be positive, got {height}x{width}")
+    if height < 1 or width < 1:
+        raise ValueError(f"image size must be positive, got {height}x{width}")
     if parser_size is not None: return PairTransform((height, width), parser_size, train, flip)
     steps = [T.Resize((height, width), interpolation=T.InterpolationMode.BILINEAR)]
     if train and flip: steps.append(T.RandomHorizontalFlip())
@@ -870,7 +1046,8 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
 
 # %% ../nbs/01_datasets.ipynb #c066
 class ImageDataset(Dataset):
-    "Re-ID images as `(img_tensor, pid, camid, path)`; records are 3- or 4-tuples `(path, pid, camid[, dsetid])`."
+    """Re-ID images as `(img_tensor, pid, camid, path)`; records are 3- or 4-tuples `(path, pid,
+    camid[, dsetid])`."""
     def __init__(self, records: Sequence, transform: Callable | None = None):
         self.records = [as_record(r) for r in records]
         self.transform = transform
@@ -878,12 +1055,17 @@ class ImageDataset(Dataset):
     def __getitem__(self, i: int):
         path, pid, camid = self.records[i]
         img = read_image(path)
-        x = self.transform(img) if self.transform is not None else torch.from_numpy(np.array(img)).permute(2, 0, 1)
+        x = (
+            self.transform(img)
+            if self.transform is not None
+            else torch.from_numpy(np.array(img)).permute(2, 0, 1)
+        )
         return x, pid, camid, path
 
 # %% ../nbs/01_datasets.ipynb #c068
 class ParsingDataset(Dataset):
-    "Human-parsing pairs as `(img_tensor, label LongTensor HxW)`: joint resize, flip with left/right swap when training."
+    """Human-parsing pairs as `(img_tensor, label LongTensor HxW)`: joint resize, flip with
+    left/right swap when training."""
     def __init__(self, pairs: Sequence[tuple[str, str]], # (image_path, label_path)
                  size: int | tuple[int, int] = PAPER_SIZES["parser"], # output (height, width)
                  train: bool = False, # random horizontal flip (with label swap)
@@ -894,19 +1076,6 @@ class ParsingDataset(Dataset):
         self.size = (size, size) if isinstance(size, int) else tuple(size)
         self.train, self.flip, self.original_labels = train, flip, original_labels
     def __len__(self) -> int: return len(self.pairs)
-    def read_label(self, i: int) -> np.ndarray:
-        "The label map of pair `i` as a uint8 HxW array, checked against its image."
-        img_path, lab_path = self.pairs[i]
-        lab = read_image(lab_path, mode=None)
-        if lab.mode not in ("L", "P", "I", "I;16"):
-            raise ValueError(f"label map {lab_path} has mode {lab.mode}, expected a single-channel PNG of LIP labels")
-        isize = read_image_size(img_path)
-        if lab.size != isize:
-            raise ValueError(f"label map {lab_path} is {lab.size[0]}x{lab.size[1]} (WxH) but its image {img_path} is {isize[0]}x{isize[1]}")
-        arr = np.asarray(lab)
-        bad = np.unique(arr[(arr >= len(LIP_LABELS)) & (arr != IGNORE_LABEL)])
-        if bad.size: raise ValueError(f"label map {lab_path} holds values {bad[:5].tolist()}, expected 0..{len(LIP_LABELS) - 1} or {IGNORE_LABEL}")
-        return arr.astype(np.uint8)
     def __getitem__(self, i: int):
         img_path, _ = self.pairs[i]
         arr = self.read_label(i)
@@ -918,6 +1087,32 @@ class ParsingDataset(Dataset):
         y = torch.from_numpy(np.array(lab)).long()
         if self.train and self.flip and torch.rand(()) < 0.5: x, y = x.flip(-1), flip_labels(y)
         return x, y
+
+# %% ../nbs/01_datasets.ipynb #c068q1
+@patch
+def read_label(self: ParsingDataset, i: int) -> np.ndarray:
+    "The label map of pair `i` as a uint8 HxW array, checked against its image."
+    img_path, lab_path = self.pairs[i]
+    lab = read_image(lab_path, mode=None)
+    if lab.mode not in ("L", "P", "I", "I;16"):
+        raise ValueError(
+            f"label map {lab_path} has mode {lab.mode}, expected a single-channel PNG of LIP"
+            " labels"
+        )
+    isize = read_image_size(img_path)
+    if lab.size != isize:
+        raise ValueError(
+            f"label map {lab_path} is {lab.size[0]}x{lab.size[1]} (WxH) but its image"
+            f" {img_path} is {isize[0]}x{isize[1]}"
+        )
+    arr = np.asarray(lab)
+    bad = np.unique(arr[(arr >= len(LIP_LABELS)) & (arr != IGNORE_LABEL)])
+    if bad.size:
+        raise ValueError(
+            f"label map {lab_path} holds values {bad[:5].tolist()}, expected"
+            f" 0..{len(LIP_LABELS) - 1} or {IGNORE_LABEL}"
+        )
+    return arr.astype(np.uint8)
 
 # %% ../nbs/01_datasets.ipynb #c074
 def _seed_worker(worker_id: int) -> None:
@@ -931,20 +1126,34 @@ def make_loader(dataset: Dataset, batch_size: int,
                 workers: int = 0, # worker processes (0: load in the main process)
                 distributed: bool = False, # shard with a DistributedSampler
                 seed: int = 0, # seeds the shuffle (and the sampler's)
-                num_replicas: int | None = None, rank: int | None = None, # for distributed without a process group
+                # for distributed without a process group
+                num_replicas: int | None = None, rank: int | None = None,
                 pin_memory: bool | None = None, # default: when CUDA is available
                ) -> DataLoader:
-    "A seeded `DataLoader` for training or evaluation, optionally sharded with a `DistributedSampler`."
+    """A seeded `DataLoader` for training or evaluation, optionally sharded with a
+    `DistributedSampler`."""
     if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if train and len(dataset) < batch_size:
-        raise ValueError(f"the training set has {len(dataset)} items, fewer than batch_size={batch_size}: every batch would be dropped")
+        raise ValueError(
+            f"the training set has {len(dataset)} items, fewer than batch_size={batch_size}: every"
+            " batch would be dropped"
+        )
     sampler = None
     if distributed:
         from torch.utils.data.distributed import DistributedSampler
-        if num_replicas is None and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-            raise ValueError("distributed=True needs an initialised process group (torchrun) or explicit num_replicas and rank")
-        sampler = DistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=train, seed=seed, drop_last=train)
+        if num_replicas is None and not (
+            torch.distributed.is_available() and torch.distributed.is_initialized()
+        ):
+            raise ValueError(
+                "distributed=True needs an initialised process group (torchrun) or explicit"
+                " num_replicas and rank"
+            )
+        sampler = DistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=train,
+                                     seed=seed, drop_last=train)
     g = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler,
-                      num_workers=workers, drop_last=train, generator=g, worker_init_fn=_seed_worker,
-                      persistent_workers=workers > 0, pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=train and sampler is None,
+                      sampler=sampler,
+                      num_workers=workers, drop_last=train, generator=g,
+                      worker_init_fn=_seed_worker,
+                      persistent_workers=workers > 0,
+                      pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory)

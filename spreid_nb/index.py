@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['INDEX_KINDS', 'INDEX_FORMAT', 'IDENTITY_KEYS', 'have_faiss', 'default_nlist', 'factory_string', 'default_nprobe',
@@ -34,12 +35,14 @@ def _faiss():
     "The faiss module, or an ImportError saying how to install it."
     try: import faiss
     except ImportError:
-        raise ImportError("the search index needs faiss: pip install faiss-cpu (or 'spreid_nb[faiss]'; faiss-gpu "
+        raise ImportError("the search index needs faiss: pip install faiss-cpu (or "
+                          "'spreid_nb[faiss]'; faiss-gpu "
                           "where CUDA is); without it `spreid search` scans the gallery exactly") from None
     return faiss
 
 def default_nlist(n: int, train_size: int = 65536) -> int:
-    "IVF cells for n vectors: a power of two up to 4 sqrt(n), with 39 training points per cell or more."
+    """IVF cells for n vectors: a power of two up to 4 sqrt(n), with 39 training points per cell or
+    more."""
     return 2 ** int(math.log2(max(1, min(4 * math.sqrt(n), min(n, train_size) // 39))))
 
 def factory_string(kind: str, # one of INDEX_KINDS, or a faiss factory string (used as it is)
@@ -49,7 +52,8 @@ def factory_string(kind: str, # one of INDEX_KINDS, or a faiss factory string (u
                   ) -> str:
     "The faiss factory string of a mode."
     if kind not in INDEX_KINDS: return kind
-    if storage not in ("f32", "f16"): raise ValueError(f"storage must be 'f32' or 'f16', got {storage!r}")
+    if storage not in ("f32", "f16"):
+        raise ValueError(f"storage must be 'f32' or 'f16', got {storage!r}")
     vec = "Flat" if storage == "f32" else "SQfp16"
     nlist = default_nlist(n)
     if kind == "flat": return vec
@@ -63,8 +67,10 @@ def default_nprobe(nlist: int) -> int:
     "IVF cells visited by default: an eighth of them, at least 8."
     return min(nlist, max(8, nlist // 8))
 
-def _set_params(index, nprobe: int | None = None, ef: int | None = None, k_factor: int | None = None) -> dict:
-    "Set search parameters where the index has them (IVF: nprobe, HNSW: efSearch, refine: k_factor)."
+def _set_params(index, nprobe: int | None = None, ef: int | None = None,
+                k_factor: int | None = None) -> dict:
+    """Set search parameters where the index has them (IVF: nprobe, HNSW: efSearch, refine:
+    k_factor)."""
     faiss, used = _faiss(), {}
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None: ivf.nprobe = used["nprobe"] = int(nprobe or default_nprobe(ivf.nlist))
@@ -78,12 +84,14 @@ def _set_params(index, nprobe: int | None = None, ef: int | None = None, k_facto
 # %% ../nbs/07a_index.ipynb #c011
 @dataclass
 class FeatureIndex:
-    "A faiss index of features, with the mode, the model identity and the fingerprint of the features it holds."
+    """A faiss index of features, with the mode, the model identity and the fingerprint of the
+    features it holds."""
     index: Any # the faiss index (rows 0..n-1 in the order of the features)
     kind: str # one of INDEX_KINDS, or the factory string given
     factory: str # the faiss factory string
-    model: dict | None = None # model identity of the features (`spreid_nb.cli.model_identity`)
-    source: dict = field(default_factory=dict) # {"n", "dim", "paths_sha1"} of the features it was built from
+    model: dict | None = None # model identity of the features (`spreid_nb.features.model_identity`)
+    # {"n", "dim", "paths_sha1"} of the features it was built from
+    source: dict = field(default_factory=dict)
     build_s: float = 0.0 # seconds the build took
 
     def __len__(self) -> int: return int(self.index.ntotal)
@@ -97,23 +105,30 @@ class FeatureIndex:
         "Whether searches are exact (flat L2 over float32 vectors)."
         return self.factory == "Flat"
 
-    def search(self, x: np.ndarray, # (Q, D) query features
-               k: int = 10, # neighbours per query
-               nprobe: int | None = None, ef: int | None = None, k_factor: int | None = None, # search parameters
-               squared: bool = False, # return squared L2 distances (faiss's own)
-               batch: int = 4096, # queries per faiss call
-              ) -> tuple[np.ndarray, np.ndarray]: # (indices (Q, k) int64, -1 where fewer were found; distances)
-        "The k nearest indexed rows of each query, nearest first; Euclidean distances unless `squared`."
-        if k < 1: raise ValueError(f"k must be >= 1, got {k}")
-        x = np.ascontiguousarray(x, np.float32)
-        if x.ndim != 2 or x.shape[1] != self.index.d:
-            raise ValueError(f"query features of shape {x.shape} do not match the index's dimension "
-                             f"{self.index.d}")
-        _set_params(self.index, nprobe, ef, k_factor)
-        k = min(k, len(self))
-        res = [self.index.search(x[s:s + batch], k) for s in range(0, len(x), batch)]
-        D, I = np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res])
-        return I, (D if squared else np.sqrt(np.maximum(D, 0)))
+# %% ../nbs/07a_index.ipynb #c011q1
+@patch
+def search(self: FeatureIndex, x: np.ndarray, # (Q, D) query features
+           k: int = 10, # neighbours per query
+           # search parameters
+           nprobe: int | None = None, ef: int | None = None, k_factor: int | None = None,
+           squared: bool = False, # return squared L2 distances (faiss's own)
+           batch: int = 4096, # queries per faiss call
+          # (indices (Q, k) int64, -1 where fewer were found; distances)
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest indexed rows of each query, nearest first; Euclidean distances unless
+    `squared`."""
+    if k < 1: raise ValueError(f"k must be >= 1, got {k}")
+    x = np.ascontiguousarray(x, np.float32)
+    if x.ndim != 2 or x.shape[1] != self.index.d:
+        raise ValueError(
+            f"query features of shape {x.shape} do not match the index's dimension "
+            f"{self.index.d}"
+        )
+    _set_params(self.index, nprobe, ef, k_factor)
+    k = min(k, len(self))
+    res = [self.index.search(x[s:s + batch], k) for s in range(0, len(x), batch)]
+    D, I = np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res])
+    return I, (D if squared else np.sqrt(np.maximum(D, 0)))
 
 # %% ../nbs/07a_index.ipynb #c013
 def _block_source(feats, rows: int) -> Callable[[], Iterator[tuple[int, np.ndarray]]]:
@@ -125,17 +140,20 @@ def _block_source(feats, rows: int) -> Callable[[], Iterator[tuple[int, np.ndarr
 def _train_sample(blocks: Callable, n: int, size: int) -> np.ndarray:
     "min(n, size) rows spread evenly over the n rows, read in one pass over the blocks."
     want = np.unique(np.linspace(0, n - 1, min(n, size)).astype(np.int64))
-    out = [np.asarray(b[want[(want >= s) & (want < s + len(b))] - s], np.float32) for s, b in blocks()]
+    out = [np.asarray(b[want[(want >= s) & (want < s + len(b))] - s], np.float32) for s,
+           b in blocks()]
     return np.ascontiguousarray(np.concatenate(out))
 
 def paths_fingerprint(paths: Sequence[str]) -> str:
-    "sha1 (16 hex digits) of an image list: tells whether an index holds the rows of a features file."
+    """sha1 (16 hex digits) of an image list: tells whether an index holds the rows of a features
+    file."""
     return hashlib.sha1("\n".join(paths).encode()).hexdigest()[:16]
 
 # %% ../nbs/07a_index.ipynb #c014
 def build_index(feats, # (n, D) array, or a function giving fresh iterators of (first row, block)
                 kind: str = "flat", # one of INDEX_KINDS, or a faiss factory string
-                n: int | None = None, dim: int | None = None, # needed when `feats` is a block source
+                # needed when `feats` is a block source
+                n: int | None = None, dim: int | None = None,
                 model: dict | None = None, # model identity of the features
                 paths: Sequence[str] | None = None, # image list of the features (fingerprinted)
                 storage: str = "f32", # "f16": vectors stored in float16 (flat/ivf/hnsw)
@@ -160,7 +178,8 @@ def build_index(feats, # (n, D) array, or a function giving fresh iterators of (
     if not index.is_trained: index.train(_train_sample(blocks, n, train_size))
     for _, b in blocks(): index.add(np.ascontiguousarray(b, np.float32))
     if index.ntotal != n: raise ValueError(f"{index.ntotal} rows were added, expected {n}")
-    src = dict(n=int(n), dim=int(dim), paths_sha1=paths_fingerprint(paths) if paths is not None else None)
+    src = dict(n=int(n), dim=int(dim),
+               paths_sha1=paths_fingerprint(paths) if paths is not None else None)
     return FeatureIndex(index, kind, fs, model, src, time.perf_counter() - t0)
 
 # %% ../nbs/07a_index.ipynb #c021
@@ -175,50 +194,64 @@ def save_index(fi: FeatureIndex, path: str | Path) -> Path:
     from spreid_nb.core import atomic_write
     faiss, path = _faiss(), Path(path)
     with atomic_write(path) as f: faiss.write_index(fi.index, faiss.PyCallbackIOWriter(f.write))
-    meta = dict(format=INDEX_FORMAT, kind=fi.kind, factory=fi.factory, model=fi.model, source=fi.source,
+    meta = dict(format=INDEX_FORMAT, kind=fi.kind, factory=fi.factory, model=fi.model,
+                source=fi.source,
                 build_s=round(fi.build_s, 3), faiss=faiss.__version__)
     with atomic_write(Path(f"{path}.json"), "w") as f: json.dump(meta, f, indent=1, sort_keys=True)
     return path
 
 # %% ../nbs/07a_index.ipynb #c022
 def load_index(path: str | Path, # the .faiss file
-               model: dict | None = None, # identity of the features it will serve: refused if it differs
+               # identity of the features it will serve: refused if it differs
+               model: dict | None = None,
                paths: Sequence[str] | None = None, # their image list: refused if it differs
               ) -> FeatureIndex:
-    "Read an index written by `save_index`, refusing it for features of another model or image list."
+    """Read an index written by `save_index`, refusing it for features of another model or image
+    list."""
     faiss, path = _faiss(), Path(path)
     meta_p = Path(f"{path}.json")
     if not path.is_file() or not meta_p.is_file():
         raise FileNotFoundError(f"index {path} (and its description {meta_p.name}) not found: "
                                 "build it with `spreid index`")
     meta = json.loads(meta_p.read_text())
-    if meta.get("format") != INDEX_FORMAT: raise ValueError(f"{meta_p} is not a spreid_nb index description")
+    if meta.get("format") != INDEX_FORMAT:
+        raise ValueError(f"{meta_p} is not a spreid_nb index description")
     have = meta.get("model") or {}
     if model is not None:
         diff = [k for k in IDENTITY_KEYS if have.get(k) != model.get(k)]
         what = ", ".join(f"{k}: {have.get(k)} vs {model.get(k)}" for k in diff)
-        if diff: raise ValueError(f"index {path} was built from features of another model (differs in {what}): "
-                                  "rebuild it with `spreid index`")
+        if diff:
+            raise ValueError(
+                f"index {path} was built from features of another model (differs in {what}): "
+                "rebuild it with `spreid index`"
+            )
     src = meta["source"]
-    if paths is not None and (src.get("n") != len(paths) or src.get("paths_sha1") != paths_fingerprint(paths)):
-        raise ValueError(f"index {path} holds {src.get('n')} rows of another image list than the {len(paths)} "
-                         "features it would serve (re-extracted or extended): rebuild it with `spreid index`")
+    if paths is not None and (
+        src.get("n") != len(paths) or src.get("paths_sha1") != paths_fingerprint(paths)
+    ):
+        raise ValueError(
+            f"index {path} holds {src.get('n')} rows of another image list than the {len(paths)} "
+            "features it would serve (re-extracted or extended): rebuild it with `spreid index`"
+        )
     index = faiss.read_index(str(path))
-    return FeatureIndex(index, meta["kind"], meta["factory"], meta.get("model"), src, meta.get("build_s", 0.0))
+    return FeatureIndex(index, meta["kind"], meta["factory"], meta.get("model"), src,
+                        meta.get("build_s", 0.0))
 
 # %% ../nbs/07a_index.ipynb #c023h
 def to_gpu(fi: FeatureIndex) -> FeatureIndex:
-    "The index on all GPUs faiss sees (faiss-gpu; flat and IVF); unchanged without GPUs or for HNSW."
+    """The index on all GPUs faiss sees (faiss-gpu; flat and IVF); unchanged without GPUs or for
+    HNSW."""
     import dataclasses
     faiss = _faiss()
     if not hasattr(faiss, "index_cpu_to_all_gpus") or faiss.get_num_gpus() == 0: return fi
-    try: return dataclasses.replace(fi, index=faiss.index_cpu_to_all_gpus(fi.index))
+    try:return dataclasses.replace(fi, index=faiss.index_cpu_to_all_gpus(fi.index))
     except RuntimeError: return fi  # no GPU version of this index type
 
 # %% ../nbs/07a_index.ipynb #c027
 def knn_lists(X: np.ndarray, # (N, D) all rows, queries first
               K: int, # neighbours per row, the row itself included
-              index: str | FeatureIndex = "flat", # a mode to build over X, or an index of the last rows of X
+              # a mode to build over X, or an index of the last rows of X
+              index: str | FeatureIndex = "flat",
               **search_kw, # nprobe, ef, k_factor
              ) -> tuple[np.ndarray, bool]: # ((N, K) int32 neighbour lists, whether they are exact)
     "The K nearest rows of every row of X (itself first), through a faiss index."
@@ -227,14 +260,18 @@ def knn_lists(X: np.ndarray, # (N, D) all rows, queries first
     if isinstance(index, str): fi, q = build_index(X, index), 0
     else:
         fi, q = index, N - len(index)
-        if q < 0 or fi.index.d != X.shape[1]: raise ValueError(f"the index holds {len(fi)} rows of dimension "
-                                                              f"{fi.index.d}; X has {N} of dimension {X.shape[1]}")
+        if q < 0 or fi.index.d != X.shape[1]:
+            raise ValueError(f"the index holds {len(fi)} rows of dimension "
+                                                              f"{fi.index.d}; X has {N} of "
+                                                              f"dimension {X.shape[1]}")
         if q: fi.index.add(X[:q])
     g = N - q
     I = fi.search(X, min(K, N), squared=True, **search_kw)[0]
-    if q: I = np.where(I < 0, -1, np.where(I < g, I + q, I - g))    # faiss rows: gallery, then queries
+    # faiss rows: gallery, then queries
+    if q: I = np.where(I < 0, -1, np.where(I < g, I + q, I - g))
     I = I.astype(np.int64)
-    for r in np.flatnonzero(I[:, 0] != np.arange(N)):                # self first, as an exact search puts it
+    # self first, as an exact search puts it
+    for r in np.flatnonzero(I[:, 0] != np.arange(N)):
         row = [j for j in I[r] if j != r and j >= 0]
         I[r] = ([r] + row + [row[-1] if row else r] * K)[:I.shape[1]]
     bad = I < 0

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['METRICS', 'compute_distmat', 'synthetic_reid_features', 'RankResult', 'eval_market1501', 'evaluate_rank',
@@ -24,28 +25,33 @@ def _to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 def _as_ids(x, name: str, n: int, what: str) -> np.ndarray:
-    "Check a 1-D integer id array of length `n` (`what` names the matching distmat axis); return int64."
+    """Check a 1-D integer id array of length `n` (`what` names the matching distmat axis); return
+    int64."""
     a = _to_numpy(x)
     if a.ndim != 1: raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
     if len(a) != n: raise ValueError(f"{name} has {len(a)} entries but distmat has {n} {what}")
     if a.dtype.kind not in "iu":
-        if a.dtype.kind == "f" and np.isfinite(a).all() and (a == np.round(a)).all(): return a.astype(np.int64)
+        if a.dtype.kind == "f" and np.isfinite(a).all() and (a == np.round(a)).all():
+            return a.astype(np.int64)
         raise ValueError(f"{name} must hold integer ids, got dtype {a.dtype}")
     return a.astype(np.int64, copy=False)
 
 def _as_distmat(distmat) -> np.ndarray:
     "Check a (num_query, num_gallery) distance matrix; return it as a float32/float64 numpy array."
     d = _to_numpy(distmat)
-    if d.ndim != 2: raise ValueError(f"distmat must be 2-D (num_query, num_gallery), got shape {d.shape}")
+    if d.ndim != 2:
+        raise ValueError(f"distmat must be 2-D (num_query, num_gallery), got shape {d.shape}")
     if d.shape[0] == 0: raise ValueError("distmat has no rows: the query set is empty")
     if d.shape[1] == 0: raise ValueError("distmat has no columns: the gallery is empty")
-    if d.dtype not in (np.float32, np.float64): d = d.astype(np.float64 if d.dtype.itemsize > 4 else np.float32)
+    if d.dtype not in (np.float32, np.float64):
+        d = d.astype(np.float64 if d.dtype.itemsize > 4 else np.float32)
     return d
 
 def _as_features(x, name: str) -> torch.Tensor:
     "Check a (num_items, dim) feature matrix with finite values; return a float32/float64 tensor."
     t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
-    if t.ndim != 2: raise ValueError(f"{name} must be 2-D (num_items, dim), got shape {tuple(t.shape)}")
+    if t.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (num_items, dim), got shape {tuple(t.shape)}")
     if t.shape[0] == 0: raise ValueError(f"{name} is empty (0 rows)")
     if t.shape[1] == 0: raise ValueError(f"{name} has feature dimension 0")
     if t.dtype not in (torch.float32, torch.float64): t = t.float()
@@ -59,24 +65,29 @@ def compute_distmat(qf, # (num_query, dim) query features, numpy or torch
                     gf, # (num_gallery, dim) gallery features
                     metric: str = "euclidean", # "euclidean", "sqeuclidean" or "cosine"
                     block_size: int = 2048, # query rows per block: bounds the temporary memory
-                    device: str | torch.device | None = None, # where to compute; default: where `qf` lives
-                   ) -> np.ndarray: # (num_query, num_gallery), float32, or float64 for float64 features
+                    # where to compute; default: where `qf` lives
+                    device: str | torch.device | None = None,
+                   # (num_query, num_gallery), float32, or float64 for float64 features
+                   ) -> np.ndarray:
     "Query x gallery distance matrix, computed in blocks of query rows."
     if metric not in METRICS: raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if block_size < 1: raise ValueError(f"block_size must be >= 1, got {block_size}")
     q, g = _as_features(qf, "qf"), _as_features(gf, "gf")
-    if q.shape[1] != g.shape[1]: raise ValueError(f"qf has dimension {q.shape[1]} but gf has {g.shape[1]}")
+    if q.shape[1] != g.shape[1]:
+        raise ValueError(f"qf has dimension {q.shape[1]} but gf has {g.shape[1]}")
     dtype = torch.promote_types(q.dtype, g.dtype)
     dev = torch.device(device) if device is not None else q.device
     g = g.to(dev, dtype)
     if metric == "cosine": g = F.normalize(g, dim=1)
     else: g_sq = (g * g).sum(1)
-    out = np.empty((q.shape[0], g.shape[0]), dtype=np.float64 if dtype == torch.float64 else np.float32)
+    out = np.empty((q.shape[0], g.shape[0]),
+                   dtype=np.float64 if dtype == torch.float64 else np.float32)
     for s in range(0, q.shape[0], block_size):
         qb = q[s:s + block_size].to(dev, dtype)
         if metric == "cosine": d = 1 - F.normalize(qb, dim=1) @ g.T
         else:
-            d = torch.addmm(g_sq[None], qb, g.T, alpha=-2).add_((qb * qb).sum(1, keepdim=True)).clamp_(min=0)
+            d = torch.addmm(g_sq[None], qb, g.T,
+                            alpha=-2).add_((qb * qb).sum(1, keepdim=True)).clamp_(min=0)
             if metric == "euclidean": d = d.sqrt_()
         out[s:s + len(qb)] = d.cpu().numpy()
     return out
@@ -85,7 +96,8 @@ def compute_distmat(qf, # (num_query, dim) query features, numpy or torch
 def synthetic_reid_features(num_ids: int = 751, # identities (pids 1..num_ids)
                             num_query: int = 3368, # query images, at least one per identity
                             num_gallery: int = 15913, # gallery images, distractors included
-                            num_distractors: int = 2793, # gallery images of pid 0, each a different person
+                            # gallery images of pid 0, each a different person
+                            num_distractors: int = 2793,
                             num_cams: int = 6, # cameras (0-based ids)
                             dim: int = 2048, # feature dimension
                             center_scale: float = 0.4, # spread of identity centres (larger: easier)
@@ -93,14 +105,25 @@ def synthetic_reid_features(num_ids: int = 751, # identities (pids 1..num_ids)
                             seed: int = 0, # the one seed
                             dtype = np.float32, # dtype of the features
                            ) -> tuple: # (qf, gf, q_pids, g_pids, q_camids, g_camids)
-    "Market-1501-shaped toy features `(qf, gf, q_pids, g_pids, q_camids, g_camids)`; distractors have pid 0."
-    if num_ids < 1 or num_query < num_ids or num_gallery - num_distractors < 2 * num_ids or num_cams < 2:
-        raise ValueError(f"need num_ids >= 1, num_query >= num_ids, num_gallery - num_distractors >= 2 * num_ids and "
-                         f"num_cams >= 2; got {num_ids}, {num_query}, {num_gallery}, {num_distractors}, {num_cams}")
+    """Market-1501-shaped toy features `(qf, gf, q_pids, g_pids, q_camids, g_camids)`; distractors
+    have pid 0."""
+    if (
+        num_ids < 1
+        or num_query < num_ids
+        or num_gallery - num_distractors < 2 * num_ids
+        or num_cams < 2
+    ):
+        raise ValueError(
+            "need num_ids >= 1, num_query >= num_ids, num_gallery - num_distractors >= 2 * num_ids"
+            f" and num_cams >= 2; got {num_ids}, {num_query}, {num_gallery}, {num_distractors},"
+            f" {num_cams}"
+        )
     rng = np.random.default_rng(seed)
     pids = np.arange(1, num_ids + 1)
-    cams_of = [rng.choice(num_cams, size=rng.integers(2, num_cams + 1), replace=False) for _ in pids]
-    def draw(n_extra, per_id):  # every identity `per_id` times, then `n_extra` at random; cameras from its own set
+    cams_of = [rng.choice(num_cams, size=rng.integers(2, num_cams + 1),
+                          replace=False) for _ in pids]
+    def draw(n_extra, per_id):
+        # every identity `per_id` times, then `n_extra` at random; cameras from its own set
         p = np.concatenate([np.repeat(pids, per_id), rng.choice(pids, n_extra)])
         return p, np.array([rng.choice(cams_of[i - 1]) for i in p], dtype=np.int64)
     q_pids, q_cams = draw(num_query - num_ids, 1)
@@ -115,7 +138,8 @@ def synthetic_reid_features(num_ids: int = 751, # identities (pids 1..num_ids)
     qf = centers[q_pids] + cam_bias[q_cams] + rng.standard_normal((len(q_pids), dim))
     gf = centers[g_center] + cam_bias[g_cams] + rng.standard_normal((len(g_pids), dim))
     perm = rng.permutation(len(g_pids))
-    return (qf.astype(dtype), gf[perm].astype(dtype), q_pids.astype(np.int64), g_pids[perm].astype(np.int64),
+    return (qf.astype(dtype), gf[perm].astype(dtype), q_pids.astype(np.int64),
+            g_pids[perm].astype(np.int64),
             q_cams.astype(np.int64), g_cams[perm].astype(np.int64))
 
 # %% ../nbs/07_metrics.ipynb #c019
@@ -131,7 +155,8 @@ class _PidIndex:
         return cls(order, pids, starts, counts)
 
     def same_pid(self, q_pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        "(B, P) gallery indices that share each query's pid (padded with 0) and the (B, P) mask of real entries."
+        """(B, P) gallery indices that share each query's pid (padded with 0) and the (B, P) mask of
+        real entries."""
         k = np.minimum(np.searchsorted(self.pids, q_pids), len(self.pids) - 1)
         cnt = np.where(self.pids[k] == q_pids, self.counts[k], 0)
         j = np.arange(max(int(cnt.max()), 1))
@@ -139,7 +164,8 @@ class _PidIndex:
         return self.order[np.where(real, self.starts[k][:, None] + j, 0)], real
 
 # %% ../nbs/07_metrics.ipynb #c020
-def _count_below(d: np.ndarray, t: np.ndarray, t_max: np.ndarray, chunk: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def _count_below(d: np.ndarray, t: np.ndarray, t_max: np.ndarray,
+                 chunk: int = 32) -> tuple[np.ndarray, np.ndarray]:
     "For each row of `d` and each threshold `t[b, m]` (<= `t_max[b]`): #items < t and #items <= t."
     B, G = d.shape
     keep = d <= t_max[:, None]
@@ -151,20 +177,25 @@ def _count_below(d: np.ndarray, t: np.ndarray, t_max: np.ndarray, chunk: int = 3
         cr = c[rows]
         cmax = int(cr.max())
         if cmax == 0: continue
-        if cmax * 3 > G: S = np.sort(d[rows], axis=1)  # most of the row is needed: sort it (values only)
+        # most of the row is needed: sort it (values only)
+        if cmax * 3 > G: S = np.sort(d[rows], axis=1)
         else:
             S = np.full((len(rows), cmax), np.inf, dtype=d.dtype)
-            S[np.repeat(np.arange(len(rows)), cr), np.arange(cr.sum()) - np.repeat(np.cumsum(cr) - cr, cr)] = d[rows][keep[rows]]
+            S[np.repeat(np.arange(len(rows)), cr),
+              np.arange(cr.sum()) - np.repeat(np.cumsum(cr) - cr, cr)] = d[rows][keep[rows]]
             S.sort(axis=1)
-        if (S[:, 0] == -np.inf).any(): raise ValueError("distmat contains NaN or inf")  # NaN and +inf: caught by the caller
+        # NaN and +inf: caught by the caller
+        if (S[:, 0] == -np.inf).any(): raise ValueError("distmat contains NaN or inf")
         for i, r in enumerate(rows):  # numpy has no batched searchsorted; one cheap call per row
             lo[r] = np.searchsorted(S[i], t[r], "left")
             hi[r] = np.searchsorted(S[i], t[r], "right")
     return lo, hi
 
+# %% ../nbs/07_metrics.ipynb #c020s1
 def _positive_ranks(d: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray, g_pids: np.ndarray,
                     g_camids: np.ndarray, index: _PidIndex) -> tuple[np.ndarray, np.ndarray]:
-    "(B, P) 0-based positions of each query's valid positives in its ranking (-1 pads) and (B,) their counts."
+    """(B, P) 0-based positions of each query's valid positives in its ranking (-1 pads) and (B,)
+    their counts."""
     B = len(d)
     same_idx, real = index.same_pid(q_pids)
     same_d = np.take_along_axis(d, same_idx, 1)
@@ -172,17 +203,20 @@ def _positive_ranks(d: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray, g_p
     n_pos = is_pos.sum(1)
     P = same_idx.shape[1]
     pos_d = np.where(is_pos, same_d, np.inf)
-    ps = np.argsort(pos_d, axis=1, kind="stable")  # same_idx ascends, so this is (distance, index) order
+    # same_idx ascends, so this is (distance, index) order
+    ps = np.argsort(pos_d, axis=1, kind="stable")
     t = np.take_along_axis(pos_d, ps, 1).astype(d.dtype)
     t_idx = np.take_along_axis(same_idx, ps, 1)
-    sd = np.where(real, same_d, np.inf)[:, None, :]  # own-pid items (positives and junk), never negatives
+    # own-pid items (positives and junk), never negatives
+    sd = np.where(real, same_d, np.inf)[:, None, :]
     same_lt, same_eq = (sd < t[:, :, None]).sum(2), (sd == t[:, :, None]).sum(2)
     t_max = np.where(n_pos > 0, t[np.arange(B), np.maximum(n_pos - 1, 0)], -np.inf).astype(d.dtype)
     lo, hi = _count_below(d, t, t_max)
     real_m = np.arange(P) < n_pos[:, None]
     neg_eq = np.where(real_m, hi - lo - same_eq, 0)
     tie_before = np.zeros((B, P), np.int64)
-    for b, m in zip(*np.nonzero(neg_eq > 0)):  # a negative at exactly a positive's distance: order by index
+    # a negative at exactly a positive's distance: order by index
+    for b, m in zip(*np.nonzero(neg_eq > 0)):
         j = t_idx[b, m]
         tie_before[b, m] = np.count_nonzero((d[b, :j] == t[b, m]) & (g_pids[:j] != q_pids[b]))
     ranks = np.arange(P) + (lo - same_lt) + tie_before
@@ -192,7 +226,8 @@ def _positive_ranks(d: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray, g_p
 @dataclass
 class RankResult:
     "All of `evaluate_rank`'s results; unpacks as `(cmc, mAP)` like torchreid's tuple."
-    cmc: np.ndarray # (max_rank,) float32: fraction of valid queries with a correct match within rank r+1
+    # (max_rank,) float32: fraction of valid queries with a correct match within rank r+1
+    cmc: np.ndarray
     mAP: float # mean average precision over valid queries, in [0, 1]
     mINP: float # mean inverse negative penalty over valid queries
     all_AP: np.ndarray # (num_query,) AP per query, NaN for queries without a valid match
@@ -210,35 +245,50 @@ def _check_rank_args(distmat, q_pids, g_pids, q_camids, g_camids, max_rank):
     "Validate evaluate_rank's inputs; clip max_rank to the gallery size with a warning."
     d = _as_distmat(distmat)
     nq, ng = d.shape
-    q_pids, q_camids = (_as_ids(x, n, nq, "rows (queries)") for x, n in ((q_pids, "q_pids"), (q_camids, "q_camids")))
-    g_pids, g_camids = (_as_ids(x, n, ng, "columns (gallery items)") for x, n in ((g_pids, "g_pids"), (g_camids, "g_camids")))
-    if int(max_rank) != max_rank or max_rank < 1: raise ValueError(f"max_rank must be a positive integer, got {max_rank}")
+    q_pids, q_camids = (_as_ids(x, n, nq, "rows (queries)") for x,
+                        n in ((q_pids, "q_pids"), (q_camids, "q_camids")))
+    g_pids, g_camids = (_as_ids(x, n, ng, "columns (gallery items)") for x,
+                        n in ((g_pids, "g_pids"), (g_camids, "g_camids")))
+    if int(max_rank) != max_rank or max_rank < 1:
+        raise ValueError(f"max_rank must be a positive integer, got {max_rank}")
     if max_rank > ng:
-        warnings.warn(f"max_rank={max_rank} is larger than the gallery ({ng} items); clipped to {ng}")
+        warnings.warn(
+            f"max_rank={max_rank} is larger than the gallery ({ng} items); clipped to {ng}"
+        )
         max_rank = ng
     return d, q_pids, g_pids, q_camids, g_camids, int(max_rank)
 
-def _summarise(first: np.ndarray, all_AP: np.ndarray, all_INP: np.ndarray, max_rank: int) -> RankResult:
+def _summarise(first: np.ndarray, all_AP: np.ndarray, all_INP: np.ndarray,
+               max_rank: int) -> RankResult:
     "CMC and means over valid queries; warn about (or refuse) queries without a valid match."
     valid = first >= 0
     nv, nq = int(valid.sum()), len(first)
     invalid = np.flatnonzero(~valid)
-    if nv == 0: raise ValueError(f"none of the {nq} queries has a valid match in the gallery (same pid, another camera)")
+    if nv == 0:
+        raise ValueError(
+            f"none of the {nq} queries has a valid match in the gallery (same pid, another camera)"
+        )
     if len(invalid):
-        warnings.warn(f"{len(invalid)} of {nq} queries have no valid match in the gallery (same pid, another camera); "
-                      "they are left out of CMC and mAP (RankResult.invalid_q lists them)")
+        warnings.warn(
+            f"{len(invalid)} of {nq} queries have no valid match in the gallery (same pid, another"
+            " camera); they are left out of CMC and mAP (RankResult.invalid_q lists them)"
+        )
     hits = np.bincount(np.minimum(first[valid], max_rank), minlength=max_rank + 1)[:max_rank]
     cmc = (np.cumsum(hits) / nv).astype(np.float32)
-    return RankResult(cmc, float(np.mean(all_AP[valid])), float(np.mean(all_INP[valid])), all_AP, all_INP, first, nv, invalid)
+    return RankResult(cmc, float(np.mean(all_AP[valid])), float(np.mean(all_INP[valid])), all_AP,
+                      all_INP, first, nv, invalid)
 
 # %% ../nbs/07_metrics.ipynb #c025
 def eval_market1501(distmat, # (num_query, num_gallery) distances, numpy or torch
                     q_pids, g_pids, q_camids, g_camids, # 1-D integer ids
-                    max_rank: int = 50, # length of the CMC curve; clipped to the gallery size (warning)
+                    # length of the CMC curve; clipped to the gallery size (warning)
+                    max_rank: int = 50,
                     block_size: int = 256, # query rows per block
                    ) -> RankResult:
-    "CMC, mAP and mINP under the Market-1501 / DukeMTMC-reID protocol; ties ranked by gallery index."
-    d, q_pids, g_pids, q_camids, g_camids, max_rank = _check_rank_args(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
+    """CMC, mAP and mINP under the Market-1501 / DukeMTMC-reID protocol; ties ranked by gallery
+    index."""
+    d, q_pids, g_pids, q_camids, g_camids, max_rank = _check_rank_args(distmat, q_pids, g_pids,
+                                                                       q_camids, g_camids, max_rank)
     nq = len(d)
     index = _PidIndex.build(g_pids)
     all_AP, all_INP, first = np.full(nq, np.nan), np.full(nq, np.nan), np.full(nq, -1, np.int64)
@@ -247,7 +297,8 @@ def eval_market1501(distmat, # (num_query, num_gallery) distances, numpy or torc
         if not np.isfinite(blk.max(1)).all(): raise ValueError("distmat contains NaN or inf")
         ranks, n_pos = _positive_ranks(blk, q_pids[sl], q_camids[sl], g_pids, g_camids, index)
         ok = n_pos > 0
-        prec = np.where(ranks >= 0, np.arange(1, ranks.shape[1] + 1) / (np.maximum(ranks, 0) + 1.0), 0.0)
+        prec = np.where(ranks >= 0, np.arange(1, ranks.shape[1] + 1) / (np.maximum(ranks, 0) + 1.0),
+                        0.0)
         last = np.take_along_axis(ranks, np.maximum(n_pos - 1, 0)[:, None], 1)[:, 0]
         all_AP[sl] = np.where(ok, prec.sum(1) / np.maximum(n_pos, 1), np.nan)
         all_INP[sl] = np.where(ok, n_pos / (np.maximum(last, 0) + 1.0), np.nan)
@@ -257,15 +308,20 @@ def eval_market1501(distmat, # (num_query, num_gallery) distances, numpy or torc
 # %% ../nbs/07_metrics.ipynb #c036
 def evaluate_rank(distmat, # (num_query, num_gallery) distances (smaller = closer), numpy or torch
                   q_pids, g_pids, q_camids, g_camids, # 1-D integer ids of queries and gallery items
-                  max_rank: int = 50, # length of the CMC curve; clipped to the gallery size with a warning
-                  use_metric_cuhk03: bool = False, # classic CUHK03 single-gallery-shot CMC instead of Market's
+                  # length of the CMC curve; clipped to the gallery size with a warning
+                  max_rank: int = 50,
+                  # classic CUHK03 single-gallery-shot CMC instead of Market's
+                  use_metric_cuhk03: bool = False,
                   use_cython: bool = True, # accepted for compatibility with torchreid; ignored
-                  return_details: bool = False, # return a `RankResult` (per-query AP, mINP, invalid queries)
+                  # return a `RankResult` (per-query AP, mINP, invalid queries)
+                  return_details: bool = False,
                   num_repeats: int = 10, # CUHK03 only: random gallery draws
                   seed: int = 0, # CUHK03 only: seed of those draws
-                 ) -> tuple | RankResult: # (cmc, mAP), or RankResult (which also unpacks as cmc, mAP)
+                 # (cmc, mAP), or RankResult (which also unpacks as cmc, mAP)
+                 ) -> tuple | RankResult:
     "CMC and mAP of a query x gallery distance matrix, compatible with torchreid's `evaluate_rank`."
-    if use_metric_cuhk03: res = eval_cuhk03(distmat, q_pids, g_pids, q_camids, g_camids, max_rank, num_repeats, seed)
+    if use_metric_cuhk03:
+        res = eval_cuhk03(distmat, q_pids, g_pids, q_camids, g_camids, max_rank, num_repeats, seed)
     else: res = eval_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
     return res if return_details else (res.cmc, res.mAP)
 
@@ -288,7 +344,8 @@ def plot_cmc(curves: dict, # label -> CMC curve (or a RankResult)
     if ax is None: _, ax = plt.subplots(figsize=(4.5, 3), dpi=90)
     curves = {k: (v.cmc if isinstance(v, RankResult) else np.asarray(v)) for k, v in curves.items()}
     n = max_rank or min(len(c) for c in curves.values())
-    for label, c in curves.items(): ax.plot(np.arange(1, n + 1), 100 * c[:n], marker=".", label=label)
+    for label, c in curves.items():
+        ax.plot(np.arange(1, n + 1), 100 * c[:n], marker=".", label=label)
     ax.set(xlabel="rank", ylabel="matching rate (%)", title="CMC")
     ax.grid(alpha=.3); ax.legend(fontsize=7, loc="lower right")
     ax.xaxis.get_major_locator().set_params(integer=True)
@@ -301,10 +358,14 @@ def eval_cuhk03(distmat, # (num_query, num_gallery) distances, numpy or torch
                 num_repeats: int = 10, # random single-shot galleries to average over
                 seed: int = 0, # seed of the draws
                ) -> RankResult:
-    "Classic CUHK03 CMC (one random gallery image per identity, averaged over draws); mAP on the full gallery."
+    """Classic CUHK03 CMC (one random gallery image per identity, averaged over draws); mAP on the
+    full gallery."""
     if num_repeats < 1: raise ValueError(f"num_repeats must be >= 1, got {num_repeats}")
-    full = eval_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)  # checks inputs, mAP, valid queries
-    d, q_pids, g_pids, q_camids, g_camids, max_rank = _check_rank_args(distmat, q_pids, g_pids, q_camids, g_camids, len(full.cmc))
+    # checks inputs, mAP, valid queries
+    full = eval_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
+    d, q_pids, g_pids, q_camids, g_camids, max_rank = _check_rank_args(distmat, q_pids, g_pids,
+                                                                       q_camids, g_camids,
+                                                                       len(full.cmc))
     qi = np.flatnonzero(full.first_rank >= 0)
     index = _PidIndex.build(g_pids)
     seg = np.repeat(np.arange(len(index.pids)), index.counts)
@@ -323,7 +384,8 @@ def eval_cuhk03(distmat, # (num_query, num_gallery) distances, numpy or torch
         before = other & ((dc < dp) | ((dc == dp) & (chosen[None] < best[:, None])))
         hits += np.bincount(np.minimum(before.sum(1), max_rank), minlength=max_rank + 1)
     cmc = (np.cumsum(hits[:max_rank]) / (len(qi) * num_repeats)).astype(np.float32)
-    return RankResult(cmc, full.mAP, full.mINP, full.all_AP, full.all_INP, full.first_rank, full.num_valid_q, full.invalid_q)
+    return RankResult(cmc, full.mAP, full.mINP, full.all_AP, full.all_INP, full.first_rank,
+                      full.num_valid_q, full.invalid_q)
 
 # %% ../nbs/07_metrics.ipynb #c052
 def average_splits(results: Sequence, # (cmc, mAP) pairs or RankResults, one per split
@@ -331,55 +393,83 @@ def average_splits(results: Sequence, # (cmc, mAP) pairs or RankResults, one per
     "Average CMC curves and mAPs over evaluation splits (CUHK03's 20 splits)."
     if len(results) == 0: raise ValueError("no results to average")
     cmcs = [np.asarray(c) for c, _ in results]
-    if len({len(c) for c in cmcs}) != 1: raise ValueError(f"CMC curves differ in length: {sorted({len(c) for c in cmcs})}")
+    if len({len(c) for c in cmcs}) != 1:
+        raise ValueError(f"CMC curves differ in length: {sorted({len(c) for c in cmcs})}")
     return np.mean(cmcs, 0).astype(np.float32), float(np.mean([m for _, m in results]))
 
 # %% ../nbs/07_metrics.ipynb #c057
 class ConfusionMatrix:
-    "Pixel confusion matrix (rows: ground truth, columns: prediction) accumulated over images, with LIP's scores."
+    """Pixel confusion matrix (rows: ground truth, columns: prediction) accumulated over images,
+    with LIP's scores."""
     def __init__(self, num_classes: int = 20, # LIP has 20 labels
                  ignore_index: int | None = 255, # ground-truth label that is not counted
-                 device: str | torch.device | None = None, # where to accumulate; default: the first update's device
+                 # where to accumulate; default: the first update's device
+                 device: str | torch.device | None = None,
                 ):
         if num_classes < 1: raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.num_classes, self.ignore_index = num_classes, ignore_index
-        self.mat = None if device is None else torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
+        self.mat = None if device is None else torch.zeros(num_classes, num_classes,
+                                                           dtype=torch.int64, device=device)
 
-    def reset(self):
-        "Forget everything accumulated."
-        if self.mat is not None: self.mat.zero_()
-        return self
+# %% ../nbs/07_metrics.ipynb #c057q1
+@patch
+def reset(self: ConfusionMatrix):
+    "Forget everything accumulated."
+    if self.mat is not None: self.mat.zero_()
+    return self
 
-    def update(self, pred, # predicted class per pixel (integers, any shape), numpy or torch
-               target, # ground-truth labels, same shape; `ignore_index` pixels are skipped
-              ):
-        "Add one image's (or a batch's) pixels to the matrix."
-        p, t = (x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x)) for x in (pred, target))
-        if p.shape != t.shape: raise ValueError(f"pred has shape {tuple(p.shape)} but target has {tuple(t.shape)}")
-        for x, name in ((p, "pred"), (t, "target")):
-            if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
-                raise ValueError(f"{name} must hold integer class indices, got {x.dtype} (take the argmax over classes first)")
-        if self.mat is None: self.mat = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64, device=t.device)
-        p, t = p.to(self.mat.device).reshape(-1).long(), t.to(self.mat.device).reshape(-1).long()
-        if self.ignore_index is not None:
-            keep = t != self.ignore_index
-            p, t = p[keep], t[keep]
-        C = self.num_classes
-        if t.numel():
-            for x, name in ((t, "target"), (p, "pred")):
-                lo, hi = int(x.min()), int(x.max())
-                if lo < 0 or hi >= C:
-                    raise ValueError(f"{name} holds label {lo if lo < 0 else hi} outside [0, {C})"
-                                     + (f" (and it is not ignore_index={self.ignore_index})" if name == "target" else ""))
-            self.mat += torch.bincount(t * C + p, minlength=C * C).view(C, C)
-        return self
+# %% ../nbs/07_metrics.ipynb #c057q2
+@patch
+def update(self: ConfusionMatrix, pred, # predicted class per pixel (integers, any shape), numpy or torch
+           target, # ground-truth labels, same shape; `ignore_index` pixels are skipped
+          ):
+    "Add one image's (or a batch's) pixels to the matrix."
+    p, t = (
+        x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+        for x in (pred, target)
+    )
+    if p.shape != t.shape:
+        raise ValueError(f"pred has shape {tuple(p.shape)} but target has {tuple(t.shape)}")
+    for x, name in ((p, "pred"), (t, "target")):
+        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+            raise ValueError(
+                f"{name} must hold integer class indices, got {x.dtype} (take the argmax over"
+                " classes first)"
+            )
+    if self.mat is None:
+        self.mat = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64,
+                               device=t.device)
+    p, t = p.to(self.mat.device).reshape(-1).long(), t.to(self.mat.device).reshape(-1).long()
+    if self.ignore_index is not None:
+        keep = t != self.ignore_index
+        p, t = p[keep], t[keep]
+    C = self.num_classes
+    if t.numel():
+        for x, name in ((t, "target"), (p, "pred")):
+            lo, hi = int(x.min()), int(x.max())
+            if lo < 0 or hi >= C:
+                raise ValueError(
+                    f"{name} holds label {lo if lo < 0 else hi} outside [0, {C})"
+                    + (
+                        f" (and it is not ignore_index={self.ignore_index})"
+                        if name == "target"
+                        else ""
+                    )
+                )
+        self.mat += torch.bincount(t * C + p, minlength=C * C).view(C, C)
+    return self
 
-    def scores(self) -> dict:
-        "overall_acc, mean_acc, mean_iou (NaN-means over classes present) and per-class class_acc, class_iou."
-        if self.mat is None or int(self.mat.sum()) == 0: raise ValueError("no pixels accumulated: call update() first")
-        m = self.mat.double().cpu().numpy()
-        tp, gt, pr = np.diag(m), m.sum(1), m.sum(0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            acc, iou = tp / gt, tp / (gt + pr - tp)
-        return dict(overall_acc=float(tp.sum() / m.sum()), mean_acc=float(np.nanmean(acc)), mean_iou=float(np.nanmean(iou)),
-                    class_acc=acc, class_iou=iou)
+# %% ../nbs/07_metrics.ipynb #c057q3
+@patch
+def scores(self: ConfusionMatrix) -> dict:
+    """overall_acc, mean_acc, mean_iou (NaN-means over classes present) and per-class class_acc,
+    class_iou."""
+    if self.mat is None or int(self.mat.sum()) == 0:
+        raise ValueError("no pixels accumulated: call update() first")
+    m = self.mat.double().cpu().numpy()
+    tp, gt, pr = np.diag(m), m.sum(1), m.sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        acc, iou = tp / gt, tp / (gt + pr - tp)
+    return dict(overall_acc=float(tp.sum() / m.sum()), mean_acc=float(np.nanmean(acc)),
+                mean_iou=float(np.nanmean(iou)),
+                class_acc=acc, class_iou=iou)

@@ -17,6 +17,7 @@ from .core import get_device
 from .backbones import build_backbone
 from .parser import HumanParser, load_parser
 from .pooling import SPReIDHead, uniform_regions
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['REGION_SOURCES', 'MODEL_NAMES', 'Baseline', 'baseline', 'SPReID', 'spreid', 'combine', 'Combined', 'combine_star',
@@ -24,20 +25,26 @@ __all__ = ['REGION_SOURCES', 'MODEL_NAMES', 'Baseline', 'baseline', 'SPReID', 's
 
 # %% ../nbs/06_models.ipynb #c006
 def _outputs(model: nn.Module, emb: torch.Tensor):
-    "The convention of every model here: `(logits, emb)` when training with a classifier, else `emb`."
+    """The convention of every model here: `(logits, emb)` when training with a classifier, else
+    `emb`."""
     if model.training and model.classifier is not None: return model.classifier(emb), emb
     return emb
 
 class Baseline(nn.Module):
     "Backbone + global average pooling (+ a linear identity classifier when `num_classes` > 0)."
-    def __init__(self, backbone: str = "inception_v3", # inception_v3, resnet50, resnet152 (Table 3), resnet18 (CPU)
-                 num_classes: int = 0, # training identities; 0: no classifier
-                 pretrained: Any = None, # ImageNet weights for the backbone (see `build_backbone`)
-                 download: bool = True, # let torchvision download missing weights
-                 output_stride: int = 32, # 32, or 16: a re-ID map twice as tall and wide (see `build_backbone`)
-                ):
+    def __init__(
+        self,
+        backbone: str = "inception_v3",  # inception_v3, resnet50, resnet152 (Table 3), resnet18 (CPU)
+        num_classes: int = 0,  # training identities; 0: no classifier
+        pretrained: Any = None,  # ImageNet weights for the backbone (see `build_backbone`)
+        download: bool = True,  # let torchvision download missing weights
+        # 32, or 16: a re-ID map twice as tall and wide (see `build_backbone`)
+        output_stride: int = 32,
+    ):
         super().__init__()
-        self.backbone = build_backbone(backbone, pretrained, output_stride=output_stride, download=download)
+        self.backbone = build_backbone(
+            backbone, pretrained, output_stride=output_stride, download=download
+        )
         self.embed_dim = self.backbone.out_channels
         self.classifier = nn.Linear(self.embed_dim, num_classes) if num_classes else None
         self.config = dict(name="baseline", backbone=backbone, num_classes=num_classes)
@@ -47,8 +54,13 @@ class Baseline(nn.Module):
         "Embedding (B, C) in eval mode; `(logits, embedding)` in training mode."
         return _outputs(self, self.backbone(x).mean((2, 3)))
 
-def baseline(backbone: str = "inception_v3", num_classes: int = 0, pretrained: Any = None, download: bool = True,
-             output_stride: int = 32) -> Baseline:
+def baseline(
+    backbone: str = "inception_v3",
+    num_classes: int = 0,
+    pretrained: Any = None,
+    download: bool = True,
+    output_stride: int = 32,
+) -> Baseline:
     "The paper's baseline: `backbone` with global average pooling (Section 3.3, Tables 2 and 3)."
     return Baseline(backbone, num_classes, pretrained, download, output_stride=output_stride)
 
@@ -60,40 +72,62 @@ def _resize(x: torch.Tensor, size: tuple) -> torch.Tensor:
 
 REGION_SOURCES = ("learned", "oracle", "shuffled", "uniform")
 
+# %% ../nbs/06_models.ipynb #c009s1
 class SPReID(nn.Module):
     "SPReID (Figure 1): re-ID backbone(s), a frozen human parser, and the semantic-pooling head."
     def __init__(self, parser: HumanParser, # the trained parser (frozen here)
-                 variant: str = "wfg", # "wfg" ([global, foreground, parts]) or "wofg" ([global, parts])
-                 shared_backbone: bool = True, # True: one backbone feeds both heads; False: one backbone per head
+                 # "wfg" ([global, foreground, parts]) or "wofg" ([global, parts])
+                 variant: str = "wfg",
+                 # True: one backbone feeds both heads; False: one backbone per head
+                 shared_backbone: bool = True,
                  backbone: str = "inception_v3", # re-ID backbone
                  num_classes: int = 0, # training identities; 0: no classifier
                  reid_size: tuple = (512, 170), # (h, w) the re-ID branch sees
                  parser_size: tuple = (512, 512), # (h, w) the parser sees
                  pretrained: Any = None, # ImageNet weights for the re-ID backbone(s)
                  download: bool = True, # let torchvision download missing weights
-                 output_stride: int = 32, # re-ID backbone(s): 32, or 16 (a map twice as tall and wide)
-                 region_source: str = "learned", # one of `REGION_SOURCES` (controls of the study notebook)
+                 # re-ID backbone(s): 32, or 16 (a map twice as tall and wide)
+                 output_stride: int = 32,
+                 # one of `REGION_SOURCES` (controls of the study notebook)
+                 region_source: str = "learned",
                 ):
         super().__init__()
-        if variant not in ("wfg", "wofg"): raise ValueError(f"variant must be 'wfg' or 'wofg', got {variant!r}")
+        if variant not in ("wfg", "wofg"):
+            raise ValueError(f"variant must be 'wfg' or 'wofg', got {variant!r}")
         if region_source not in REGION_SOURCES:
-            raise ValueError(f"region_source must be one of {REGION_SOURCES}, got {region_source!r}")
+            raise ValueError(
+                f"region_source must be one of {REGION_SOURCES}, got {region_source!r}"
+            )
         self.region_source = region_source
-        if not isinstance(parser, HumanParser): raise TypeError(f"parser must be a HumanParser, got {type(parser).__name__}")
+        if not isinstance(parser, HumanParser):
+            raise TypeError(f"parser must be a HumanParser, got {type(parser).__name__}")
         self.variant, self.shared_backbone = variant, shared_backbone
         self.reid_size, self.parser_size = tuple(reid_size), tuple(parser_size)
-        self.backbone = build_backbone(backbone, pretrained, output_stride=output_stride, download=download)
-        self.semantic_backbone = None if shared_backbone else build_backbone(backbone, pretrained, output_stride=output_stride, download=download)
-        for what, size, m in (("reid_size", self.reid_size, self.backbone), ("parser_size", self.parser_size, parser.backbone)):
+        self.backbone = build_backbone(backbone, pretrained, output_stride=output_stride,
+                                       download=download)
+        self.semantic_backbone = (
+            None
+            if shared_backbone
+            else build_backbone(
+                backbone, pretrained, output_stride=output_stride, download=download
+            )
+        )
+        for what, size, m in (("reid_size", self.reid_size, self.backbone),
+                              ("parser_size", self.parser_size, parser.backbone)):
             if len(size) != 2 or min(size) < m.min_size:
-                raise ValueError(f"{what}={size} is too small for {m.arch} (output stride {m.output_stride}): each side must be at least {m.min_size}")
+                raise ValueError(
+                    f"{what}={size} is too small for {m.arch} (output stride {m.output_stride}):"
+                    f" each side must be at least {m.min_size}"
+                )
         self.parser = parser.eval()
         for p in self.parser.parameters(): p.requires_grad_(False)
         self.head = SPReIDHead(self.backbone.out_channels, foreground=variant == "wfg")
         self.embed_dim = self.head.out_channels
         self.classifier = nn.Linear(self.embed_dim, num_classes) if num_classes else None
-        self.config = dict(name=f"spreid_{variant}", variant=variant, shared_backbone=shared_backbone, backbone=backbone,
-                           num_classes=num_classes, reid_size=list(self.reid_size), parser_size=list(self.parser_size),
+        self.config = dict(name=f"spreid_{variant}", variant=variant,
+                           shared_backbone=shared_backbone, backbone=backbone,
+                           num_classes=num_classes, reid_size=list(self.reid_size),
+                           parser_size=list(self.parser_size),
                            parser=dict(parser.config))
         if output_stride != 32: self.config["output_stride"] = output_stride
         if region_source != "learned": self.config["region_source"] = region_source
@@ -104,86 +138,120 @@ class SPReID(nn.Module):
         self.parser.eval()
         return self
 
-    def regions(self, x: torch.Tensor, # images; resized to `parser_size` unless they have it
-               ) -> torch.Tensor:
-        "(B, 5, h, w) region probabilities of the frozen parser for images `x` (resized to `parser_size`)."
-        with torch.no_grad(): return self.parser.region_probs(_resize(x, self.parser_size))
+# %% ../nbs/06_models.ipynb #c009s1q1
+@patch
+def regions(self: SPReID, x: torch.Tensor, # images; resized to `parser_size` unless they have it
+           ) -> torch.Tensor:
+    """(B, 5, h, w) region probabilities of the frozen parser for images `x` (resized to
+    `parser_size`)."""
+    with torch.no_grad(): return self.parser.region_probs(_resize(x, self.parser_size))
 
-    def source_regions(self, x: torch.Tensor, # the image batch
-                       fmap: torch.Tensor, # its re-ID map (B, C, h, w)
-                       regions: torch.Tensor | None = None, # (B, 5, H, W) true region maps, e.g. `oracle_regions`
-                      ) -> torch.Tensor:
-        "The region maps `region_source` names: the parser's, the given ones, another image's, or uniform."
-        src = self.region_source
-        if src == "uniform": return uniform_regions(fmap.shape[0], fmap.shape[-2:], fmap.dtype, fmap.device)
-        if src == "oracle" and regions is None:
-            raise ValueError("region_source='oracle' needs the true regions: call model(x, regions=...)")
-        r = self.regions(x) if src == "learned" or regions is None else regions
-        return r.roll(1, 0) if src == "shuffled" else r     # shuffled: each image gets the previous one's
+@patch
+def source_regions(self: SPReID, x: torch.Tensor, # the image batch
+                   fmap: torch.Tensor, # its re-ID map (B, C, h, w)
+                   # (B, 5, H, W) true region maps, e.g. `oracle_regions`
+                   regions: torch.Tensor | None = None,
+                  ) -> torch.Tensor:
+    """The region maps `region_source` names: the parser's, the given ones, another image's, or
+    uniform."""
+    src = self.region_source
+    if src == "uniform":
+        return uniform_regions(fmap.shape[0], fmap.shape[-2:], fmap.dtype, fmap.device)
+    if src == "oracle" and regions is None:
+        raise ValueError(
+            "region_source='oracle' needs the true regions: call model(x, regions=...)"
+        )
+    r = self.regions(x) if src == "learned" or regions is None else regions
+    # shuffled: each image gets the previous one's
+    return r.roll(1, 0) if src == "shuffled" else r
 
-    def forward(self, x: torch.Tensor, # (B, 3, H, W) RGB in [0, 1] (resized to `reid_size`)
-                xp: torch.Tensor | None = None, # the images at `parser_size`; None: `x` resized
-                regions: torch.Tensor | None = None, # true region maps for region_source 'oracle' (or 'shuffled')
-               ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        "Embedding (B, `embed_dim`) in eval mode; `(logits, embedding)` in training mode."
-        for what, t in (("", x), ("parser ", xp)):
-            if t is None and what: continue
-            ok = isinstance(t, torch.Tensor) and t.ndim == 4 and t.shape[1] == 3
-            if not ok or t.shape[0] != x.shape[0]:
-                raise ValueError(f"SPReID: expected a (B, 3, H, W) RGB {what}image batch, "
-                                 f"got shape {tuple(getattr(t, 'shape', ()))}")
-        xr = _resize(x, self.reid_size)
-        fmap = self.backbone(xr)
-        fsem = None if self.semantic_backbone is None else self.semantic_backbone(xr)
-        return _outputs(self, self.head(fmap, self.source_regions(x if xp is None else xp, fmap, regions), fsem))
-
+# %% ../nbs/06_models.ipynb #c009s1q2
+@patch
+def forward(self: SPReID, x: torch.Tensor, # (B, 3, H, W) RGB in [0, 1] (resized to `reid_size`)
+            xp: torch.Tensor | None = None, # the images at `parser_size`; None: `x` resized
+            # true region maps for region_source 'oracle' (or 'shuffled')
+            regions: torch.Tensor | None = None,
+           ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    "Embedding (B, `embed_dim`) in eval mode; `(logits, embedding)` in training mode."
+    for what, t in (("", x), ("parser ", xp)):
+        if t is None and what: continue
+        ok = isinstance(t, torch.Tensor) and t.ndim == 4 and t.shape[1] == 3
+        if not ok or t.shape[0] != x.shape[0]:
+            raise ValueError(f"SPReID: expected a (B, 3, H, W) RGB {what}image batch, "
+                             f"got shape {tuple(getattr(t, 'shape', ()))}")
+    xr = _resize(x, self.reid_size)
+    fmap = self.backbone(xr)
+    fsem = None if self.semantic_backbone is None else self.semantic_backbone(xr)
+    return _outputs(self,
+                    self.head(fmap, self.source_regions(x if xp is None else xp, fmap, regions),
+                              fsem))
 
 # %% ../nbs/06_models.ipynb #c013
 def spreid(variant: str = "wfg", # "wfg" or "wofg"
-           shared_backbone: bool = True, # Table 5: True "Y" (one backbone, both heads), False "N" (exclusive)
+           # Table 5: True "Y" (one backbone, both heads), False "N" (exclusive)
+           shared_backbone: bool = True,
            backbone: str = "inception_v3", # re-ID backbone
            num_classes: int = 0, # training identities; 0: no classifier
            parser: HumanParser | None = None, # a parser object ...
            parser_ckpt: str | Path | None = None, # ... or a checkpoint written by `save_parser`
-           parser_backbone: str | None = None, # the parser backbone the caller expects (checked); None: any
+           # the parser backbone the caller expects (checked); None: any
+           parser_backbone: str | None = None,
            reid_size: tuple = (512, 170), # (h, w) of the re-ID branch
            parser_size: tuple = (512, 512), # (h, w) of the parser branch
            pretrained: Any = None, # ImageNet weights for the re-ID backbone(s)
            download: bool = True, # let torchvision download missing weights
            output_stride: int = 32, # re-ID backbone(s): 32 or 16
-           region_source: str = "learned", # learned | oracle | shuffled | uniform (see `SPReID.source_regions`)
+           # learned | oracle | shuffled | uniform (see `SPReID.source_regions`)
+           region_source: str = "learned",
           ) -> SPReID:
-    "SPReID w/ or w/o foreground, shared or exclusive backbone, with a frozen parser from `parser` or `parser_ckpt`."
+    """SPReID w/ or w/o foreground, shared or exclusive backbone, with a frozen parser from `parser`
+    or `parser_ckpt`."""
     if (parser is None) == (parser_ckpt is None):
-        raise ValueError("SPReID needs exactly one trained parser: pass parser=HumanParser(...) or parser_ckpt='path/to/parser.pt'")
+        raise ValueError(
+            "SPReID needs exactly one trained parser: pass parser=HumanParser(...) or"
+            " parser_ckpt='path/to/parser.pt'"
+        )
     if parser is None:
-        parser = load_parser(parser_ckpt, **({"backbone": parser_backbone} if parser_backbone else {}))
+        parser = load_parser(parser_ckpt,
+                             **({"backbone": parser_backbone} if parser_backbone else {}))
     elif parser_backbone and parser.config["backbone"] != parser_backbone:
-        raise ValueError(f"parser has backbone={parser.config['backbone']!r}; expected parser_backbone={parser_backbone!r}")
-    return SPReID(parser, variant, shared_backbone, backbone, num_classes, reid_size, parser_size, pretrained, download,
+        raise ValueError(
+            f"parser has backbone={parser.config['backbone']!r}; expected"
+            f" parser_backbone={parser_backbone!r}"
+        )
+    return SPReID(parser, variant, shared_backbone, backbone, num_classes, reid_size, parser_size,
+                  pretrained, download,
                   output_stride=output_stride, region_source=region_source)
 
 # %% ../nbs/06_models.ipynb #c027
-def combine(*features: torch.Tensor | np.ndarray, # (N, D_i) feature matrices, all tensors or all arrays
-            eps: float = 1e-12, # guards the norm of an all-zero row
-           ) -> torch.Tensor | np.ndarray: # (N, sum D_i)
+def combine(
+    *features: torch.Tensor | np.ndarray,  # (N, D_i) feature matrices, all tensors or all arrays
+    eps: float = 1e-12,  # guards the norm of an all-zero row
+) -> torch.Tensor | np.ndarray:  # (N, sum D_i)
     "l2-normalise each feature matrix row-wise and concatenate them (the paper's combination)."
     if not features: raise ValueError("combine needs at least one feature matrix")
     if any(f.ndim != 2 for f in features) or len({f.shape[0] for f in features}) != 1:
-        raise ValueError(f"combine needs (N, D) matrices with the same N, got shapes {[tuple(f.shape) for f in features]}")
+        raise ValueError(
+            "combine needs (N, D) matrices with the same N, got shapes"
+            f" {[tuple(f.shape) for f in features]}"
+        )
     if all(isinstance(f, torch.Tensor) for f in features):
         return torch.cat([F.normalize(f, dim=1, eps=eps) for f in features], 1)
     if all(isinstance(f, np.ndarray) for f in features):
-        return np.concatenate([f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), eps) for f in features], 1).astype(np.float32)
+        return np.concatenate(
+            [f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), eps) for f in features], 1
+        ).astype(np.float32)
     raise TypeError("combine needs all torch tensors or all NumPy arrays")
 
+# %% ../nbs/06_models.ipynb #c027s1
 class Combined(nn.Module):
     "Several models on the same input, their embeddings combined by `combine`."
     def __init__(self, *models: nn.Module):
         super().__init__()
         if len(models) < 2: raise ValueError("Combined needs at least two models")
         has_cls = {getattr(m, "classifier", None) is not None for m in models}
-        if len(has_cls) != 1: raise ValueError("either all or none of the combined models must have a classifier")
+        if len(has_cls) != 1:
+            raise ValueError("either all or none of the combined models must have a classifier")
         self.members = nn.ModuleList(models)
         self.embed_dim = sum(m.embed_dim for m in models)
         self.classifier = None
@@ -191,7 +259,8 @@ class Combined(nn.Module):
         self.config = dict(name="combined", members=[dict(m.config) for m in models])
 
     def forward(self, x: torch.Tensor, xp: torch.Tensor | None = None):
-        "Combined embedding in eval mode; `(tuple of member logits, combined embedding)` in training mode."
+        """Combined embedding in eval mode; `(tuple of member logits, combined embedding)` in
+        training mode."""
         pair = lambda m: xp is not None and isinstance(m, (SPReID, Combined))   # has a parser
         outs = [m(x, xp) if pair(m) else m(x) for m in self.members]
         if self.training and self._with_logits:
@@ -217,12 +286,17 @@ def build_model(name: str, # one of `MODEL_NAMES`
                 **kw, # arguments of `baseline` or `spreid` (not `variant`, which the name sets)
                ) -> nn.Module:
     "Build any model of the paper's tables by name (see the table above)."
-    if name not in MODEL_NAMES: raise ValueError(f"unknown model {name!r}; choose one of {list(MODEL_NAMES)}")
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; choose one of {list(MODEL_NAMES)}")
     if name == "baseline": return baseline(**kw)
     if "variant" in kw: raise ValueError(f"{name!r} sets the variant itself; do not pass variant=")
     if name != "spreid_combined": return spreid(name.split("_")[1], **kw)
-    if kw.get("parser") is None and kw.get("parser_ckpt") is not None:   # load the parser once, share the object
-        kw["parser"] = load_parser(kw.pop("parser_ckpt"), **({"backbone": kw["parser_backbone"]} if kw.get("parser_backbone") else {}))
+    # load the parser once, share the object
+    if kw.get("parser") is None and kw.get("parser_ckpt") is not None:
+        kw["parser"] = load_parser(
+            kw.pop("parser_ckpt"),
+            **({"backbone": kw["parser_backbone"]} if kw.get("parser_backbone") else {}),
+        )
     return Combined(spreid("wfg", **kw), spreid("wofg", **kw))
 
 # %% ../nbs/06_models.ipynb #c039a
@@ -236,20 +310,25 @@ def parser_input_size(model: nn.Module) -> tuple[int, int] | None:
     return None
 
 # %% ../nbs/06_models.ipynb #c040
-def extract_features(model: nn.Module, # any model of this module (or one returning (B, D) in eval mode)
-                     data: Any, # a Dataset of (img, pid, camid, path), or records with `transform`
-                     batch_size: int = 64,
-                     device: str | torch.device = "cpu", # "cpu", "cuda", "auto", ...
-                     flip: bool = False, # average with the horizontally flipped image's feature
-                     workers: int = 0, # DataLoader worker processes
-                     transform: Any = None, # with records: the transform `ImageDataset` applies
-                     progress: bool = True, # show a tqdm progress bar
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    "Features (N, D) float32, pids, camids and paths of `data`, in order, in eval mode and inference mode."
+def extract_features(
+    model: nn.Module,  # any model of this module (or one returning (B, D) in eval mode)
+    data: Any,  # a Dataset of (img, pid, camid, path), or records with `transform`
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",  # "cpu", "cuda", "auto", ...
+    flip: bool = False,  # average with the horizontally flipped image's feature
+    workers: int = 0,  # DataLoader worker processes
+    transform: Any = None,  # with records: the transform `ImageDataset` applies
+    progress: bool = True,  # show a tqdm progress bar
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Features (N, D) float32, pids, camids and paths of `data`, in order, in eval mode and
+    inference mode."""
     from torch.utils.data import DataLoader, Dataset
     if not isinstance(data, Dataset):
         if transform is None:
-            raise ValueError("data is not a torch Dataset: pass a Dataset yielding (img, pid, camid, path), or records with transform=")
+            raise ValueError(
+                "data is not a torch Dataset: pass a Dataset yielding (img, pid, camid, path), or"
+                " records with transform="
+            )
         from spreid_nb.datasets import ImageDataset
         data = ImageDataset(list(data), transform)
     if len(data) == 0: raise ValueError("data is empty: nothing to extract")
@@ -270,9 +349,14 @@ def extract_features(model: nn.Module, # any model of this module (or one return
                 xs = [t.to(dev) for t in (imgs if isinstance(imgs, (list, tuple)) else [imgs])]
                 f = model(*xs)
                 if flip: f = (f + model(*[t.flip(-1) for t in xs])) / 2
-                feats.append(f.float().cpu()); pids.append(torch.as_tensor(pid)); camids.append(torch.as_tensor(camid))
+                feats.append(f.float().cpu())
+                pids.append(torch.as_tensor(pid)); camids.append(torch.as_tensor(camid))
                 paths.extend(str(p) for p in path)
     finally:
         model.train(was_training)
-    return (torch.cat(feats).numpy().astype(np.float32, copy=False), torch.cat(pids).numpy().astype(np.int64),
-            torch.cat(camids).numpy().astype(np.int64), paths)
+    return (
+        torch.cat(feats).numpy().astype(np.float32, copy=False),
+        torch.cat(pids).numpy().astype(np.int64),
+        torch.cat(camids).numpy().astype(np.int64),
+        paths,
+    )

@@ -301,20 +301,19 @@ def run_features(run: str | Path, # a finished re-ID run folder
                  device: str = "auto", workers: int = 0) -> dict:
     "`reid_features` of a run's model on `target`, cached in the run (`features-<target>.npz`)."
     from spreid_nb.train import (load_trained, data_roots, features_file, reid_features,
-                                 save_features, TrainConfig)
-    import numpy as np
+                                 save_run_features, TrainConfig)
+    from spreid_nb.features import load_query_gallery
     run = Path(run)
     cache = features_file(run, target)
     if cache.exists():
-        z = np.load(cache, allow_pickle=False)
-        return {k: z[k] for k in z.files} | {"target": target}  # old caches lack it
+        return load_query_gallery(cache) | {"target": target}  # old caches lack it
     model, cfgd = load_trained(run, device=device)
     cfg = TrainConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfgd.items()})
     roots = data_roots(cfg) if cfg.data == "synthetic" else {target: Path(cfg.data_root)}
     if target not in roots:
         raise ValueError(f"run {run} was trained on synthetic data, which has no {target!r} split")
     out = reid_features(model, cfg, roots[target], target, next(model.parameters()).device, workers)
-    save_features(out, cache)
+    save_run_features(model, cfg, out, run)
     return out
 
 

@@ -15,6 +15,7 @@ from torch import nn
 from .core import atomic_write
 from .datasets import IGNORE_LABEL, LIP_LABELS, REGIONS, group_probs
 from .backbones import BACKBONES, build_backbone
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['ASPP_RATES', 'PARSER_FORMAT', 'VGG_MEAN_RGB', 'ASPP', 'HumanParser', 'parsing_loss', 'save_parser', 'load_parser',
@@ -25,17 +26,20 @@ ASPP_RATES = (3, 6, 9, 12)
 
 def _conv_bn_relu(cin: int, cout: int, k: int = 1, rate: int = 1) -> nn.Sequential:
     "A k x k convolution (dilation `rate`, size-preserving padding), batch norm, ReLU."
-    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=rate * (k - 1) // 2, dilation=rate, bias=False),
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=rate * (k - 1) // 2, dilation=rate,
+                                   bias=False),
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 class ASPP(nn.Module):
-    "Atrous spatial pyramid pooling: `mode='authors'` (DeepLab-v3, as in the authors' code) or `'paper'` (atrous branches only)."
+    """Atrous spatial pyramid pooling: `mode='authors'` (DeepLab-v3, as in the authors' code) or
+    `'paper'` (atrous branches only)."""
     def __init__(self, in_channels: int, # channels of the backbone's map
                  mode: str = "authors", # "authors" or "paper"
                  rates: tuple = ASPP_RATES, # dilation rates of the 3x3 branches
                 ):
         super().__init__()
-        if mode not in ("authors", "paper"): raise ValueError(f"aspp must be 'authors' or 'paper', got {mode!r}")
+        if mode not in ("authors", "paper"):
+            raise ValueError(f"aspp must be 'authors' or 'paper', got {mode!r}")
         self.mode, self.rates = mode, tuple(rates)
         self.atrous = nn.ModuleList([_conv_bn_relu(in_channels, 256, 3, r) for r in self.rates])
         if mode == "authors":
@@ -52,46 +56,66 @@ class ASPP(nn.Module):
 
 # %% ../nbs/04_parser.ipynb #c009
 class HumanParser(nn.Module):
-    "Human semantic parser: backbone at output stride 16 + ASPP + 1x1 classifier over LIP's 20 labels."
-    def __init__(self, backbone: str = "inception_v3", # trunk; the paper's is inception_v3 (Inception-V3*)
-                 aspp: str = "authors", # "authors" (DeepLab-v3 ASPP of the authors' code) or "paper" (atrous branches only)
-                 pretrained: Any = None, # ImageNet weights for the trunk (see `build_backbone`); None: random init
-                 download: bool = True, # let torchvision download missing trunk weights
-                 input_norm: tuple | None = None, # (mean, std) of [0, 1] RGB; None: the backbone's
-                ):
+    """Human semantic parser: backbone at output stride 16 + ASPP + 1x1 classifier over LIP's 20
+    labels."""
+    def __init__(
+        self,
+        backbone: str = "inception_v3",  # trunk; the paper's is inception_v3 (Inception-V3*)
+        # "authors" (DeepLab-v3 ASPP of the authors' code) or "paper" (atrous branches
+        # only)
+        aspp: str = "authors",
+        # ImageNet weights for the trunk (see `build_backbone`); None: random init
+        pretrained: Any = None,
+        download: bool = True,  # let torchvision download missing trunk weights
+        input_norm: tuple | None = None,  # (mean, std) of [0, 1] RGB; None: the backbone's
+    ):
         super().__init__()
         self.backbone = build_backbone(backbone, pretrained, output_stride=16, download=download)
         self.aspp = ASPP(self.backbone.out_channels, aspp)
         self.classifier = nn.Conv2d(self.aspp.out_channels, len(LIP_LABELS), 1)
-        self.config = dict(backbone=backbone, aspp=aspp, rates=list(self.aspp.rates), num_classes=len(LIP_LABELS),
-                           output_stride=16)
+        self.config = dict(
+            backbone=backbone,
+            aspp=aspp,
+            rates=list(self.aspp.rates),
+            num_classes=len(LIP_LABELS),
+            output_stride=16,
+        )
         if input_norm is not None:   # e.g. the authors' parser (`import_chainer_parser`)
             self.backbone.set_input_norm(*input_norm)
             self.config["input_norm"] = [list(self.backbone.mean), list(self.backbone.std)]
 
-    def forward(self, x: torch.Tensor, # (B, 3, H, W) images
-                size: tuple | None = None, # upsample the logits bilinearly to this (h, w), e.g. the label size
-               ) -> torch.Tensor: # (B, 20, h, w) logits
-        logits = self.classifier(self.aspp(self.backbone(x)))
-        if size is not None and tuple(size) != tuple(logits.shape[-2:]):
-            logits = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
-        return logits
+# %% ../nbs/04_parser.ipynb #c009q1
+@patch
+def forward(self: HumanParser, x: torch.Tensor, # (B, 3, H, W) images
+            # upsample the logits bilinearly to this (h, w), e.g. the label size
+            size: tuple | None = None,
+           ) -> torch.Tensor: # (B, 20, h, w) logits
+    logits = self.classifier(self.aspp(self.backbone(x)))
+    if size is not None and tuple(size) != tuple(logits.shape[-2:]):
+        logits = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
+    return logits
 
-    def region_probs(self, x: torch.Tensor) -> torch.Tensor:
-        "(B, 5, h, w) probabilities of `REGIONS` at the map's resolution: softmax over labels, summed per region."
-        return group_probs(self.forward(x).softmax(1))
+@patch
+def region_probs(self: HumanParser, x: torch.Tensor) -> torch.Tensor:
+    """(B, 5, h, w) probabilities of `REGIONS` at the map's resolution: softmax over labels,
+    summed per region."""
+    return group_probs(self.forward(x).softmax(1))
 
-    def map_size(self, h: int, w: int) -> tuple[int, int]:
-        "Size of the logit map for an `h` x `w` input."
-        return self.backbone.feature_size(h, w)
+@patch
+def map_size(self: HumanParser, h: int, w: int) -> tuple[int, int]:
+    "Size of the logit map for an `h` x `w` input."
+    return self.backbone.feature_size(h, w)
 
 # %% ../nbs/04_parser.ipynb #c010
 def parsing_loss(logits: torch.Tensor, # (B, 20, h, w) parser logits at any resolution
                  labels: torch.Tensor, # (B, H, W) LIP labels, 255 = ignore
                 ) -> torch.Tensor:
-    "Per-pixel cross-entropy after upsampling `logits` bilinearly to the label size; label 255 is ignored."
+    """Per-pixel cross-entropy after upsampling `logits` bilinearly to the label size; label 255 is
+    ignored."""
     if labels.ndim != 3 or labels.shape[0] != logits.shape[0]:
-        raise ValueError(f"labels must be (B, H, W) with B={logits.shape[0]}, got shape {tuple(labels.shape)}")
+        raise ValueError(
+            f"labels must be (B, H, W) with B={logits.shape[0]}, got shape {tuple(labels.shape)}"
+        )
     if logits.shape[-2:] != labels.shape[-2:]:
         logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
     return F.cross_entropy(logits, labels.long(), ignore_index=IGNORE_LABEL)
@@ -105,28 +129,43 @@ def save_parser(parser: HumanParser, # the parser to save
                ) -> Path:
     "Save `parser` with its architecture (`config`) and `meta`, atomically."
     with atomic_write(path) as f:
-        torch.save({"format": PARSER_FORMAT, "config": dict(parser.config), "state_dict": parser.state_dict(), "meta": meta}, f)
+        torch.save({"format": PARSER_FORMAT, "config": dict(parser.config),
+                    "state_dict": parser.state_dict(), "meta": meta}, f)
     return Path(path)
 
+# %% ../nbs/04_parser.ipynb #c019s1
 def load_parser(path: str | Path, # a file written by `save_parser`
                 map_location: str | torch.device = "cpu",
-                **expect, # architecture the caller requires, e.g. backbone="inception_v3", aspp="authors"
+                # architecture the caller requires, e.g. backbone="inception_v3", aspp="authors"
+                **expect,
                ) -> HumanParser:
-    "Rebuild the parser stored in `path`; a checkpoint of another architecture than `expect` is refused."
+    """Rebuild the parser stored in `path`; a checkpoint of another architecture than `expect` is
+    refused."""
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"parser checkpoint {path} does not exist")
     ck = torch.load(path, map_location=map_location, weights_only=True)
     if not isinstance(ck, dict) or ck.get("format") != PARSER_FORMAT:
-        raise ValueError(f"{path} is not a spreid_nb parser checkpoint (expected format {PARSER_FORMAT!r}, as written by save_parser)")
+        raise ValueError(
+            f"{path} is not a spreid_nb parser checkpoint (expected format {PARSER_FORMAT!r}, as"
+            " written by save_parser)"
+        )
     cfg = ck["config"]
     unknown = sorted(set(expect) - set(cfg))
-    if unknown: raise ValueError(f"unknown parser config key(s) {unknown}; a parser config has {sorted(cfg)}")
+    if unknown:
+        raise ValueError(
+            f"unknown parser config key(s) {unknown}; a parser config has {sorted(cfg)}"
+        )
     diff = {k: v for k, v in expect.items() if cfg[k] != v}
     if diff:
-        have = ", ".join(f"{k}={cfg[k]!r}" for k in diff); want = ", ".join(f"{k}={v!r}" for k, v in diff.items())
+        have = ", ".join(f"{k}={cfg[k]!r}" for k in diff)
+        want = ", ".join(f"{k}={v!r}" for k, v in diff.items())
         raise ValueError(f"{path} holds a parser with {have}; expected {want}")
     parser = HumanParser(cfg["backbone"], cfg["aspp"], input_norm=cfg.get("input_norm"))
-    if parser.config != cfg: raise ValueError(f"{path}: stored parser config {cfg} cannot be rebuilt by this version (got {parser.config})")
+    if parser.config != cfg:
+        raise ValueError(
+            f"{path}: stored parser config {cfg} cannot be rebuilt by this version (got"
+            f" {parser.config})"
+        )
     parser.load_state_dict(ck["state_dict"])
     return parser
 

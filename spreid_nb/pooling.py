@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .datasets import LIP_LABELS, REGIONS, group_probs
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['normalize_maps', 'semantic_pool', 'interp_matrix', 'semantic_pool_upsampled', 'SPReIDHead', 'oracle_regions',
@@ -17,7 +18,8 @@ __all__ = ['normalize_maps', 'semantic_pool', 'interp_matrix', 'semantic_pool_up
 
 # %% ../nbs/05_pooling.ipynb #c006
 def normalize_maps(maps: torch.Tensor, # (B, K, H, W) non-negative region maps
-                   eps: float = 1e-6, # masses below eps are divided by eps: an all-zero map stays zero
+                   # masses below eps are divided by eps: an all-zero map stays zero
+                   eps: float = 1e-6,
                   ) -> torch.Tensor:
     "l1-normalise each map over space: weights that sum to 1 (an all-zero map stays all zero)."
     if maps.ndim != 4: raise ValueError(f"maps must be (B, K, H, W), got shape {tuple(maps.shape)}")
@@ -27,32 +29,46 @@ def semantic_pool(x: torch.Tensor, # (B, C, H, W) activations
                   maps: torch.Tensor, # (B, K, H, W) probability maps, same H, W
                   eps: float = 1e-6, # see `normalize_maps`
                  ) -> torch.Tensor: # (B, K, C): one pooled vector per map
-    "Average `x` over space once per map, weighted by the l1-normalised map; absent regions give zeros."
+    """Average `x` over space once per map, weighted by the l1-normalised map; absent regions give
+    zeros."""
     if x.ndim != 4 or maps.ndim != 4:
-        raise ValueError(f"expected x (B, C, H, W) and maps (B, K, H, W), got shapes {tuple(x.shape)} and {tuple(maps.shape)}")
+        raise ValueError(
+            f"expected x (B, C, H, W) and maps (B, K, H, W), got shapes {tuple(x.shape)} and"
+            f" {tuple(maps.shape)}"
+        )
     if x.shape[0] != maps.shape[0] or x.shape[-2:] != maps.shape[-2:]:
-        raise ValueError(f"x {tuple(x.shape)} and maps {tuple(maps.shape)} must share batch size and H, W; "
-                         "resize one of them (SPReID upsamples the activations to the maps' size)")
+        raise ValueError(
+            f"x {tuple(x.shape)} and maps {tuple(maps.shape)} must share batch size and H, W; "
+            "resize one of them (SPReID upsamples the activations to the maps' size)"
+        )
     w = normalize_maps(maps.to(x.dtype), eps).flatten(2)        # (B, K, HW)
     return torch.bmm(w, x.flatten(2).transpose(1, 2))          # (B, K, C)
 
 # %% ../nbs/05_pooling.ipynb #c014
-def interp_matrix(n_in: int, n_out: int, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> torch.Tensor:
-    "The (n_out, n_in) matrix of 1-D linear resizing as `F.interpolate(..., align_corners=False)` does it."
+def interp_matrix(n_in: int, n_out: int, dtype: torch.dtype = torch.float32,
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """The (n_out, n_in) matrix of 1-D linear resizing as `F.interpolate(..., align_corners=False)`
+    does it."""
     eye = torch.eye(n_in, dtype=dtype, device=device)[None]            # n_in impulses, as channels
     return F.interpolate(eye, size=n_out, mode="linear", align_corners=False)[0].T
 
 def semantic_pool_upsampled(x: torch.Tensor, # (B, C, h, w) activations
-                            maps: torch.Tensor, # (B, K, H, W) probability maps at a (usually larger) size
+                            # (B, K, H, W) probability maps at a (usually larger) size
+                            maps: torch.Tensor,
                             eps: float = 1e-6, # see `normalize_maps`
                            ) -> torch.Tensor: # (B, K, C)
-    "`semantic_pool` of `x` bilinearly resized to the maps' H x W, computed on the small map (maps pulled back)."
+    """`semantic_pool` of `x` bilinearly resized to the maps' H x W, computed on the small map (maps
+    pulled back)."""
     if x.ndim != 4 or maps.ndim != 4 or x.shape[0] != maps.shape[0]:
-        raise ValueError(f"expected x (B, C, h, w) and maps (B, K, H, W) with the same B, got shapes {tuple(x.shape)} and {tuple(maps.shape)}")
+        raise ValueError(
+            "expected x (B, C, h, w) and maps (B, K, H, W) with the same B, got shapes"
+            f" {tuple(x.shape)} and {tuple(maps.shape)}"
+        )
     (h, w), (H, W) = x.shape[-2:], maps.shape[-2:]
     wts = normalize_maps(maps.to(x.dtype), eps)
     if (h, w) != (H, W):
-        ry, rx = interp_matrix(h, H, x.dtype, x.device), interp_matrix(w, W, x.dtype, x.device)   # (H, h), (W, w)
+        # (H, h), (W, w)
+        ry, rx = interp_matrix(h, H, x.dtype, x.device), interp_matrix(w, W, x.dtype, x.device)
         wts = ry.T @ wts @ rx                                               # (B, K, h, w)
     return torch.bmm(wts.flatten(2), x.flatten(2).transpose(1, 2))
 
@@ -60,7 +76,8 @@ def semantic_pool_upsampled(x: torch.Tensor, # (B, C, h, w) activations
 class SPReIDHead(nn.Module):
     "Global average pooling + semantic pooling over `REGIONS`, max over the 4 parts, concatenated."
     def __init__(self, in_channels: int, # channels C of the re-ID map
-                 foreground: bool = True, # w/ fg: [global, foreground, parts-max] (3C); w/o fg: [global, parts-max] (2C)
+                 # w/ fg: [global, foreground, parts-max] (3C); w/o fg: [global, parts-max] (2C)
+                 foreground: bool = True,
                  eps: float = 1e-6, # see `normalize_maps`
                 ):
         super().__init__()
@@ -68,31 +85,49 @@ class SPReIDHead(nn.Module):
         self.blocks = ("global", "foreground", "parts") if foreground else ("global", "parts")
         self.out_channels = len(self.blocks) * in_channels
 
-    def block_slices(self) -> dict[str, slice]:
-        "Where each block lies in the output vector."
-        C = self.in_channels
-        return {b: slice(i * C, (i + 1) * C) for i, b in enumerate(self.blocks)}
+# %% ../nbs/05_pooling.ipynb #c018q1
+@patch
+def block_slices(self: SPReIDHead) -> dict[str, slice]:
+    "Where each block lies in the output vector."
+    C = self.in_channels
+    return {b: slice(i * C, (i + 1) * C) for i, b in enumerate(self.blocks)}
 
-    def forward(self, x: torch.Tensor, # (B, C, h, w) re-ID map (global pooling; also semantic pooling if shared)
-                regions: torch.Tensor, # (B, 5, H, W) region probabilities in `REGIONS` order
-                x_semantic: torch.Tensor | None = None, # (B, C, h', w') map of an exclusive semantic-pooling backbone
-               ) -> torch.Tensor: # (B, out_channels)
-        "The SPReID feature: blocks in `blocks` order; the semantic map is (virtually) upsampled to the regions' size."
-        xs = x if x_semantic is None else x_semantic
-        if x.ndim != 4 or x.shape[1] != self.in_channels or xs.shape[:2] != x.shape[:2]:
-            raise ValueError(f"expected re-ID map(s) of shape (B, {self.in_channels}, h, w), got {tuple(x.shape)} and {tuple(xs.shape)}")
-        if regions.ndim != 4 or regions.shape[1] != len(REGIONS):
-            raise ValueError(f"expected (B, {len(REGIONS)}, H, W) region probabilities ({', '.join(REGIONS)}), got {tuple(regions.shape)}")
-        pooled = semantic_pool_upsampled(xs, regions, self.eps)    # (B, 5, C); xs upsampled to the regions' size
-        feats = [x.mean((2, 3))] + ([pooled[:, 0]] if self.foreground else []) + [pooled[:, 1:].amax(1)]
-        return torch.cat(feats, 1)
+@patch
+def forward(
+    self: SPReIDHead,
+    x: torch.Tensor,  # (B, C, h, w) re-ID map (global pooling; also semantic pooling if shared)
+    regions: torch.Tensor,  # (B, 5, H, W) region probabilities in `REGIONS` order
+    # (B, C, h', w') map of an exclusive semantic-pooling backbone
+    x_semantic: torch.Tensor | None = None,
+) -> torch.Tensor:  # (B, out_channels)
+    """The SPReID feature: blocks in `blocks` order; the semantic map is (virtually) upsampled
+    to the regions' size."""
+    xs = x if x_semantic is None else x_semantic
+    if x.ndim != 4 or x.shape[1] != self.in_channels or xs.shape[:2] != x.shape[:2]:
+        raise ValueError(
+            f"expected re-ID map(s) of shape (B, {self.in_channels}, h, w), got"
+            f" {tuple(x.shape)} and {tuple(xs.shape)}"
+        )
+    if regions.ndim != 4 or regions.shape[1] != len(REGIONS):
+        raise ValueError(
+            f"expected (B, {len(REGIONS)}, H, W) region probabilities ({', '.join(REGIONS)}),"
+            f" got {tuple(regions.shape)}"
+        )
+    # (B, 5, C); xs upsampled to the regions' size
+    pooled = semantic_pool_upsampled(xs, regions, self.eps)
+    feats = (
+        [x.mean((2, 3))] + ([pooled[:, 0]] if self.foreground else []) + [pooled[:, 1:].amax(1)]
+    )
+    return torch.cat(feats, 1)
 
 # %% ../nbs/05_pooling.ipynb #c025
 def oracle_regions(labels: torch.Tensor, # (B, H, W) integer LIP label maps, 255 = ignore
                    size: tuple | None = None, # (h, w) to area-average down to; None: keep H x W
                   ) -> torch.Tensor: # (B, 5, h, w) region maps in `REGIONS` order, values in [0, 1]
-    "The true region maps of LIP label maps: one-hot labels grouped into `REGIONS`, optionally area-averaged."
-    if labels.ndim != 3: raise ValueError(f"labels must be (B, H, W), got shape {tuple(labels.shape)}")
+    """The true region maps of LIP label maps: one-hot labels grouped into `REGIONS`, optionally
+    area-averaged."""
+    if labels.ndim != 3:
+        raise ValueError(f"labels must be (B, H, W), got shape {tuple(labels.shape)}")
     lab = labels.long()
     valid = (lab >= 0) & (lab < len(LIP_LABELS))
     onehot = F.one_hot(torch.where(valid, lab, 0), len(LIP_LABELS)).permute(0, 3, 1, 2).float()
@@ -102,6 +137,8 @@ def oracle_regions(labels: torch.Tensor, # (B, H, W) integer LIP label maps, 255
     return regions
 
 def uniform_regions(batch: int, size: tuple, # (h, w)
-                    dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> torch.Tensor:
-    "(B, 5, h, w) maps that weigh every cell alike: with them semantic pooling is global average pooling."
+                    dtype: torch.dtype = torch.float32,
+                    device: torch.device | str = "cpu") -> torch.Tensor:
+    """(B, 5, h, w) maps that weigh every cell alike: with them semantic pooling is global average
+    pooling."""
     return torch.ones(batch, len(REGIONS), *size, dtype=dtype, device=device)

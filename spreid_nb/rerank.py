@@ -18,7 +18,8 @@ __all__ = ['re_ranking', 're_ranking_scalable']
 
 # %% ../nbs/08_rerank.ipynb #c007
 def _stable_topk(D: np.ndarray, K: int) -> np.ndarray:
-    "(B, K) int32 column indices of the K smallest entries of each row of `D`, in (value, column index) order."
+    """(B, K) int32 column indices of the K smallest entries of each row of `D`, in (value, column
+    index) order."""
     n = D.shape[1]
     if K >= n: return np.argsort(D, axis=1, kind="stable").astype(np.int32)
     kth = np.partition(D, K - 1, axis=1)[:, K - 1]
@@ -51,7 +52,8 @@ def _expansion_sets(topk: np.ndarray, k1: int, block: int = 1024) -> tuple[np.nd
         H, Hm = Rh[r], rec_h[r]  # (B, k1+1, k1/2+1) each candidate's half-size set
         inside = ((H[..., None] == r[:, None, None, :]) & m[:, None, None, :]).any(3) & Hm
         accept = m & (inside.sum(2) > 2. / 3 * Hm.sum(2))
-        allc = np.concatenate([np.where(m, r, -1), np.where(accept[..., None] & Hm, H, -1).reshape(len(r), -1)], axis=1)
+        allc = np.concatenate([np.where(m, r, -1),
+                               np.where(accept[..., None] & Hm, H, -1).reshape(len(r), -1)], axis=1)
         allc.sort(axis=1)
         keep = allc >= 0
         keep[:, 1:] &= allc[:, 1:] != allc[:, :-1]  # drop repeats
@@ -76,13 +78,16 @@ def _query_expand(V, topk: np.ndarray, k2: int):
     if k2 == 1: return V
     N = V.shape[0]
     A = sp.csr_matrix((np.full(N * k2, 1.0 / k2, np.float32),
-                       (np.repeat(np.arange(N), k2), topk[:, :k2].reshape(-1).astype(np.int64))), shape=(N, N))
+                       (np.repeat(np.arange(N), k2), topk[:, :k2].reshape(-1).astype(np.int64))),
+                       shape=(N, N))
     Vq = (A @ V).tocsr()
     Vq.eliminate_zeros()
     return Vq
 
+# %% ../nbs/08_rerank.ipynb #c014s1
 def _jaccard_overlap(V, q: int, block: int = 256):
-    "Yield (start, t): t[i, j] = sum_l min(V[i, l], V[q + j, l]) for a block of query rows i (dense float64)."
+    """Yield (start, t): t[i, j] = sum_l min(V[i, l], V[q + j, l]) for a block of query rows i
+    (dense float64)."""
     Vg = V[q:].tocsc()
     Vg.sort_indices()
     indptr, gidx, gval = Vg.indptr, Vg.indices, Vg.data
@@ -93,10 +98,12 @@ def _jaccard_overlap(V, q: int, block: int = 256):
         Vb = V[s:min(s + block, q)].tocoo()
         ii, ll, vv = Vb.row, Vb.col, Vb.data
         cnt = colcnt[ll]
-        rep = np.repeat(np.arange(len(ll)), cnt)  # one entry per (query entry, gallery entry of its column)
+        # one entry per (query entry, gallery entry of its column)
+        rep = np.repeat(np.arange(len(ll)), cnt)
         pos = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt) + indptr[ll][rep]
         B = Vb.shape[0]
-        t = np.bincount(ii[rep] * G + gidx[pos], weights=np.minimum(vv[rep], gval[pos]), minlength=B * G)
+        t = np.bincount(ii[rep] * G + gidx[pos], weights=np.minimum(vv[rep], gval[pos]),
+                        minlength=B * G)
         yield s, t.reshape(B, G)
 
 # %% ../nbs/08_rerank.ipynb #c016
@@ -104,10 +111,13 @@ def _check_k(k1: int, k2: int, lambda_value: float, N: int):
     "Validate the re-ranking parameters against N images; warn when neighbour lists must be cut."
     for name, k in (("k1", k1), ("k2", k2)):
         if int(k) != k or k < 1: raise ValueError(f"{name} must be a positive integer, got {k}")
-    if not 0 <= lambda_value <= 1: raise ValueError(f"lambda_value must be in [0, 1], got {lambda_value}")
+    if not 0 <= lambda_value <= 1:
+        raise ValueError(f"lambda_value must be in [0, 1], got {lambda_value}")
     if k1 + 1 > N or k2 > N:
-        warnings.warn(f"k1={k1}, k2={k2} ask for more neighbours than the {N} images (queries + gallery); "
-                      f"neighbour lists are cut at {N}")
+        warnings.warn(
+            f"k1={k1}, k2={k2} ask for more neighbours than the {N} images (queries + gallery); "
+            f"neighbour lists are cut at {N}"
+        )
 
 def _full_cols(q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray, a: int, b: int) -> np.ndarray:
     "Columns a:b of the full matrix [[q_q, q_g], [q_g.T, g_g]], as C-ordered rows."
@@ -123,7 +133,8 @@ def _full_cols(q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray, a: int, b: int
         out[o:, q:] = g_g[:, s:b - q].T
     return out
 
-def _full_entries(q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray, j: np.ndarray, i: np.ndarray) -> np.ndarray:
+def _full_entries(q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray, j: np.ndarray,
+                  i: np.ndarray) -> np.ndarray:
     "Entries [j, i] of the full matrix [[q_q, q_g], [q_g.T, g_g]]."
     q = q_q.shape[0]
     out = np.empty(len(j), dtype=np.result_type(q_g, q_q, g_g))
@@ -134,6 +145,7 @@ def _full_entries(q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray, j: np.ndarr
     m = ~jq & ~iq; out[m] = g_g[j[m] - q, i[m] - q]
     return out
 
+# %% ../nbs/08_rerank.ipynb #c016s1
 def _as_dist(x, name: str, shape: tuple, square: bool = False, rtol: float = 1e-2) -> np.ndarray:
     "Check a distance matrix: shape, non-empty, finite, >= 0; square: symmetric, zero diagonal."
     a = _to_numpy(x)
@@ -167,9 +179,11 @@ def re_ranking(q_g_dist, # (q, g) query-gallery distances (numpy or torch)
                lambda_value: float = 0.3, # weight of the original distance in the final one
                block_size: int = 512, # rows of D held at a time
               ) -> np.ndarray: # (q, g) float32 re-ranked distances
-    "k-reciprocal re-ranking (Zhong et al. 2017) of distance matrices; equals torchreid's `re_ranking`."
+    """k-reciprocal re-ranking (Zhong et al. 2017) of distance matrices; equals torchreid's
+    `re_ranking`."""
     q_g = _to_numpy(q_g_dist)
-    if q_g.ndim != 2: raise ValueError(f"q_g_dist must be 2-D (num_query, num_gallery), got shape {q_g.shape}")
+    if q_g.ndim != 2:
+        raise ValueError(f"q_g_dist must be 2-D (num_query, num_gallery), got shape {q_g.shape}")
     q, g = q_g.shape
     q_g = _as_dist(q_g, "q_g_dist", (q, g))
     q_q = _as_dist(q_q_dist, "q_q_dist", (q, q), square=True)
@@ -178,10 +192,14 @@ def re_ranking(q_g_dist, # (q, g) query-gallery distances (numpy or torch)
     _check_k(k1, k2, lambda_value, N)
     K = min(max(k1 + 1, k2), N)
     colmax, topk = np.empty(N, np.float32), np.empty((N, K), np.int32)
-    for a in range(0, N, block_size):  # step 1, a block of rows of D at a time, reduced to top-K lists
+    # step 1, a block of rows of D at a time, reduced to top-K lists
+    for a in range(0, N, block_size):
         sq = np.square(_full_cols(q_g, q_q, g_g, a, min(a + block_size, N))).astype(np.float32)
         m = sq.max(1)
-        if (m == 0).any(): raise ValueError("all distances from some image are 0: re-ranking needs distinct images")
+        if (m == 0).any():
+            raise ValueError(
+                "all distances from some image are 0: re-ranking needs distinct images"
+            )
         colmax[a:a + block_size] = m
         sq /= m[:, None]
         topk[a:a + block_size] = _stable_topk(sq, K)
@@ -198,13 +216,16 @@ def re_ranking(q_g_dist, # (q, g) query-gallery distances (numpy or torch)
 
 # %% ../nbs/08_rerank.ipynb #c027
 def _sq_block(xa: torch.Tensor, X: torch.Tensor, nX: torch.Tensor, metric: str) -> torch.Tensor:
-    "(B, N) squared input distances d^2 between rows `xa` and all of `X` (`nX`: squared norms; cosine: unit rows)."
+    """(B, N) squared input distances d^2 between rows `xa` and all of `X` (`nX`: squared norms;
+    cosine: unit rows)."""
     if metric == "cosine": return (1 - xa @ X.T).square_()
     d = torch.addmm(nX[None], xa, X.T, alpha=-2).add_((xa * xa).sum(1, keepdim=True)).clamp_(min=0)
     return d if metric == "euclidean" else d.square_()
 
-def _sq_pairs(X: torch.Tensor, nX: torch.Tensor, r: np.ndarray, c: np.ndarray, metric: str) -> np.ndarray:
-    "Squared input distances d^2 for the pairs (r[k], c[k]), the same way as `_sq_block`, in chunks."
+def _sq_pairs(X: torch.Tensor, nX: torch.Tensor, r: np.ndarray, c: np.ndarray,
+              metric: str) -> np.ndarray:
+    """Squared input distances d^2 for the pairs (r[k], c[k]), the same way as `_sq_block`, in
+    chunks."""
     out = np.empty(len(r), np.float32)
     chunk = max(1, (1 << 24) // X.shape[1])
     for s in range(0, len(r), chunk):
@@ -241,7 +262,8 @@ def _index_lists(X: torch.Tensor, nX: torch.Tensor, q: int, K: int, metric: str,
     for a in range(q, N, block_size):
         b = min(a + block_size, N)
         if mode == "exact": rowmax[a:b] = _sq_block(X[a:b], X, nX, metric).max(1).values
-        else: rowmax[a:b] = torch.maximum(gmax[a - q:b - q], _sq_block(X[a:b], S, nS, metric).max(1)[0])
+        else: rowmax[a:b] = torch.maximum(gmax[a - q:b - q],
+                                          _sq_block(X[a:b], S, nS, metric).max(1)[0])
     return topk, rowmax, dq, mode == "sample"
 
 # %% ../nbs/08_rerank.ipynb #c027d
@@ -252,15 +274,21 @@ def _brute_lists(X: torch.Tensor, nX: torch.Tensor, K: int, metric: str, block_s
     for a in range(0, N, block_size):
         d = _sq_block(X[a:a + block_size], X, nX, metric)
         rowmax[a:a + block_size] = d.max(1).values
-        topk[a:a + block_size] = torch.topk(d, K, dim=1, largest=False, sorted=True).indices.cpu().numpy()
+        topk[a:a + block_size] = torch.topk(d, K, dim=1, largest=False,
+                                            sorted=True).indices.cpu().numpy()
     return topk, rowmax
 
-def _neighbour_lists(X: torch.Tensor, nX: torch.Tensor, q: int, K: int, metric: str, block_size: int,
+def _neighbour_lists(X: torch.Tensor, nX: torch.Tensor, q: int, K: int, metric: str,
+                     block_size: int,
                      knn, row_max: str, row_max_sample: int, knn_search: dict):
-    "Step 1, brute force or through an index: (top-K lists, row maxima, (q, g) d^2 or None, sampled)."
-    if knn is None: (topk, rowmax), out, sampled = _brute_lists(X, nX, K, metric, block_size), None, False
-    else: topk, rowmax, out, sampled = _index_lists(X, nX, q, K, metric, block_size, knn, row_max,
-                                                    row_max_sample, knn_search)
+    """Step 1, brute force or through an index: (top-K lists, row maxima, (q, g) d^2 or None,
+    sampled)."""
+    if knn is None:
+        (topk, rowmax), out, sampled = _brute_lists(X, nX, K, metric, block_size), None, False
+    else:
+        topk, rowmax, out, sampled = _index_lists(
+            X, nX, q, K, metric, block_size, knn, row_max, row_max_sample, knn_search
+        )
     if bool((rowmax == 0).any()):
         raise ValueError("all distances from some image are 0: re-ranking needs distinct images")
     return topk, rowmax, out, sampled
@@ -270,20 +298,27 @@ def re_ranking_scalable(qf, # (q, dim) query features (numpy or torch)
                         gf, # (g, dim) gallery features
                         k1: int = 20, # size of the k-reciprocal neighbourhoods
                         k2: int = 6, # neighbours averaged in local query expansion (1: none)
-                        lambda_value: float = 0.3, # weight of the original distance in the final one
+                        # weight of the original distance in the final one
+                        lambda_value: float = 0.3,
                         metric: str = "euclidean", # the distance d that the algorithm squares
-                        block_size: int = 1024, # rows per pass: the (block_size, q+g) distance block is the largest temporary
-                        device: str | torch.device | None = None, # where the distance passes run; default: where qf lives
-                        knn=None, # None: brute force; a mode ("flat", "ivf", ...) or a `FeatureIndex`
+                        # rows per pass: the (block_size, q+g) distance block is the largest
+                        # temporary
+                        block_size: int = 1024,
+                        # where the distance passes run; default: where qf lives
+                        device: str | torch.device | None = None,
+                        # None: brute force; a mode ("flat", "ivf", ...) or a `FeatureIndex`
+                        knn=None,
                         row_max: str = "auto", # "exact" or "sample"; auto: exact iff knn is
                         row_max_sample: int = 8192, # gallery rows sampled for row_max="sample"
                         knn_search: dict | None = None, # nprobe, ef, k_factor of the index
                        ) -> np.ndarray: # (q, g) float32 re-ranked distances
-    "k-reciprocal re-ranking from features, never forming (q+g)^2 matrices: top-k lists and a sparse Jaccard."
+    """k-reciprocal re-ranking from features, never forming (q+g)^2 matrices: top-k lists and a
+    sparse Jaccard."""
     if metric not in METRICS: raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if block_size < 1: raise ValueError(f"block_size must be >= 1, got {block_size}")
     qf, gf = _as_features(qf, "qf"), _as_features(gf, "gf")
-    if qf.shape[1] != gf.shape[1]: raise ValueError(f"qf has dimension {qf.shape[1]} but gf has {gf.shape[1]}")
+    if qf.shape[1] != gf.shape[1]:
+        raise ValueError(f"qf has dimension {qf.shape[1]} but gf has {gf.shape[1]}")
     dev = torch.device(device) if device is not None else qf.device
     X = torch.cat([qf.to(dev, torch.float32), gf.to(dev, torch.float32)])
     if metric == "cosine": X = F.normalize(X, dim=1)

@@ -26,10 +26,14 @@ __all__ = ['COLOURS', 'SKINS', 'HAIRS', 'PATTERNS', 'BAG', 'OCCLUDER', 'PAINT_LA
            'synth_cache_dir', 'synthetic_benchmark', 'true_parsing_path', 'true_parsing']
 
 # %% ../nbs/02_synth.ipynb #c006
-COLOURS = {"red": (196, 32, 38), "blue": (38, 72, 196), "navy": (28, 34, 84), "green": (42, 140, 62),
-           "yellow": (232, 200, 44), "white": (236, 236, 230), "black": (30, 30, 34), "grey": (130, 130, 134),
-           "orange": (236, 122, 32), "purple": (118, 52, 150), "pink": (236, 142, 172), "brown": (112, 72, 42),
-           "beige": (204, 184, 142), "teal": (32, 142, 142), "olive": (110, 120, 40), "maroon": (110, 24, 40)}
+COLOURS = {"red": (196, 32, 38), "blue": (38, 72, 196), "navy": (28, 34, 84),
+           "green": (42, 140, 62),
+           "yellow": (232, 200, 44), "white": (236, 236, 230), "black": (30, 30, 34),
+           "grey": (130, 130, 134),
+           "orange": (236, 122, 32), "purple": (118, 52, 150), "pink": (236, 142, 172),
+           "brown": (112, 72, 42),
+           "beige": (204, 184, 142), "teal": (32, 142, 142), "olive": (110, 120, 40),
+           "maroon": (110, 24, 40)}
 SKINS = ((240, 205, 180), (222, 178, 140), (190, 140, 100), (140, 95, 65), (95, 62, 42))
 HAIRS = ((30, 24, 20), (70, 45, 25), (120, 85, 45), (200, 170, 110), (150, 150, 150))
 PATTERNS = ("plain", "plain", "plain", "hstripes", "vstripes", "checks", "split")
@@ -41,7 +45,9 @@ class Identity:
     bottom: str; bottom_colour: tuple; bottom_colour2: tuple; bottom_pattern: str
     shoe_colour: tuple; socks: bool; sock_colour: tuple
     skin: tuple; hair_colour: tuple; long_hair: bool
-    hat: bool; hat_colour: tuple; sunglasses: bool; scarf: bool; scarf_colour: tuple; gloves: bool; glove_colour: tuple
+    hat: bool
+    hat_colour: tuple
+    sunglasses: bool; scarf: bool; scarf_colour: tuple; gloves: bool; glove_colour: tuple
     bag: str; bag_colour: tuple; width: float; height: float
 
 # %% ../nbs/02_synth.ipynb #c007
@@ -53,7 +59,8 @@ def _colour(rng: np.random.Generator, exclude=()) -> tuple[str, tuple]:
 
 # %% ../nbs/02_synth.ipynb #c008
 def sample_identity(rng: np.random.Generator, # the identity's own generator
-                    separates: bool = False, # force a top and a bottom (no dress), e.g. for a swapped pair
+                    # force a top and a bottom (no dress), e.g. for a swapped pair
+                    separates: bool = False,
                    ) -> Identity:
     "Draw a random identity: garments, colours, patterns, accessories, skin, hair and build."
     top = str(rng.choice(["tshirt", "longsleeve", "coat", "dress"], p=[.35, .4, .15, .1]))
@@ -64,8 +71,10 @@ def sample_identity(rng: np.random.Generator, # the identity's own generator
     shoe, sock, hatc, scarfc, glovec, bagc = (_colour(rng)[1] for _ in range(6))
     return Identity(top, tc, tc2, str(PATTERNS[rng.integers(len(PATTERNS))]),
                     bottom, bc, bc2, "plain" if rng.random() < .8 else "hstripes",
-                    shoe, bool(rng.random() < .3), sock, SKINS[rng.integers(len(SKINS))], HAIRS[rng.integers(len(HAIRS))],
-                    bool(rng.random() < .3), bool(rng.random() < .15), hatc, bool(rng.random() < .1),
+                    shoe, bool(rng.random() < .3), sock, SKINS[rng.integers(len(SKINS))],
+                    HAIRS[rng.integers(len(HAIRS))],
+                    bool(rng.random() < .3), bool(rng.random() < .15), hatc,
+                    bool(rng.random() < .1),
                     bool(rng.random() < .12), scarfc, bool(rng.random() < .08), glovec,
                     str(rng.choice(["none", "none", "backpack", "handbag"])), bagc,
                     float(rng.uniform(.85, 1.15)), float(rng.uniform(.94, 1.04)))
@@ -73,38 +82,49 @@ def sample_identity(rng: np.random.Generator, # the identity's own generator
 def swapped(identity: Identity) -> Identity:
     "The same person with the top's and the bottom's colours (and patterns) swapped."
     i = identity
-    return replace(i, top_colour=i.bottom_colour, top_colour2=i.bottom_colour2, top_pattern=i.bottom_pattern,
-                   bottom_colour=i.top_colour, bottom_colour2=i.top_colour2, bottom_pattern=i.top_pattern)
+    return replace(i, top_colour=i.bottom_colour, top_colour2=i.bottom_colour2,
+                   top_pattern=i.bottom_pattern,
+                   bottom_colour=i.top_colour, bottom_colour2=i.top_colour2,
+                   bottom_pattern=i.top_pattern)
 
 # %% ../nbs/02_synth.ipynb #c011
 @dataclass(frozen=True)
 class Camera:
-    "Per-camera appearance: illumination, colour cast, blur, noise, JPEG quality, and background style."
+    """Per-camera appearance: illumination, colour cast, blur, noise, JPEG quality, and background
+    style."""
     gain: float; cast: tuple; blur: float; noise: float; wall: tuple; ground: tuple; horizon: float
     clutter: int; palette: tuple; quality: int
 
 def sample_camera(rng: np.random.Generator) -> Camera:
     "Draw a random camera (muted background colours, as surveillance footage has)."
-    muted = lambda lo, hi: tuple(int(v) for v in .55 * rng.integers(lo, hi, 3) + .45 * rng.integers(lo, hi))
+    muted = lambda lo, hi: tuple(int(v) for v in .55 * rng.integers(lo, hi,
+                                                                    3) + .45 * rng.integers(lo, hi))
     return Camera(float(rng.uniform(.65, 1.25)), tuple(float(v) for v in rng.uniform(.85, 1.15, 3)),
-                  float(rng.uniform(0, 1.1)), float(rng.uniform(2, 9)), muted(60, 200), muted(50, 170),
-                  float(rng.uniform(.45, .75)), int(rng.integers(2, 8)), tuple(muted(20, 235) for _ in range(4)),
+                  float(rng.uniform(0, 1.1)), float(rng.uniform(2, 9)), muted(60, 200),
+                  muted(50, 170),
+                  float(rng.uniform(.45, .75)), int(rng.integers(2, 8)),
+                  tuple(muted(20, 235) for _ in range(4)),
                   int(rng.integers(75, 95)))
 
 @dataclass(frozen=True)
 class Pose:
     "Per-image geometry: view, box scale and shift, lean and limb angles (degrees), occluder."
-    front: bool; scale: float; dx: float; dy: float; lean: float; legs: float; arms: float; elbow: float; occluder: str
+    front: bool
+    scale: float
+    dx: float; dy: float; lean: float; legs: float; arms: float; elbow: float; occluder: str
 
 def sample_pose(rng: np.random.Generator,
                 scale: tuple[float, float] = (.78, .95), # person height / image height
-                shift: tuple[float, float] = (.12, .05), # max |dx| / width, |dy| / height: detector misalignment
+                # max |dx| / width, |dy| / height: detector misalignment
+                shift: tuple[float, float] = (.12, .05),
                 occlusion: float = .2, # probability of an occluder
                ) -> Pose:
     "Draw a random pose and detector box."
     occ = "none" if rng.random() >= occlusion else str(rng.choice(["bottom", "pole", "blob"]))
-    return Pose(bool(rng.random() < .5), float(rng.uniform(*scale)), float(rng.uniform(-shift[0], shift[0])),
-                float(rng.uniform(-shift[1], shift[1])), float(rng.uniform(-5, 5)), float(rng.uniform(-14, 14)),
+    return Pose(bool(rng.random() < .5), float(rng.uniform(*scale)),
+                float(rng.uniform(-shift[0], shift[0])),
+                float(rng.uniform(-shift[1], shift[1])), float(rng.uniform(-5, 5)),
+                float(rng.uniform(-14, 14)),
                 float(rng.uniform(-16, 16)), float(rng.uniform(0, 30)), occ)
 
 # %% ../nbs/02_synth.ipynb #c013
@@ -117,7 +137,8 @@ def _quad(p0, p1, w0, w1):
     (x0, y0), (x1, y1) = p0, p1
     n = math.hypot(x1 - x0, y1 - y0) or 1.0
     nx, ny = -(y1 - y0) / n, (x1 - x0) / n
-    return [(x0 + nx * w0, y0 + ny * w0), (x1 + nx * w1, y1 + ny * w1), (x1 - nx * w1, y1 - ny * w1), (x0 - nx * w0, y0 - ny * w0)]
+    return [(x0 + nx * w0, y0 + ny * w0), (x1 + nx * w1, y1 + ny * w1),
+            (x1 - nx * w1, y1 - ny * w1), (x0 - nx * w0, y0 - ny * w0)]
 
 def _end(p, ang, length):
     "The end of a limb of `length` leaving `p` at `ang` degrees from straight down."
@@ -125,8 +146,10 @@ def _end(p, ang, length):
     return (p[0] + math.sin(a) * length, p[1] + math.cos(a) * length)
 
 # %% ../nbs/02_synth.ipynb #c015
-def paint_map(identity: Identity, pose: Pose, size: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    "Draw the person as an HxW uint8 map of paint ids (LIP labels 1-19, `BAG`, `OCCLUDER`); also return its frame."
+def paint_map(identity: Identity, pose: Pose, size: tuple[int, int],
+              rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Draw the person as an HxW uint8 map of paint ids (LIP labels 1-19, `BAG`, `OCCLUDER`); also
+    return its frame."""
     idt, (H, W) = identity, size
     hp = pose.scale * idt.height * H
     cx, top = W / 2 + pose.dx * W, (H - hp) / 2 + pose.dy * H
@@ -145,7 +168,8 @@ def paint_map(identity: Identity, pose: Pose, size: tuple[int, int], rng: np.ran
         d.ellipse([min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])], fill=v)
     tw, ww, hip_y, knee_y, ank_y = .11 * bw, .095 * bw, .47, .70, .91
     dress = idt.top == "dress"
-    if idt.bag == "backpack" and pose.front: poly([(-tw, .2), (tw, .2), (tw * .95, .46), (-tw * .95, .46)], BAG)
+    if idt.bag == "backpack" and pose.front:
+        poly([(-tw, .2), (tw, .2), (tw * .95, .46), (-tw * .95, .46)], BAG)
     if idt.long_hair and pose.front: poly([(-.07, .06), (.07, .06), (.08, .26), (-.08, .26)], 2)
     for side, skin, sgn in ((L, 16, 1), (R, 17, -1)):                       # legs, socks, shoes
         hip = (side * .045 * bw, hip_y); ang = side * 2 + sgn * pose.legs
@@ -153,41 +177,57 @@ def paint_map(identity: Identity, pose: Pose, size: tuple[int, int], rng: np.ran
         leg = 9 if idt.bottom == "pants" and not dress else skin
         limb(hip, knee, .043 * bw, .036 * bw, leg); limb(knee, ankle, .036 * bw, .026 * bw, leg)
         if idt.bottom == "shorts" and not dress:
-            limb(hip, ((hip[0] + knee[0]) / 2, (hip[1] + knee[1]) / 2 + .03), .045 * bw, .042 * bw, 9)
-        if idt.socks: limb(_end(knee, ang * .6, (ank_y - knee_y) * .75), ankle, .029 * bw, .027 * bw, 8)
+            limb(hip, ((hip[0] + knee[0]) / 2, (hip[1] + knee[1]) / 2 + .03), .045 * bw, .042 * bw,
+                 9)
+        if idt.socks:
+            limb(_end(knee, ang * .6, (ank_y - knee_y) * .75), ankle, .029 * bw, .027 * bw, 8)
         ax, ay = ankle; ell(ax - .035, ay - .012, ax + .035, ay + .05, 18 if skin == 16 else 19)
-    top_lab = {"tshirt": 5, "longsleeve": 5, "coat": 7, "dress": 6}[idt.top]   # torso and what hangs from it
+    # torso and what hangs from it
+    top_lab = {"tshirt": 5, "longsleeve": 5, "coat": 7, "dress": 6}[idt.top]
     poly([(-tw, .17), (tw, .17), (ww, hip_y + .01), (-ww, hip_y + .01)], top_lab)
     if idt.bottom == "skirt" and idt.top not in ("dress", "coat"):
         poly([(-ww, hip_y - .01), (ww, hip_y - .01), (ww * 1.45, .67), (-ww * 1.45, .67)], 12)
-    if idt.top == "coat": poly([(-ww, hip_y - .01), (ww, hip_y - .01), (ww * 1.25, .66), (-ww * 1.25, .66)], 7)
+    if idt.top == "coat":
+        poly([(-ww, hip_y - .01), (ww, hip_y - .01), (ww * 1.25, .66), (-ww * 1.25, .66)], 7)
     if dress: poly([(-ww, hip_y - .01), (ww, hip_y - .01), (ww * 1.6, .71), (-ww * 1.6, .71)], 6)
-    if idt.bag == "backpack" and not pose.front: poly([(-tw * .85, .19), (tw * .85, .19), (tw * .8, .45), (-tw * .8, .45)], BAG)
-    for side, skin, sgn in ((L, 14, 1), (R, 15, -1)):                       # arms, sleeves, hands, handbag
+    if idt.bag == "backpack" and not pose.front:
+        poly([(-tw * .85, .19), (tw * .85, .19), (tw * .8, .45), (-tw * .8, .45)], BAG)
+    # arms, sleeves, hands, handbag
+    for side, skin, sgn in ((L, 14, 1), (R, 15, -1)):
         sh = (side * (tw + .005), .19); ang = side * 8 + sgn * pose.arms
-        elbow = _end(sh, ang, .165); hand = _end(elbow, ang - side * pose.elbow * (.3 if pose.front else -1), .15)
+        elbow = _end(sh, ang, .165)
+        hand = _end(elbow, ang - side * pose.elbow * (.3 if pose.front else -1), .15)
         if idt.top in ("tshirt", "dress"):
             limb(sh, elbow, .034 * bw, .028 * bw, skin)
             if idt.top == "tshirt": limb(sh, _end(sh, ang, .08), .037 * bw, .034 * bw, top_lab)
             limb(elbow, hand, .028 * bw, .022 * bw, skin)
-        else: limb(sh, elbow, .036 * bw, .031 * bw, top_lab); limb(elbow, hand, .031 * bw, .026 * bw, top_lab)
+        else:
+            limb(sh, elbow, 0.036 * bw, 0.031 * bw, top_lab)
+            limb(elbow, hand, 0.031 * bw, 0.026 * bw, top_lab)
         hx, hy = hand; ell(hx - .024, hy - .02, hx + .024, hy + .035, 3 if idt.gloves else skin)
         if idt.bag == "handbag" and side == R:
-            poly([(hx - .05, hy + .02), (hx + .05, hy + .02), (hx + .06, hy + .13), (hx - .06, hy + .13)], BAG)
-    poly([(-.025, .11), (.025, .11), (.028, .18), (-.028, .18)], 13)          # neck, scarf, head, hair, hat
+            poly([(hx - .05, hy + .02), (hx + .05, hy + .02), (hx + .06, hy + .13),
+                  (hx - .06, hy + .13)], BAG)
+    # neck, scarf, head, hair, hat
+    poly([(-.025, .11), (.025, .11), (.028, .18), (-.028, .18)], 13)
     if idt.scarf: poly([(-.06, .145), (.06, .145), (.07, .2), (-.07, .2)], 11)
     ell(-.055, .0, .055, .135, 13 if pose.front else 2)
     if pose.front:
         ell(-.058, -.01, .058, .06, 2)
         if idt.sunglasses: poly([(-.045, .05), (.045, .05), (.045, .072), (-.045, .072)], 4)
-    elif idt.long_hair: poly([(-.065, .05), (.065, .05), (.075, .25), (-.075, .25)], 2)
-    if idt.hat: ell(-.065, -.025, .065, .045, 1); poly([(-.085, .03), (.085, .03), (.085, .045), (-.085, .045)], 1)
+    elif idt.long_hair:
+        poly([(-0.065, 0.05), (0.065, 0.05), (0.075, 0.25), (-0.075, 0.25)], 2)
+    if idt.hat:
+        ell(-.065, -.025, .065, .045, 1)
+        poly([(-.085, .03), (.085, .03), (.085, .045), (-.085, .045)], 1)
     if pose.occluder == "bottom":
         y = H * rng.uniform(.68, .88); d.rectangle([0, y, W, H], fill=OCCLUDER)
     elif pose.occluder == "pole":
-        x = W * rng.uniform(.15, .85); d.rectangle([x, 0, x + W * rng.uniform(.06, .14), H], fill=OCCLUDER)
+        x = W * rng.uniform(.15, .85); d.rectangle([x, 0, x + W * rng.uniform(.06, .14), H],
+                                                   fill=OCCLUDER)
     elif pose.occluder == "blob":
-        x = W * (rng.uniform(-.3, .1) if rng.random() < .5 else rng.uniform(.7, 1.1)); y = H * rng.uniform(.2, .6)
+        x = W * (rng.uniform(-.3, .1) if rng.random() < .5 else rng.uniform(.7, 1.1))
+        y = H * rng.uniform(.2, .6)
         d.ellipse([x - W * .25, y - H * .3, x + W * .25, y + H * .6], fill=OCCLUDER)
     return np.asarray(im), dict(cx=cx, top=top, hp=hp)
 
@@ -203,25 +243,36 @@ def _pattern(kind: str, c1, c2, y, x, period: float):
     return np.where(m[..., None], np.array(c1, np.float32), np.array(c2, np.float32))
 
 def _background(camera: Camera, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    "The camera's scene: wall, ground below a jittered horizon, and random clutter from its palette."
+    """The camera's scene: wall, ground below a jittered horizon, and random clutter from its
+    palette."""
     H, W = size
     bg = Image.new("RGB", (W, H), camera.wall); d = ImageDraw.Draw(bg)
     hz = int(H * np.clip(camera.horizon + rng.uniform(-.08, .08), .2, .95))
     d.rectangle([0, hz, W, H], fill=camera.ground)
     for _ in range(camera.clutter):
-        c = tuple(int(np.clip(v + rng.integers(-25, 26), 0, 255)) for v in camera.palette[rng.integers(len(camera.palette))])
+        c = tuple(int(np.clip(v + rng.integers(-25, 26), 0,
+                              255)) for v in camera.palette[rng.integers(len(camera.palette))])
         x0, y0, k = rng.uniform(-.2, 1) * W, rng.uniform(-.1, .8) * hz, rng.integers(3)
-        if k == 0: d.rectangle([x0, y0, x0 + rng.uniform(.1, .5) * W, y0 + rng.uniform(.05, .4) * H], fill=c)
-        elif k == 1: d.rectangle([x0, y0, x0 + rng.uniform(.03, .08) * W, hz + rng.uniform(0, .2) * H], fill=c)
-        else: d.ellipse([x0, y0, x0 + rng.uniform(.2, .6) * W, y0 + rng.uniform(.1, .3) * H], fill=c)
+        if k == 0:
+            d.rectangle([x0, y0, x0 + rng.uniform(.1, .5) * W, y0 + rng.uniform(.05, .4) * H],
+                        fill=c)
+        elif k == 1:
+            d.rectangle([x0, y0, x0 + rng.uniform(.03, .08) * W, hz + rng.uniform(0, .2) * H],
+                        fill=c)
+        else:
+            d.ellipse(
+                [x0, y0, x0 + rng.uniform(0.2, 0.6) * W, y0 + rng.uniform(0.1, 0.3) * H], fill=c
+            )
     return np.asarray(bg, np.float32).copy()
 
 # %% ../nbs/02_synth.ipynb #c018
 def render_person(identity: Identity, pose: Pose, camera: Camera,
                   size: tuple[int, int] = (128, 64), # (height, width)
-                  rng: np.random.Generator | None = None, # the image's own generator (clutter, noise, occluder)
+                  # the image's own generator (clutter, noise, occluder)
+                  rng: np.random.Generator | None = None,
                  ) -> tuple[Image.Image, np.ndarray]:
-    "Draw one picture of `identity` in `pose` seen by `camera`: an RGB image and its HxW LIP label map."
+    """Draw one picture of `identity` in `pose` seen by `camera`: an RGB image and its HxW LIP label
+    map."""
     rng = rng if rng is not None else np.random.default_rng(0)
     H, W = size
     paint, fr = paint_map(identity, pose, size, rng)
@@ -230,11 +281,17 @@ def render_person(identity: Identity, pose: Pose, camera: Camera,
     y, x = yy - fr["top"], xx - fr["cx"]
     period = max(fr["hp"] * .035, 1.5)
     i = identity
-    colours = {1: i.hat_colour, 2: i.hair_colour, 3: i.glove_colour, 4: (20, 20, 24), 8: i.sock_colour, 11: i.scarf_colour,
-               18: i.shoe_colour, 19: i.shoe_colour, BAG: i.bag_colour, OCCLUDER: tuple(int(v) for v in rng.integers(20, 230, 3)),
-               **{k: i.skin for k in (13, 14, 15, 16, 17)}, **{k: i.top_colour for k in (5, 6, 7)}, **{k: i.bottom_colour for k in (9, 12)}}
-    textures = {k: _pattern(i.top_pattern, i.top_colour, i.top_colour2, y, x, period) for k in (5, 6, 7)}
-    textures.update({k: _pattern(i.bottom_pattern, i.bottom_colour, i.bottom_colour2, y, x, period) for k in (9, 12)})
+    colours = {1: i.hat_colour, 2: i.hair_colour, 3: i.glove_colour, 4: (20, 20, 24),
+               8: i.sock_colour, 11: i.scarf_colour,
+               18: i.shoe_colour, 19: i.shoe_colour, BAG: i.bag_colour,
+               OCCLUDER: tuple(int(v) for v in rng.integers(20, 230, 3)),
+               **{k: i.skin for k in (13, 14, 15, 16, 17)}, **{k: i.top_colour for k in (5, 6, 7)},
+               **{k: i.bottom_colour for k in (9, 12)}}
+    textures = {k: _pattern(i.top_pattern, i.top_colour, i.top_colour2, y, x, period) for k in (5,
+                                                                                                6,
+                                                                                                7)}
+    textures.update({k: _pattern(i.bottom_pattern, i.bottom_colour, i.bottom_colour2, y, x,
+                                 period) for k in (9, 12)})
     for k in np.unique(paint):
         if k == 0: continue
         m, tex = paint == k, textures.get(int(k))
@@ -249,9 +306,12 @@ def render_person(identity: Identity, pose: Pose, camera: Camera,
     return out, PAINT_LABEL[paint]
 
 # %% ../nbs/02_synth.ipynb #c023
-LIP_COLOURS = np.array([(0, 0, 0), (128, 0, 0), (255, 0, 0), (0, 85, 0), (170, 0, 51), (255, 85, 0), (0, 0, 85),
-                        (0, 119, 221), (85, 85, 0), (0, 85, 85), (85, 51, 0), (52, 86, 128), (0, 128, 0), (0, 0, 255),
-                        (51, 170, 221), (0, 255, 255), (85, 255, 170), (170, 255, 85), (255, 255, 0), (255, 170, 0)], np.uint8)
+LIP_COLOURS = np.array([(0, 0, 0), (128, 0, 0), (255, 0, 0), (0, 85, 0), (170, 0, 51), (255, 85, 0),
+                        (0, 0, 85),
+                        (0, 119, 221), (85, 85, 0), (0, 85, 85), (85, 51, 0), (52, 86, 128),
+                        (0, 128, 0), (0, 0, 255),
+                        (51, 170, 221), (0, 255, 255), (85, 255, 170), (170, 255, 85),
+                        (255, 255, 0), (255, 170, 0)], np.uint8)
 
 def colorize_labels(label: np.ndarray) -> np.ndarray:
     "An HxWx3 uint8 picture of a LIP label map (ignore/unknown values black)."
@@ -266,7 +326,8 @@ def overlay(img, label: np.ndarray, alpha: float = .6) -> np.ndarray:
 
 # %% ../nbs/02_synth.ipynb #c028
 def _identities(n: int, seed: int, stream: int, swap_frac: float) -> list[Identity]:
-    "n identities, of which round(swap_frac * n / 2) pairs (at random even positions) are a person and its swapped twin."
+    """n identities, of which round(swap_frac * n / 2) pairs (at random even positions) are a person
+    and its swapped twin."""
     rng = np.random.default_rng([seed, stream])
     n_pairs = min(n // 2, int(round(swap_frac * n / 2)))
     starts = set((2 * rng.choice(n // 2, n_pairs, replace=False)).tolist()) if n_pairs else set()
@@ -277,28 +338,46 @@ def _identities(n: int, seed: int, stream: int, swap_frac: float) -> list[Identi
         out += [first, swapped(first)] if k in starts else [first]
     return out
 
-def _save(img: Image.Image, label: np.ndarray | None, path: Path, quality: int, label_path: Path | None) -> None:
+def _save(img: Image.Image, label: np.ndarray | None, path: Path, quality: int,
+          label_path: Path | None) -> None:
     img.save(path, quality=quality)
     if label_path is not None and label is not None: Image.fromarray(label).save(label_path)
 
 # %% ../nbs/02_synth.ipynb #c029
-def write_market_layout(root: str | Path, # the data root; the dataset goes to root/Market-1501-v15.09.15
-                        n_train_ids: int = 100, n_test_ids: int = 100,
-                        n_cams: int = 6, # 2..6 (Market-1501 has 6)
-                        seed: int = 0,
-                        size: tuple[int, int] = (128, 64), # (height, width), Market's own crop size
-                        imgs_per_id: int = 12, # mean training images per identity
-                        n_distractors: int = 100, n_junk: int = 60, # gallery images with pid 0000 / -1
-                        swap_frac: float = .3, # fraction of identities in colour-swapped pairs
-                        write_parsing: bool = True, # also write ground-truth label maps under root/parsing
-                        cams_per_id: tuple[int, int] = (2, 5), # test identities appear in this many cameras
-                        query_share: float = .5, # chance that a test identity's camera holds one query
-                        gallery_per_cam: tuple[int, int] = (1, 3), # gallery images per test identity per camera
-                       ) -> Path:
+def write_market_layout(
+    root: str | Path,  # the data root; the dataset goes to root/Market-1501-v15.09.15
+    n_train_ids: int = 100,
+    n_test_ids: int = 100,
+    n_cams: int = 6,  # 2..6 (Market-1501 has 6)
+    seed: int = 0,
+    size: tuple[int, int] = (128, 64),  # (height, width), Market's own crop size
+    imgs_per_id: int = 12,  # mean training images per identity
+    # gallery images with pid 0000 / -1
+    n_distractors: int = 100,
+    n_junk: int = 60,
+    swap_frac: float = 0.3,  # fraction of identities in colour-swapped pairs
+    # also write ground-truth label maps under root/parsing
+    write_parsing: bool = True,
+    # test identities appear in this many cameras
+    cams_per_id: tuple[int, int] = (2, 5),
+    # chance that a test identity's camera holds one query
+    query_share: float = 0.5,
+    # gallery images per test identity per camera
+    gallery_per_cam: tuple[int, int] = (1, 3),
+) -> Path:
     "Draw a synthetic re-ID dataset in Market-1501's published layout; return `root`."
-    if not 2 <= n_cams <= 6: raise ValueError(f"Market-1501's layout has cameras c1..c6; n_cams must be 2..6, got {n_cams}")
-    if n_train_ids < 1 or n_test_ids < 1: raise ValueError(f"need at least one train and one test identity, got {n_train_ids}, {n_test_ids}")
-    if n_train_ids + n_test_ids > 1501: raise ValueError(f"Market-1501 pids are 0001..1501; {n_train_ids} + {n_test_ids} identities do not fit")
+    if not 2 <= n_cams <= 6:
+        raise ValueError(
+            f"Market-1501's layout has cameras c1..c6; n_cams must be 2..6, got {n_cams}"
+        )
+    if n_train_ids < 1 or n_test_ids < 1:
+        raise ValueError(
+            f"need at least one train and one test identity, got {n_train_ids}, {n_test_ids}"
+        )
+    if n_train_ids + n_test_ids > 1501:
+        raise ValueError(
+            f"Market-1501 pids are 0001..1501; {n_train_ids} + {n_test_ids} identities do not fit"
+        )
     root = Path(root); ds = root / "Market-1501-v15.09.15"
     folders = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
     for f in folders.values():
@@ -306,113 +385,195 @@ def write_market_layout(root: str | Path, # the data root; the dataset goes to r
         if write_parsing: (root / "parsing" / f).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 10])
     pids = np.sort(rng.choice(np.arange(1, 1502), n_train_ids + n_test_ids, replace=False))
-    is_test = np.zeros(len(pids), bool); is_test[rng.choice(len(pids), n_test_ids, replace=False)] = True
+    is_test = np.zeros(len(pids), bool)
+    is_test[rng.choice(len(pids), n_test_ids, replace=False)] = True
     train_pids, test_pids = pids[~is_test].tolist(), pids[is_test].tolist()
     cams = [sample_camera(np.random.default_rng([seed, 2, c])) for c in range(n_cams)]
     frame = [int(f) for f in rng.integers(1000, 5000, n_cams)]
     plan = []  # (split, pid, cam, box, identity, kind)
     def _cams(g):
-        return g.choice(n_cams, int(g.integers(cams_per_id[0], min(n_cams, cams_per_id[1]) + 1)), replace=False).tolist()
-    train_ids, test_ids = _identities(n_train_ids, seed, 1, swap_frac), _identities(n_test_ids, seed, 4, swap_frac)
+        return g.choice(
+            n_cams, int(g.integers(cams_per_id[0], min(n_cams, cams_per_id[1]) + 1)), replace=False
+        ).tolist()
+    train_ids, test_ids = _identities(n_train_ids, seed, 1, swap_frac), _identities(
+        n_test_ids, seed, 4, swap_frac
+    )
     for pid, idt in zip(train_pids, train_ids):
         g = np.random.default_rng([seed, 11, pid]); cs = _cams(g)
         n = int(np.clip(g.poisson(imgs_per_id), 4, 2 * imgs_per_id))
-        plan += [("train", pid, cs[j % len(cs)], int(g.integers(1, 9)), idt, "person") for j in range(n)]
+        plan += [
+            ("train", pid, cs[j % len(cs)], int(g.integers(1, 9)), idt, "person") for j in range(n)
+        ]
     for pid, idt in zip(test_pids, test_ids):
         g = np.random.default_rng([seed, 12, pid]); cs = _cams(g)
         q = [c for c in cs if g.random() < query_share] or [cs[int(g.integers(len(cs)))]]
         plan += [("query", pid, c, 0, idt, "person") for c in q]
-        plan += [("gallery", pid, c, int(g.integers(1, 9)), idt, "person") for c in cs for _ in range(int(g.integers(gallery_per_cam[0], gallery_per_cam[1] + 1)))]
+        plan += [
+            ("gallery", pid, c, int(g.integers(1, 9)), idt, "person")
+            for c in cs
+            for _ in range(int(g.integers(gallery_per_cam[0], gallery_per_cam[1] + 1)))
+        ]
     for k in range(n_distractors):
         g = np.random.default_rng([seed, 13, k])
-        plan.append(("gallery", 0, int(g.integers(n_cams)), int(g.integers(1, 9)), sample_identity(np.random.default_rng([seed, 14, k])), "distractor"))
+        plan.append(
+            (
+                "gallery",
+                0,
+                int(g.integers(n_cams)),
+                int(g.integers(1, 9)),
+                sample_identity(np.random.default_rng([seed, 14, k])),
+                "distractor",
+            )
+        )
     for k in range(n_junk):
         g = np.random.default_rng([seed, 15, k])
-        plan.append(("gallery", -1, int(g.integers(n_cams)), int(g.integers(1, 9)), sample_identity(np.random.default_rng([seed, 16, k])), "junk"))
+        plan.append(
+            (
+                "gallery",
+                -1,
+                int(g.integers(n_cams)),
+                int(g.integers(1, 9)),
+                sample_identity(np.random.default_rng([seed, 16, k])),
+                "junk",
+            )
+        )
     for j, (split, pid, c, box, idt, kind) in enumerate(plan):
         g = np.random.default_rng([seed, 20, j])
         frame[c] += int(g.integers(1, 40))
-        name = f"{pid:04d}_c{c + 1}s{1 + frame[c] // 20000}_{frame[c] % 1000000:06d}_{box:02d}.jpg" if pid >= 0 else \
-               f"-1_c{c + 1}s{1 + frame[c] // 20000}_{frame[c] % 1000000:06d}_{box:02d}.jpg"
-        if kind == "person": pose = sample_pose(g)
-        elif kind == "distractor": pose = sample_pose(g, scale=(.6, 1.0), shift=(.35, .15))
+        name = (
+            f"{pid:04d}_c{c + 1}s{1 + frame[c] // 20000}_{frame[c] % 1000000:06d}_{box:02d}.jpg"
+            if pid >= 0
+            else f"-1_c{c + 1}s{1 + frame[c] // 20000}_{frame[c] % 1000000:06d}_{box:02d}.jpg"
+        )
+        if kind == "person":pose = sample_pose(g)
+        elif kind == "distractor":pose = sample_pose(g, scale=(.6, 1.0), shift=(.35, .15))
         else: pose = sample_pose(g, scale=(1.4, 2.6), shift=(.6, .4))
         img, lab = render_person(idt, pose, cams[c], size, g)
-        _save(img, lab, ds / folders[split] / name, cams[c].quality,
-              root / "parsing" / folders[split] / name.replace(".jpg", ".png") if write_parsing else None)
-    for f in ("bounding_box_train", "bounding_box_test"): (ds / f / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0 thumbnail cache")
+        _save(
+            img,
+            lab,
+            ds / folders[split] / name,
+            cams[c].quality,
+            (
+                root / "parsing" / folders[split] / name.replace(".jpg", ".png")
+                if write_parsing
+                else None
+            ),
+        )
+    for f in ("bounding_box_train", "bounding_box_test"):
+        (ds / f / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0 thumbnail cache")
     def _n(split, kinds=("person", "distractor")):
         recs = [(p, c) for s, p, c, _, _, k in plan if s == split and k in kinds]
         return [len(recs), len({p for p, _ in recs}), len({c for _, c in recs})]
-    save_json(dict(params=dict(n_train_ids=n_train_ids, n_test_ids=n_test_ids, n_cams=n_cams, seed=seed, size=list(size),
-                               imgs_per_id=imgs_per_id, n_distractors=n_distractors, n_junk=n_junk, swap_frac=swap_frac),
-                   counts={s: _n(s) for s in folders}, junk=n_junk, stray=2,
-                   swapped_pairs={s: sum(swapped(a) == b for a, b in zip(ids[:-1], ids[1:])) for s, ids in (("train", train_ids), ("test", test_ids))}),
-              root / "synth_market.json")
+    save_json(
+        dict(
+            params=dict(
+                n_train_ids=n_train_ids,
+                n_test_ids=n_test_ids,
+                n_cams=n_cams,
+                seed=seed,
+                size=list(size),
+                imgs_per_id=imgs_per_id,
+                n_distractors=n_distractors,
+                n_junk=n_junk,
+                swap_frac=swap_frac,
+            ),
+            counts={s: _n(s) for s in folders},
+            junk=n_junk,
+            stray=2,
+            swapped_pairs={
+                s: sum(swapped(a) == b for a, b in zip(ids[:-1], ids[1:]))
+                for s, ids in (("train", train_ids), ("test", test_ids))
+            },
+        ),
+        root / "synth_market.json",
+    )
     return root
 
 # %% ../nbs/02_synth.ipynb #c034
-def write_lip_layout(root: str | Path, # the data root: TrainVal_images/ and TrainVal_parsing_annotations/ go here
-                     n_train: int = 1200, n_val: int = 300,
-                     seed: int = 0,
-                     size: tuple[int, int] = (128, 64), # (height, width)
-                    ) -> Path:
+def write_lip_layout(
+    root: str | Path,  # the data root: TrainVal_images/ and TrainVal_parsing_annotations/ go here
+    n_train: int = 1200,
+    n_val: int = 300,
+    seed: int = 0,
+    size: tuple[int, int] = (128, 64),  # (height, width)
+) -> Path:
     "Draw a synthetic human-parsing set in LIP's original published layout; return `root`."
-    if n_train < 1 or n_val < 1: raise ValueError(f"need at least one train and one val image, got {n_train}, {n_val}")
+    if n_train < 1 or n_val < 1:
+        raise ValueError(f"need at least one train and one val image, got {n_train}, {n_val}")
     root = Path(root)
     for split, n in (("train", n_train), ("val", n_val)):
-        imgs, labs = root / "TrainVal_images" / f"{split}_images", root / "TrainVal_parsing_annotations" / f"{split}_segmentations"
+        imgs, labs = (
+            root / "TrainVal_images" / f"{split}_images",
+            root / "TrainVal_parsing_annotations" / f"{split}_segmentations",
+        )
         imgs.mkdir(parents=True, exist_ok=True); labs.mkdir(parents=True, exist_ok=True)
         ids = []
         for k in range(n):
             g = np.random.default_rng([seed, 30 if split == "train" else 31, k])
             idt, cam = sample_identity(g), sample_camera(g)
             pose = sample_pose(g, scale=(.7, 1.5), shift=(.15, .2), occlusion=.1)
-            if pose.scale > 1.05: pose = replace(pose, dy=pose.dy + (pose.scale - 1) / 2)  # close-ups keep the head in view
+            # close-ups keep the head in view
+            if pose.scale > 1.05: pose = replace(pose, dy=pose.dy + (pose.scale - 1) / 2)
             img, lab = render_person(idt, pose, cam, size, g)
             name = f"{(100000 if split == 'train' else 200000) + k}_{int(g.integers(1000000)):06d}"
-            img.save(imgs / f"{name}.jpg", quality=cam.quality); Image.fromarray(lab).save(labs / f"{name}.png")
+            img.save(imgs / f"{name}.jpg", quality=cam.quality)
+            Image.fromarray(lab).save(labs / f"{name}.png")
             ids.append(name)
         (root / "TrainVal_images" / f"{split}_id.txt").write_text("\n".join(ids) + "\n")
     return root
 
 # %% ../nbs/02_synth.ipynb #c037
 SYNTH_VERSION = 1
+
+# %% ../nbs/02_synth.ipynb #c037s1
 SYNTH_PRESETS = {
-    "default": dict(market=dict(n_train_ids=100, n_test_ids=100, n_cams=6, size=(128, 64), imgs_per_id=12,
-                                n_distractors=100, n_junk=60, swap_frac=.3),
-                    lip=dict(n_train=1200, n_val=300, size=(128, 64))),
-    "smoke": dict(market=dict(n_train_ids=12, n_test_ids=12, n_cams=6, size=(128, 64), imgs_per_id=6,
-                              n_distractors=6, n_junk=4, swap_frac=.3),
-                  lip=dict(n_train=48, n_val=16, size=(128, 64))),
-    # Market-1501's per-identity statistics with 100 + 50 identities (see "A benchmark shaped like Market-1501")
-    "study": dict(market=dict(n_train_ids=100, n_test_ids=50, n_cams=6, size=(128, 64), imgs_per_id=17,
-                              n_distractors=192, n_junk=260, swap_frac=.3, cams_per_id=(3, 6), query_share=1.0,
-                              gallery_per_cam=(2, 6)),
-                  lip=dict(n_train=1200, n_val=300, size=(128, 64))),
+    "default": dict(
+        market=dict(n_train_ids=100, n_test_ids=100, n_cams=6, size=(128, 64), imgs_per_id=12,
+                    n_distractors=100, n_junk=60, swap_frac=.3),
+        lip=dict(n_train=1200, n_val=300, size=(128, 64))),
+    "smoke": dict(
+        market=dict(n_train_ids=12, n_test_ids=12, n_cams=6, size=(128, 64), imgs_per_id=6,
+                    n_distractors=6, n_junk=4, swap_frac=.3),
+        lip=dict(n_train=48, n_val=16, size=(128, 64))),
+    # Market-1501's per-identity statistics with 100 + 50 identities
+    # (see "A benchmark shaped like Market-1501")
+    "study": dict(
+        market=dict(n_train_ids=100, n_test_ids=50, n_cams=6, size=(128, 64), imgs_per_id=17,
+                    n_distractors=192, n_junk=260, swap_frac=.3, cams_per_id=(3, 6),
+                    query_share=1.0, gallery_per_cam=(2, 6)),
+        lip=dict(n_train=1200, n_val=300, size=(128, 64))),
 }
 
+# %% ../nbs/02_synth.ipynb #c037s2
 def synth_cache_dir(cache_dir: str | Path | None = None) -> Path:
     "The cache folder: `cache_dir`, else `$SPREID_DATA_CACHE`, else `~/.cache/spreid_nb`."
-    return Path(cache_dir or os.environ.get("SPREID_DATA_CACHE") or Path.home() / ".cache" / "spreid_nb").expanduser()
+    return Path(
+        cache_dir or os.environ.get("SPREID_DATA_CACHE") or Path.home() / ".cache" / "spreid_nb"
+    ).expanduser()
 
 def synthetic_benchmark(cache_dir: str | Path | None = None, seed: int = 0,
                         preset: str = "default", # a key of `SYNTH_PRESETS`
                        ) -> dict[str, Path]:
-    "Write (once) and return the roots of the synthetic Market-1501 and LIP sets: `{'market1501': ..., 'lip': ...}`."
-    if preset not in SYNTH_PRESETS: raise ValueError(f"unknown synthetic preset {preset!r}; known: {list(SYNTH_PRESETS)}")
+    """Write (once) and return the roots of the synthetic Market-1501 and LIP sets: `{'market1501':
+    ..., 'lip': ...}`."""
+    if preset not in SYNTH_PRESETS:
+        raise ValueError(f"unknown synthetic preset {preset!r}; known: {list(SYNTH_PRESETS)}")
     params = SYNTH_PRESETS[preset]
     key = config_hash(dict(version=SYNTH_VERSION, seed=seed, params=params))
     cache = synth_cache_dir(cache_dir); cache.mkdir(parents=True, exist_ok=True)
     final = cache / f"synth-{preset}-seed{seed}-{key}"
     roots = {"market1501": final / "market", "lip": final / "lip"}
     if (final / "synth.json").is_file(): return roots
-    if final.exists(): raise FileExistsError(f"{final} exists but lacks synth.json (not written by synthetic_benchmark?); delete it to regenerate")
+    if final.exists():
+        raise FileExistsError(f"{final} exists but lacks synth.json (not written by "
+                              f"synthetic_benchmark?); delete it to regenerate")
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=cache))
     try:
         write_market_layout(tmp / "market", seed=seed, **params["market"])
         write_lip_layout(tmp / "lip", seed=seed, **params["lip"])
-        save_json(dict(preset=preset, seed=seed, version=SYNTH_VERSION, params=params), tmp / "synth.json")
+        save_json(dict(preset=preset, seed=seed, version=SYNTH_VERSION, params=params),
+                  tmp / "synth.json")
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is meant to be shared
         try: os.rename(tmp, final)
         except OSError:
@@ -432,6 +593,8 @@ def true_parsing(img_path: str | Path) -> np.ndarray:
     "The true HxW LIP label map (uint8) of a synthetic re-ID image; real datasets have none."
     q = true_parsing_path(img_path)
     if not q.is_file():
-        raise FileNotFoundError(f"no true parsing for {img_path} (looked for {q}); only the synthetic benchmark "
-                                "written with write_parsing=True has one")
+        raise FileNotFoundError(
+            f"no true parsing for {img_path} (looked for {q}); only the synthetic benchmark "
+            "written with write_parsing=True has one"
+        )
     with Image.open(q) as im: return np.asarray(im).copy()

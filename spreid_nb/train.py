@@ -25,7 +25,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
 
-from .core import (atomic_write, get_device, provenance, save_json, seed_everything, set_threads, shown,
+from .core import (atomic_write, get_device, provenance, save_json, seed_everything,
+                            set_threads, shown,
                             Timer)
 from .core import one_writer, worker_errors
 
@@ -34,7 +35,7 @@ __all__ = ['SIZES', 'PRESETS', 'STAGES', 'METRIC_FIELDS', 'CUHK03_DRAWS', 'size_
            'config_record', 'lr_factor', 'config_for', 'dist_env', 'under_torchrun', 'setup_process', 'StepBatches',
            'save_checkpoint', 'load_checkpoint', 'data_roots', 'train_dataset', 'build_run_model', 'check_input_size',
            'batch_inputs', 'ProgressLines', 'progress_bar', 'train', 'model_from_config', 'load_trained',
-           'reid_features', 'features_file', 'save_features', 'eval_protocol', 'score_reid', 'evaluate_reid',
+           'reid_features', 'features_file', 'save_run_features', 'eval_protocol', 'score_reid', 'evaluate_reid',
            'evaluate_parser', 'plot_learning_curve', 'main', 'ensure_run']
 
 # %% ../nbs/09_train.ipynb #c005t
@@ -190,7 +191,8 @@ def _check_values(cfg: TrainConfig):
 
 # %% ../nbs/09_train.ipynb #c006bn
 def config_record(cfg: TrainConfig) -> dict:
-    "The JSON-able record of `cfg` that runs store and hash (`output_stride` only when it is not 32)."
+    """The JSON-able record of `cfg` that runs store and hash (`output_stride` only when it is not
+    32)."""
     rec = json.loads(json.dumps(asdict(cfg), default=str))
     if rec.get("output_stride") == 32: rec.pop("output_stride")
     return rec
@@ -199,7 +201,8 @@ def config_record(cfg: TrainConfig) -> dict:
 def lr_factor(it: int, # the iteration about to run (0-based)
               iters: int, # run length
               schedule: str = "poly10", power: float = 0.9, steps: int = 10) -> float:
-    "Multiplier of the base lr at iteration `it`: poly in `steps` piecewise-constant steps (authors' code), poly, or constant."
+    """Multiplier of the base lr at iteration `it`: poly in `steps` piecewise-constant steps
+    (authors' code), poly, or constant."""
     if schedule == "constant": return 1.0
     if schedule == "poly": return (1 - min(it, iters - 1) / iters) ** power
     if schedule == "poly10":
@@ -242,10 +245,13 @@ def config_for(preset: str = "synthetic", # paper | synthetic | smoke
 # %% ../nbs/09_train.ipynb #c017
 def dist_env() -> tuple[int, int, int]:
     "(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) for a plain process."
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE",
+                                                              1)), int(os.environ.get("LOCAL_RANK",
+                                                                                      0))
 
 def under_torchrun() -> bool:
-    "True in a process that torchrun (or a launcher setting MASTER_ADDR and RANK) started, even alone."
+    """True in a process that torchrun (or a launcher setting MASTER_ADDR and RANK) started, even
+    alone."""
     env = os.environ
     return "TORCHELASTIC_RUN_ID" in env or ("MASTER_ADDR" in env and "RANK" in env)
 
@@ -265,14 +271,20 @@ def setup_process(cfg: TrainConfig) -> tuple[int, int, torch.device]:
 class StepBatches:
     "Deterministic batches: `batch(step)` gives this rank's dataset indices for a global step."
     def __init__(self, n: int, global_batch: int, seed: int, rank: int = 0, world: int = 1):
-        if global_batch % world: raise ValueError(f"batch_size {global_batch} is not divisible by the {world} processes")
-        if n < global_batch: raise ValueError(f"the training set has {n} images, fewer than one batch of {global_batch}")
+        if global_batch % world:
+            raise ValueError(f"batch_size {global_batch} is not divisible by the {world} processes")
+        if n < global_batch:
+            raise ValueError(
+                f"the training set has {n} images, fewer than one batch of {global_batch}"
+            )
         self.n, self.g, self.seed, self.rank, self.world = n, global_batch, seed, rank, world
         self.per_epoch = n // global_batch
         self._epoch, self._perm = None, None
     def perm(self, epoch: int) -> torch.Tensor:
         if epoch != self._epoch:
-            self._perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+            self._perm = torch.randperm(
+                self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            )
             self._epoch = epoch
         return self._perm
     def batch(self, step: int) -> list[int]:
@@ -282,20 +294,25 @@ class StepBatches:
         return g[self.rank * b:(self.rank + 1) * b].tolist()
     def flips(self, step: int) -> torch.Tensor:
         "This rank's horizontal-flip decisions for `step` (bool, one per image)."
-        m = torch.rand(self.g, generator=torch.Generator().manual_seed(self.seed * 7_919 + step + 1)) < 0.5
+        m = torch.rand(self.g,
+                       generator=torch.Generator().manual_seed(self.seed * 7_919 + step + 1)) < 0.5
         b = self.g // self.world
         return m[self.rank * b:(self.rank + 1) * b]
 
 class _Batches(torch.utils.data.Sampler):
-    "A batch sampler over `StepBatches` from `start` to `stop` (so a DataLoader's workers prefetch them)."
-    def __init__(self, sb: StepBatches, start: int, stop: int): self.sb, self.start, self.stop = sb, start, stop
+    """A batch sampler over `StepBatches` from `start` to `stop` (so a DataLoader's workers prefetch
+    them)."""
+    def __init__(self, sb: StepBatches, start: int,
+                 stop: int): self.sb, self.start, self.stop = sb, start, stop
     def __iter__(self): return (self.sb.batch(s) for s in range(self.start, self.stop))
     def __len__(self): return self.stop - self.start
 
 # %% ../nbs/09_train.ipynb #c022
 def _rng_state() -> dict:
     np_state = np.random.get_state()
-    return dict(torch=torch.get_rng_state(), numpy=[np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(int, np_state[2:4]), float(np_state[4])],
+    return dict(torch=torch.get_rng_state(),
+                numpy=[np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
+                       *map(int, np_state[2:4]), float(np_state[4])],
                 python=[list(random.getstate()[1]), random.getstate()[0], random.getstate()[2]],
                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
 
@@ -317,8 +334,10 @@ def _truncated(path: Path, e: Exception) -> bool:
     if head == b"PK\x03\x04": return not zipfile.is_zipfile(path)
     return isinstance(e, EOFError) or "truncated" in str(e)
 
+# %% ../nbs/09_train.ipynb #c022s1
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    "Read a checkpoint safely (`weights_only=True`): a file that needs arbitrary unpickling is refused."
+    """Read a checkpoint safely (`weights_only=True`): a file that needs arbitrary unpickling is
+    refused."""
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}")
     try:
@@ -328,8 +347,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             raise ValueError(f"checkpoint {path} is truncated ({path.stat().st_size} bytes, its "
                              "end is missing): an interrupted copy or save; copy it again") \
                 from None
-        raise ValueError(f"refusing to load {path}: it is not a plain weights checkpoint readable with "
-                         f"torch.load(weights_only=True) ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        raise ValueError(
+            f"refusing to load {path}: it is not a plain weights checkpoint readable with "
+            f"torch.load(weights_only=True) ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+        ) from None
 
 # %% ../nbs/09_train.ipynb #c026
 def data_roots(cfg: TrainConfig) -> dict[str, Path]:
@@ -338,14 +359,19 @@ def data_roots(cfg: TrainConfig) -> dict[str, Path]:
         from spreid_nb.synth import synthetic_benchmark
         roots = synthetic_benchmark(cache_dir=cfg.data_root, preset=cfg.synth_preset)
         return {"market1501": Path(roots["market1501"]), "lip": Path(roots["lip"])}
-    if cfg.data_root is None: raise ValueError(f"data={cfg.data!r} needs data_root: the folder that holds the dataset(s)")
+    if cfg.data_root is None:
+        raise ValueError(f"data={cfg.data!r} needs data_root: the folder that holds the dataset(s)")
     root = Path(cfg.data_root)
     if not root.is_dir(): raise FileNotFoundError(f"data_root {root} is not a folder")
-    names = [n.strip() for n in cfg.data.split(",") if n.strip()] + ([cfg.target] if cfg.task == "reid" else [])
+    names = [n.strip() for n in cfg.data.split(",") if n.strip()] + (
+        [cfg.target] if cfg.task == "reid" else []
+    )
     return {n: root for n in dict.fromkeys(names)}
 
+# %% ../nbs/09_train.ipynb #c026s1
 def train_dataset(cfg: TrainConfig, roots: dict[str, Path]):
-    "The training `Dataset` of the run and its number of classes (identities, or LIP labels for the parser)."
+    """The training `Dataset` of the run and its number of classes (identities, or LIP labels for
+    the parser)."""
     from spreid_nb import datasets as D
     if cfg.task == "parser":
         name = "lip"
@@ -353,18 +379,27 @@ def train_dataset(cfg: TrainConfig, roots: dict[str, Path]):
         # the loop flips (cfg.flip, the same decisions on a resume); the dataset must not flip again
         ds = D.ParsingDataset(pairs, size=(cfg.height, cfg.width), train=True, flip=False)
         return ds, len(D.LIP_LABELS)
-    names = ["market1501"] if cfg.data == "synthetic" else [n.strip() for n in cfg.data.split(",") if n.strip()]
-    if len(names) == 1: records = D.load_reid(names[0], roots[names[0]]).train
+    names = (
+        ["market1501"]
+        if cfg.data == "synthetic"
+        else [n.strip() for n in cfg.data.split(",") if n.strip()]
+    )
+    if len(names) == 1:records = D.load_reid(names[0], roots[names[0]]).train
     else: records = D.aggregate(names, [roots[n] for n in names]).train
     n_ids = len({r[1] for r in records})
     if cfg.num_classes is not None and cfg.num_classes != n_ids:
-        raise ValueError(f"the training data has {n_ids} identities but the classifier expects num_classes={cfg.num_classes}")
+        raise ValueError(
+            f"the training data has {n_ids} identities but the classifier expects"
+            f" num_classes={cfg.num_classes}"
+        )
     ps = tuple(cfg.parser_size) if cfg.model.startswith("spreid") else None   # parser's copy
     tf = D.build_transforms(cfg.height, cfg.width, train=False, parser_size=ps)
     return D.ImageDataset(records, tf), n_ids
 
+# %% ../nbs/09_train.ipynb #c026s2
 def build_run_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
-    "The model the config names, with `num_classes` outputs (the SPReID parser loaded frozen from `parser_ckpt`)."
+    """The model the config names, with `num_classes` outputs (the SPReID parser loaded frozen from
+    `parser_ckpt`)."""
     if cfg.task == "parser":
         from spreid_nb.parser import HumanParser
         return HumanParser(backbone=cfg.parser_backbone, pretrained=cfg.pretrained)
@@ -372,19 +407,24 @@ def build_run_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     kw = dict(backbone=cfg.backbone, num_classes=num_classes, pretrained=cfg.pretrained)
     if cfg.output_stride != 32: kw["output_stride"] = cfg.output_stride
     if cfg.model.startswith("spreid"):
-        if not cfg.parser_ckpt: raise ValueError(f"model {cfg.model!r} needs parser_ckpt: a trained parser checkpoint")
+        if not cfg.parser_ckpt:
+            raise ValueError(f"model {cfg.model!r} needs parser_ckpt: a trained parser checkpoint")
         kw.update(shared_backbone=cfg.shared_backbone, parser_ckpt=cfg.parser_ckpt,
                   reid_size=(cfg.height, cfg.width), parser_size=tuple(cfg.parser_size))
     return build_model(cfg.model, **kw)
 
 def check_input_size(model: nn.Module, cfg: TrainConfig, device: torch.device):
-    "One dry forward at the run's image size; a size the model cannot take is an error before training."
+    """One dry forward at the run's image size; a size the model cannot take is an error before
+    training."""
     was = model.training; model.eval()
     try:
         with torch.no_grad(): model(torch.zeros(1, 3, cfg.height, cfg.width, device=device))
     except Exception as e:
-        raise ValueError(f"the model {cfg.model}/{cfg.backbone} cannot take {cfg.height}x{cfg.width} images: {e}") from None
-    finally: model.train(was)
+        raise ValueError(
+            f"the model {cfg.model}/{cfg.backbone} cannot take {cfg.height}x{cfg.width} images: {e}"
+        ) from None
+    finally:
+        model.train(was)
 
 # %% ../nbs/09_train.ipynb #c028
 def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
@@ -405,23 +445,28 @@ def _precision(cfg: TrainConfig, device: torch.device) -> tuple[bool, torch.dtyp
     if not isinstance(cfg.channels_last, bool):
         raise ValueError(f"config channels_last must be True or False, got {cfg.channels_last!r}")
     if cfg.amp == "fp16" and device.type != "cuda":
-        raise ValueError(f"config amp='fp16' needs a CUDA device, not {device.type}; use 'bf16' there")
+        raise ValueError(
+            f"config amp='fp16' needs a CUDA device, not {device.type}; use 'bf16' there"
+        )
     return cfg.amp in ("bf16", "fp16"), torch.bfloat16 if cfg.amp == "bf16" else torch.float16
 
 def _loss(cfg: TrainConfig, out, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "(loss, accuracy) of one batch: identity cross-entropy, or per-pixel cross-entropy ignoring 255."
+    """(loss, accuracy) of one batch: identity cross-entropy, or per-pixel cross-entropy ignoring
+    255."""
     if cfg.task == "parser":
         from spreid_nb.parser import parsing_loss
         logits = (out if torch.is_tensor(out) else out[0]).float()
         loss = parsing_loss(logits, y)
         with torch.no_grad():
-            pred = F.interpolate(logits, size=y.shape[-2:], mode="bilinear", align_corners=False).argmax(1)
+            pred = F.interpolate(logits, size=y.shape[-2:], mode="bilinear",
+                                 align_corners=False).argmax(1)
             valid = y != 255
             acc = ((pred == y) & valid).sum() / valid.sum().clamp(min=1)  # no host sync
         return loss, acc
     logits = out[0] if isinstance(out, (tuple, list)) else out
     return F.cross_entropy(logits.float(), y), (logits.argmax(1) == y).float().mean()
 
+# %% ../nbs/09_train.ipynb #c028s1
 METRIC_FIELDS = ["step", "epoch", "loss", "acc", "lr", "img_per_s", "wall_s"]
 
 def _reset_metrics(path: Path, upto: int):
@@ -626,7 +671,8 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
 
 # %% ../nbs/09_train.ipynb #c031
 def _plain(x):
-    "Config values as plain JSON-able containers (tuples -> lists), safe for `weights_only` loading."
+    """Config values as plain JSON-able containers (tuples -> lists), safe for `weights_only`
+    loading."""
     return json.loads(json.dumps(x, default=str))
 
 def model_from_config(mc: dict, num_classes: int | None = None) -> nn.Module:
@@ -640,8 +686,10 @@ def model_from_config(mc: dict, num_classes: int | None = None) -> nn.Module:
     if name in ("spreid_wfg", "spreid_wofg"):
         parser = HumanParser(backbone=mc["parser"]["backbone"], aspp=mc["parser"]["aspp"],
                              input_norm=mc["parser"].get("input_norm"))
-        return M.spreid(mc["variant"], shared_backbone=mc["shared_backbone"], backbone=mc["backbone"], num_classes=n,
-                        parser=parser, reid_size=tuple(mc["reid_size"]), parser_size=tuple(mc["parser_size"]),
+        return M.spreid(mc["variant"], shared_backbone=mc["shared_backbone"],
+                        backbone=mc["backbone"], num_classes=n,
+                        parser=parser, reid_size=tuple(mc["reid_size"]),
+                        parser_size=tuple(mc["parser_size"]),
                         region_source=mc.get("region_source", "learned"), **os_)
     if name == "combined": return M.Combined(*[model_from_config(m) for m in mc["members"]])
     if "aspp" in mc and "output_stride" in mc:
@@ -649,6 +697,7 @@ def model_from_config(mc: dict, num_classes: int | None = None) -> nn.Module:
                            input_norm=mc.get("input_norm"))
     raise ValueError(f"cannot rebuild a model from config {mc!r}")
 
+# %% ../nbs/09_train.ipynb #c031s1
 def load_trained(path: str | Path, # a run folder or its checkpoints/last.pt
                  device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     "The trained model of a run (eval mode) and the run's config."
@@ -656,7 +705,9 @@ def load_trained(path: str | Path, # a run folder or its checkpoints/last.pt
     if path.is_dir(): path = path / "checkpoints" / "last.pt"
     ck = load_checkpoint(path)
     if "model_config" not in ck or "model" not in ck:
-        raise ValueError(f"{path} is not a spreid_nb training checkpoint (no model/model_config entries)")
+        raise ValueError(
+            f"{path} is not a spreid_nb training checkpoint (no model/model_config entries)"
+        )
     model = model_from_config(ck["model_config"])
     model.load_state_dict(ck["model"])
     return model.to(get_device(device)).eval(), ck["config"]
@@ -667,7 +718,8 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
                   root: str | Path, # the dataset folder of `target`
                   target: str = "market1501", # the dataset whose query/gallery to embed
                   device: str | torch.device = "cpu", workers: int = 0) -> dict:
-    "Query/gallery features (`qf`, `gf`), pids and camids of `model` on `target`, at the run's input size."
+    """Query/gallery features (`qf`, `gf`), pids, camids and image paths of `model` on `target`, at
+    the run's input size."""
     from spreid_nb import datasets as D
     from spreid_nb.models import extract_features, parser_input_size
     ds = D.load_reid(target, root)
@@ -676,19 +728,35 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
     out = {}
     try:
         for split, recs in (("q", ds.query), ("g", ds.gallery)):
-            f, p, c, _ = extract_features(model, D.ImageDataset(recs, tf), batch_size=64, device=device, workers=workers, progress=False)
-            out.update({f"{split}f": f, f"{split}_pids": np.asarray(p), f"{split}_camids": np.asarray(c)})
-    finally: model.train(was)
+            data = D.ImageDataset(recs, tf)
+            f, p, c, paths = extract_features(model, data, batch_size=64, device=device,
+                                              workers=workers,
+                                              progress=False)
+            out.update({f"{split}f": f, f"{split}_pids": np.asarray(p),
+                        f"{split}_camids": np.asarray(c),
+                        f"{split}_paths": list(paths)})
+    finally:
+        model.train(was)
     return out | {"target": target}  # `score_reid` picks the dataset's protocol from it
 
 def features_file(run: str | Path, target: str) -> Path:
-    "Where a run keeps its final model's `reid_features` on `target` (read back by `paper.run_features`)."
+    """Where a run keeps its final model's `reid_features` on `target` (read back by
+    `paper.run_features`)."""
     return Path(run) / f"features-{target}.npz"
 
-def save_features(feats: dict, path: str | Path) -> Path:
-    "Write `reid_features`' dict to `path` (.npz) atomically."
-    with atomic_write(path) as fh: np.savez(fh, **feats)
-    return Path(path)
+# %% ../nbs/09_train.ipynb #c033s1
+def save_run_features(model: nn.Module, # the model that computed `feats`
+                      cfg: TrainConfig, # its run's config: input size
+                      feats: dict, # `reid_features`' dict
+                      # the run folder: features_file(run, target), model from its checkpoint
+                      run: str | Path,
+                     ) -> Path:
+    """Keep `reid_features`' dict in the run folder, in the one features format
+    (`features.save_query_gallery`)."""
+    from spreid_nb.features import model_identity, save_query_gallery
+    ident = model_identity(model, dict(height=cfg.height, width=cfg.width),
+                           Path(run) / "checkpoints" / "last.pt")
+    return save_query_gallery(features_file(run, feats["target"]), feats, ident)
 
 CUHK03_DRAWS = 100  # seeded single-shot gallery draws that CUHK03's CMC averages over
 
@@ -698,6 +766,7 @@ def eval_protocol(target: str | None) -> str:
     key = str(target or "").lower()
     return "cuhk03" if _ALIASES.get(key, key) == "cuhk03" else "market1501"
 
+# %% ../nbs/09_train.ipynb #c033s2
 def score_reid(feats: dict, # `reid_features`' dict: qf, gf, q/g_pids, q/g_camids, target
                rerank: bool = False, # k-reciprocal re-ranking of the distances
                k1: int = 20, k2: int = 6, lambda_value: float = 0.3, max_rank: int = 50,
@@ -713,37 +782,45 @@ def score_reid(feats: dict, # `reid_features`' dict: qf, gf, q/g_pids, q/g_camid
     dist = compute_distmat(qf, gf)
     if rerank:
         from spreid_nb.rerank import re_ranking
-        dist = re_ranking(dist, compute_distmat(qf, qf), compute_distmat(gf, gf), k1=k1, k2=k2, lambda_value=lambda_value)
+        dist = re_ranking(dist, compute_distmat(qf, qf), compute_distmat(gf, gf), k1=k1, k2=k2,
+                          lambda_value=lambda_value)
     cuhk03 = protocol == "cuhk03"
     n_gal = len(np.unique(feats["g_pids"])) if cuhk03 else len(feats["g_pids"])  # cuhk03: 1 per id
-    cmc, mAP = evaluate_rank(dist, feats["q_pids"], feats["g_pids"], feats["q_camids"], feats["g_camids"],
+    cmc, mAP = evaluate_rank(dist, feats["q_pids"], feats["g_pids"], feats["q_camids"],
+                             feats["g_camids"],
                              max_rank=min(max_rank, n_gal), use_metric_cuhk03=cuhk03,
                              num_repeats=num_repeats, seed=seed)[:2]
     ranks = {f"rank-{k}": 100 * float(cmc[k - 1]) for k in (1, 5, 10) if k <= len(cmc)}
     used = f"cuhk03 single-shot, {num_repeats} draws" if cuhk03 else "market1501"
     return {"mAP": 100 * float(mAP), **ranks, "protocol": used, "cmc": cmc}
 
+# %% ../nbs/09_train.ipynb #c033s3
 def evaluate_reid(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], device: torch.device,
                   rerank: bool | None = None,
-                  features_dir: str | Path | None = None, # also keep the features there as features-<target>.npz
+                  # also keep the features there as features-<target>.npz
+                  features_dir: str | Path | None = None,
                  ) -> dict:
-    "CMC rank-1/5/10 and mAP (percent) of `model` on the target's query/gallery ('plain', and 'rerank' when asked)."
+    """CMC rank-1/5/10 and mAP (percent) of `model` on the target's query/gallery ('plain', and
+    'rerank' when asked)."""
     target = "market1501" if cfg.data == "synthetic" else cfg.target
     f = reid_features(model, cfg, roots[target], target, device, cfg.workers)
-    if features_dir is not None: save_features(f, features_file(features_dir, target))
+    if features_dir is not None: save_run_features(model, cfg, f, features_dir)
     res = {}
     for rr in ([False, True] if (cfg.rerank if rerank is None else rerank) else [False]):
         s = score_reid(f, rerank=rr); s.pop("cmc")
         res["protocol"] = s.pop("protocol")  # beside the scores, which stay numbers
         res["rerank" if rr else "plain"] = s
-    res.update(target=target, n_query=len(f["q_pids"]), n_gallery=len(f["g_pids"]), feature_dim=int(f["qf"].shape[1]))
+    res.update(target=target, n_query=len(f["q_pids"]), n_gallery=len(f["g_pids"]),
+               feature_dim=int(f["qf"].shape[1]))
     return res
 
 def _stack_images(items: list) -> tuple[torch.Tensor, list[torch.Tensor]]:
     "Collate (image, label) pairs whose labels keep their own sizes."
     return torch.stack([x for x, _ in items]), [y for _, y in items]
 
-def evaluate_parser(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], device: torch.device) -> dict:
+# %% ../nbs/09_train.ipynb #c033s4
+def evaluate_parser(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path],
+                    device: torch.device) -> dict:
     "LIP metrics (percent) on the val split: input at the run's size, scored at each label's size."
     from spreid_nb import datasets as D
     from spreid_nb.metrics import ConfusionMatrix
@@ -761,18 +838,24 @@ def evaluate_parser(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], 
                 cm.update(lg.argmax(1), y[None].to(device))
     model.train(was)
     sc = cm.scores()
-    return {"overall acc": 100 * sc["overall_acc"], "mean acc": 100 * sc["mean_acc"], "mean IoU": 100 * sc["mean_iou"],
-            "class IoU": {name: round(100 * float(v), 2) for name, v in zip(D.LIP_LABELS, sc["class_iou"])}, "n_val": len(ds)}
+    return {"overall acc": 100 * sc["overall_acc"], "mean acc": 100 * sc["mean_acc"],
+            "mean IoU": 100 * sc["mean_iou"],
+            "class IoU": {name: round(100 * float(v), 2) for name,
+                          v in zip(D.LIP_LABELS, sc["class_iou"])}, "n_val": len(ds)}
 
 def _write_eval(model, cfg, roots, device, out: Path, step: int):
     with Timer() as t:
-        final = step == cfg.iters  # the final model's features are kept for the reproduction notebooks (paper.run_features)
+        # the final model's features are kept for the reproduction notebooks (paper.run_features)
+        final = step == cfg.iters
         res = evaluate_parser(model, cfg, roots, device) if cfg.task == "parser" else \
               evaluate_reid(model, cfg, roots, device, features_dir=out if final else None)
-    res.update(step=step, provenance=provenance(device, data=cfg.data, preset_task=cfg.task, run=shown(out), wall_time_s=round(t.seconds, 1)))
+    res.update(step=step,
+               provenance=provenance(device, data=cfg.data, preset_task=cfg.task, run=shown(out),
+                                     wall_time_s=round(t.seconds, 1)))
     save_json(res, out / ("eval.json" if final else f"eval_step{step}.json"))
     return res
 
+# %% ../nbs/09_train.ipynb #c033s5
 def plot_learning_curve(metrics_csv: str | Path, png: str | Path, title: str = "") -> Path:
     "Loss, batch accuracy and learning rate against the step, from a run's `metrics.csv`."
     import matplotlib; matplotlib.use("Agg", force=False)
@@ -797,13 +880,17 @@ def _parse_value(v: str):
 
 def main(argv: list[str] | None = None) -> Path:
     "Command-line entry point of `python -m spreid_nb.train`."
-    p = argparse.ArgumentParser(prog="python -m spreid_nb.train", description="Train a SPReID re-ID model or human parser.")
+    p = argparse.ArgumentParser(prog="python -m spreid_nb.train",
+                                description="Train a SPReID re-ID model or human parser.")
     p.add_argument("--preset", default="synthetic", help=f"one of {sorted(PRESETS)}")
-    p.add_argument("--stage", default="train", help="train (re-ID phase 1) | finetune | spreid | parser")
+    p.add_argument("--stage", default="train",
+                   help="train (re-ID phase 1) | finetune | spreid | parser")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field (repeatable)")
-    p.add_argument("--no-progress", action="store_true"); p.add_argument("--no-eval", action="store_true")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field (repeatable)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-eval", action="store_true")
     a = p.parse_args(argv)
     over = {}
     for kv in a.set:
@@ -820,7 +907,8 @@ def main(argv: list[str] | None = None) -> Path:
 
 # %% ../nbs/09_train.ipynb #c036
 #| eval: false
-if __name__ == "__main__" and "__file__" in globals(): main()  # run as `python -m spreid_nb.train`, not in a notebook
+# run as `python -m spreid_nb.train`, not in a notebook
+if __name__ == "__main__" and "__file__" in globals(): main()
 
 # %% ../nbs/09_train.ipynb #c039
 def ensure_run(cfg: TrainConfig, # the run's resolved config

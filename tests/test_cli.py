@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from spreid_nb import cli
+from spreid_nb import cli, inference
 from spreid_nb.cli import load_features, main
 from spreid_nb.synth import synthetic_benchmark
 from spreid_nb.train import config_for, data_roots, evaluate_reid, load_trained, train, TrainConfig
@@ -96,11 +96,11 @@ def test_extract_resumes_and_reports(runs, gallery, tmp_path, capsys, monkeypatc
         calls.append(Path(path).name)
         if len(calls) == 3: raise KeyboardInterrupt
         return real(path, *a, **k)
-    monkeypatch.setattr(cli, "save_features", interrupted)
+    monkeypatch.setattr(inference, "save_features", interrupted)
     rc, _, err = run(capsys, *args)
     assert rc == 130 and "interrupted" in err
     assert not out.exists() and files_under(tmp_path / "g.npz.parts") == ["model.json", "part-00000.npz", "part-00001.npz"]
-    monkeypatch.setattr(cli, "save_features", real)
+    monkeypatch.setattr(inference, "save_features", real)
     rc, stdout, err = run(capsys, *args)
     assert rc == 0, err
     assert "31 images under" in stdout and "1 other files ignored" in stdout and "16 in part files, 15 to extract" in stdout

@@ -255,7 +255,8 @@ def test_cuhk03_paper_protocol_scored_single_shot(tmp_path):
     "Defaults: train labeled + detected, test labeled, camera 1 vs 2, [24]'s single-shot CMC."
     import torch.nn as nn
     from spreid_nb.paper import run_features, score_features, scoring_notes
-    from spreid_nb.train import features_file, reid_features, resolve_config, save_features
+    from spreid_nb.features import load_query_gallery, save_query_gallery
+    from spreid_nb.train import features_file, reid_features, resolve_config
     write_cuhk03_mat(tmp_path / "cuhk03" / CUHK03_MAT, test=TEST8)
     d = load_reid("cuhk03", tmp_path)
     # train: 3 ids x 2 kinds x 4 images; query and gallery: 8 ids x 2 labeled images per view
@@ -283,9 +284,14 @@ def test_cuhk03_paper_protocol_scored_single_shot(tmp_path):
     shuffled = {**perfect, "g_pids": np.roll(perfect["g_pids"], 2)}   # wrong: near chance (12.5)
     assert score_features([shuffled])["rank-1"] <= 30
     assert len(scoring_notes(["market1501", "cuhk03"])) == 1
-    # a run's cached features (as the tables read them; older caches carry no target) score the same way
+    # a run's cached features (as the tables read them) score the same way: the one features format, and
+    # the older plain `np.savez` caches, which carry no target
     run = tmp_path / "run"; run.mkdir()
-    save_features({k: v for k, v in perfect.items() if k != "target"}, features_file(run, "cuhk03"))
+    save_query_gallery(features_file(run, "cuhk03"), perfect)
+    assert load_query_gallery(features_file(run, "cuhk03"))["q_paths"] == feats["q_paths"]
+    assert score_features([run_features(run, "cuhk03")])["protocol"] == "cuhk03 single-shot, 100 draws"
+    old = {k: v for k, v in perfect.items() if k not in ("target", "q_paths", "g_paths")}
+    np.savez(features_file(run, "cuhk03"), **old)
     assert score_features([run_features(run, "cuhk03")])["protocol"] == "cuhk03 single-shot, 100 draws"
 
 

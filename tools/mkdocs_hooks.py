@@ -42,7 +42,14 @@ def _source_link(obj) -> str:
 def _doc_markdown(obj) -> str:
     "nbdev's `show_doc` markdown for `obj`, with our source link in place of its Quarto-only attribute syntax."
     from nbdev.showdoc import show_doc
-    md = show_doc(obj)._repr_markdown_()
+    doc = getattr(obj, "__doc__", None)
+    flat = " ".join(doc.split()) if isinstance(doc, str) else doc
+    try: obj.__doc__ = flat       # a docstring wrapped over lines: one paragraph (show_doc italicises line 1)
+    except (AttributeError, TypeError): pass
+    try: md = show_doc(obj)._repr_markdown_()
+    finally:
+        try: obj.__doc__ = doc
+        except (AttributeError, TypeError): pass
     md = re.sub(r"^\s*---\s*\n", "", md)  # nbdev's rule above each entry
     md = re.sub(r"\[source\]\([^)]*\)\{[^}]*\}\s*\n", "", md)
     return _source_link(obj) + md
@@ -57,12 +64,19 @@ def _module_of(nb) -> str | None:
     return None
 
 
+def _patched(n) -> str | None:
+    "`Class.name` of a fastcore `@patch` method (its first argument annotated with the class), else None."
+    if not any(ast.unparse(d) == "patch" for d in getattr(n, "decorator_list", [])): return None
+    a0 = n.args.args[0] if n.args.args else None
+    return f"{ast.unparse(a0.annotation)}.{n.name}" if a0 is not None and a0.annotation else None
+
+
 def _exported(body: str) -> list[str]:
-    "Public functions and classes a cell defines at top level."
+    "Public functions and classes a cell defines at top level (`Class.name` for a `@patch` method)."
     try: tree = ast.parse(body)
     except SyntaxError: return []
-    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            and not n.name.startswith("_")]
+    return [_patched(n) or n.name for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not n.name.startswith("_")]
 
 
 def _doc_cells(module, names_or_exprs: list[str], documented: set) -> list:
