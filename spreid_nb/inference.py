@@ -528,12 +528,33 @@ def _query_features(query: Path, gallery: Features, model: str | Path | None, de
         [ids[0] if (ids := ids_from_name(f)) else None for f in files],
     )
 
+# %% ../nbs/11_inference.ipynb #c050h
+def _on_device(fi, device: Any):
+    "The index `fi` on the GPU when `device` is one (faiss-gpu: flat and IVF indexes), else as is."
+    if fi is None or str(device) == "cpu": return fi
+    from spreid_nb.core import get_device
+    from spreid_nb.index import to_gpu
+    return to_gpu(fi) if get_device(device).type == "cuda" else fi
+
+def _write_ranking(path: Path, idx, dist, qfiles: list, qids: list, gfiles: list,
+                   gids: list) -> None:
+    "ranking.csv: a row per (query, rank), the match column empty where an identity is unknown."
+    from spreid_nb.core import atomic_write
+    # file names as they are on disk, even those that are not UTF-8
+    with atomic_write(path, "w", encoding="utf-8", errors="surrogateescape") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["query", "query_pid", "rank", "gallery", "gallery_pid", "distance", "match"])
+        for qi, (ii, dd) in enumerate(zip(idx, dist)):
+            for r, (gi, d) in enumerate(zip(ii, dd), 1):
+                m = "" if qids[qi] is None or gids[gi] is None else int(qids[qi] == gids[gi])
+                w.writerow([qfiles[qi], "" if qids[qi] is None else qids[qi], r, gfiles[gi],
+                            "" if gids[gi] is None else gids[gi], f"{d:.6g}", m])
+
 # %% ../nbs/11_inference.ipynb #c050s1
 def search_gallery(query: str | Path, # an image, a folder of images, or a features file (.npz)
                    gallery: str | Path, # features file of the gallery (`extract_folder`)
                    out: str | Path, # output folder: ranking.csv, ranking.png
-                   # model for query images; None: the gallery's checkpoint
-                   model: str | Path | None = None,
+                   model: str | Path | None = None, # for query images; None: the gallery's model
                    topk: int = 10, # matches per query
                    rerank: bool = False, # k-reciprocal re-ranking
                    k1: int = 20, # re-ranking: size of the k-reciprocal neighbourhoods
@@ -541,8 +562,7 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
                    lambda_value: float = 0.3, # re-ranking: weight of the original distance
                    device: Any = "auto",
                    batch_size: int = 64, # query images per forward pass
-                   # "auto": FEATS.npz.faiss if there and faiss is; "none": scan; or a file
-                   index: str | Path = "auto",
+                   index: str | Path = "auto", # auto: its .faiss if any; none: a scan; or a file
                    nprobe: int | None = None, # index search: IVF cells visited; None: the index's
                    ef: int | None = None, # index search: HNSW search list size; None: 128
                    max_rows: int = 16, # queries drawn in ranking.png (all are in the CSV)
@@ -554,25 +574,12 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
     if topk < 1: raise ValueError(f"topk must be >= 1, got {topk}")
     g = load_features(gallery)
     qf, qfiles, qids = _query_features(Path(query), g, model, device, batch_size, log)
-    fi = gallery_index(g, index, log)
-    if fi is not None and str(device) != "cpu":
-        from spreid_nb.core import get_device
-        from spreid_nb.index import to_gpu
-        if get_device(device).type == "cuda": fi = to_gpu(fi)   # faiss-gpu: flat and IVF indexes
+    fi = _on_device(gallery_index(g, index, log), device)
     kw = {k: v for k, v in dict(nprobe=nprobe, ef=ef).items() if v is not None}
     idx, dist = search_features(qf, g, topk, rerank, k1, k2, lambda_value, index=fi, search_kw=kw)
-    gfiles = g.files()
-    gids = [int(p) if k else None for p, k in zip(g.pids, g.known)]
+    gfiles, gids = g.files(), [int(p) if k else None for p, k in zip(g.pids, g.known)]
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    # file names as they are on disk, even those that are not UTF-8
-    with atomic_write(out / "ranking.csv", "w", encoding="utf-8", errors="surrogateescape") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["query", "query_pid", "rank", "gallery", "gallery_pid", "distance", "match"])
-        for qi, (ii, dd) in enumerate(zip(idx, dist)):
-            for r, (gi, d) in enumerate(zip(ii, dd), 1):
-                m = "" if qids[qi] is None or gids[gi] is None else int(qids[qi] == gids[gi])
-                w.writerow([qfiles[qi], "" if qids[qi] is None else qids[qi], r, gfiles[gi],
-                            "" if gids[gi] is None else gids[gi], f"{d:.6g}", m])
+    _write_ranking(out / "ranking.csv", idx, dist, qfiles, qids, gfiles, gids)
     rows = [dict(query=qfiles[qi], query_pid=qids[qi],
                  matches=[(gfiles[gi], gids[gi], float(d)) for gi, d in zip(idx[qi], dist[qi])])
             for qi in range(min(max_rows, len(qfiles)))]

@@ -114,7 +114,8 @@ def _clean(nb):
         cell.source = body
         cells.append(cell)
         if module is not None and any(d.split()[0] in ("export", "exports") for d in directives if d):
-            cells += _doc_cells(module, [n for n in _exported(body) if n in public], documented)
+            cells += _doc_cells(module, [n for n in _exported(body) if n in public or "." in n],
+                                documented)  # "." : a @patch method, `Class.name`
     nb.cells = cells
     return nb
 
