@@ -175,7 +175,8 @@ def git_commit(
     try:
         r = _git("rev-parse", "--short=10", "HEAD")
         if r.returncode != 0: return "unknown"
-        # figures/ holds what the reproduction notebooks write: a notebook rewriting its own table is not a code change
+        # figures/ holds what the reproduction notebooks write: a notebook rewriting its own table
+        # is not a code change
         dirty = _git(
             "status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)figures"
         ).stdout.strip()

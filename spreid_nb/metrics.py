@@ -420,9 +420,11 @@ def reset(self: ConfusionMatrix):
 
 # %% ../nbs/07_metrics.ipynb #c057q2
 @patch
-def update(self: ConfusionMatrix, pred, # predicted class per pixel (integers, any shape), numpy or torch
-           target, # ground-truth labels, same shape; `ignore_index` pixels are skipped
-          ):
+def update(
+    self: ConfusionMatrix,
+    pred,  # predicted class per pixel (integers, any shape), numpy or torch
+    target,  # ground-truth labels, same shape; `ignore_index` pixels are skipped
+):
     "Add one image's (or a batch's) pixels to the matrix."
     p, t = (
         x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))

@@ -34,7 +34,8 @@ class Baseline(nn.Module):
     "Backbone + global average pooling (+ a linear identity classifier when `num_classes` > 0)."
     def __init__(
         self,
-        backbone: str = "inception_v3",  # inception_v3, resnet50, resnet152 (Table 3), resnet18 (CPU)
+        # inception_v3, resnet50, resnet152 (Table 3), resnet18 (CPU)
+        backbone: str = "inception_v3",
         num_classes: int = 0,  # training identities; 0: no classifier
         pretrained: Any = None,  # ImageNet weights for the backbone (see `build_backbone`)
         download: bool = True,  # let torchvision download missing weights

@@ -459,7 +459,11 @@ def results_markdown(df: pd.DataFrame) -> str:
         t = t.rename(columns={c: f"{m} {c}" for c in ("gain (ours)", "gain (paper)")})
     rows = ["| " + " | ".join(_fmt(c, v) for c, v in zip(t.columns, r)) + " |"
             for r in t.itertuples(index=False)]
-    sep = "|" + "|".join("---:" if "(" in c and "verdict" not in c else "---" for c in t.columns) + "|"
+    sep = (
+        "|"
+        + "|".join("---:" if "(" in c and "verdict" not in c else "---" for c in t.columns)
+        + "|"
+    )
     return "\n".join(["| " + " | ".join(t.columns) + " |", sep, *rows])
 
 def claim_lines(df: pd.DataFrame) -> list[str]:
@@ -478,7 +482,6 @@ def show_results(df: pd.DataFrame):
     "The table as the reader sees it in the notebook (the same Markdown the `.md` file holds)."
     from IPython.display import Markdown
     return Markdown(results_markdown(df))
-
 
 # %% ../nbs/10_paper.ipynb #c032w
 def write_results(df: pd.DataFrame, # a `results_table`

@@ -16,7 +16,14 @@ from PIL import Image
 from torch import nn
 
 from .core import Timer, run_dir, save_json, seed_everything, set_threads
-from .datasets import REGION_GROUPS, REGIONS, coarse_labels, group_probs, load_reid, read_image
+from spreid_nb.datasets import (
+    REGION_GROUPS,
+    REGIONS,
+    coarse_labels,
+    group_probs,
+    load_reid,
+    read_image,
+)
 from .pooling import oracle_regions
 from .synth import true_parsing
 from .train import StepBatches, TrainConfig, config_record, lr_factor, score_reid
@@ -27,17 +34,20 @@ __all__ = ['T975', 'ARMS', 'REGION_SIZE', 't_quantile', 'verdict', 'paired_diffe
            'parser_region_ious', 'label_miou']
 
 # %% ../nbs/12_study.ipynb #c006
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+        10: 2.228,
         12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
 
 def t_quantile(df: int) -> float:
-    "The 97.5% quantile of Student's t with `df` degrees of freedom (scipy if installed, else `T975`)."
+    """The 97.5% quantile of Student's t with `df` degrees of freedom (scipy if installed, else
+    `T975`)."""
     if df < 1: raise ValueError(f"an interval needs at least 2 seeds (df >= 1), got df={df}")
     try:
         from scipy.stats import t
         return float(t.ppf(0.975, df))
     except ImportError:
-        return T975[max(k for k in T975 if k <= df)]   # the next smaller df: a slightly wider interval
+        # the next smaller df: a slightly wider interval
+        return T975[max(k for k in T975 if k <= df)]
 
 def verdict(lo: float, hi: float) -> str:
     "beat (interval above 0), lost (below 0) or tie (interval includes 0)."
@@ -46,18 +56,25 @@ def verdict(lo: float, hi: float) -> str:
 def paired_difference(a, b) -> dict:
     "Mean of the paired differences a - b over seeds, its sd, 95% interval and verdict."
     d = np.asarray(a, float) - np.asarray(b, float)
-    if d.ndim != 1 or len(d) < 2: raise ValueError(f"need two equal-length lists of >= 2 paired values, got {d.shape}")
+    if d.ndim != 1 or len(d) < 2:
+        raise ValueError(f"need two equal-length lists of >= 2 paired values, got {d.shape}")
     mean, sd = float(d.mean()), float(d.std(ddof=1))
     half = t_quantile(len(d) - 1) * sd / math.sqrt(len(d))
-    return dict(mean=mean, sd=sd, lo=mean - half, hi=mean + half, n=len(d), verdict=verdict(mean - half, mean + half))
+    return dict(mean=mean, sd=sd, lo=mean - half, hi=mean + half, n=len(d),
+                verdict=verdict(mean - half, mean + half))
 
 # %% ../nbs/12_study.ipynb #c010
 def _misalign_params(name: str, level: float) -> tuple[float, float, float]:
     "(dx, dy, scale) of one image's box, fixed by its file name."
     g = np.random.default_rng([zlib.crc32(name.encode()), int(round(level * 1000))])
-    return float(g.uniform(-level, level)), float(g.uniform(-level / 2, level / 2)), float(g.uniform(1 - level / 2, 1 + level / 2))
+    return (
+        float(g.uniform(-level, level)),
+        float(g.uniform(-level / 2, level / 2)),
+        float(g.uniform(1 - level / 2, 1 + level / 2)),
+    )
 
-def misalign(img: Image.Image, label: np.ndarray, name: str, level: float) -> tuple[Image.Image, np.ndarray]:
+def misalign(img: Image.Image, label: np.ndarray, name: str, level: float) -> tuple[Image.Image,
+                                                                                    np.ndarray]:
     "Shift and rescale `img` and its label map together by the box error `level` (0: unchanged)."
     if level <= 0: return img, label
     W, H = img.size
@@ -77,8 +94,10 @@ class StudySet(torch.utils.data.Dataset):
         path, pid, camid = self.records[i][:3]
         img, lab = misalign(read_image(path), true_parsing(path), Path(path).name, self.misalign)
         h, w = self.size
-        img, lab = img.resize((w, h), Image.BILINEAR), Image.fromarray(lab).resize((w, h), Image.NEAREST)
-        x = torch.from_numpy(np.array(img)).permute(2, 0, 1).float().div_(255)  # [0, 1]: models normalise
+        img, lab = img.resize((w, h), Image.BILINEAR), Image.fromarray(lab).resize((w, h),
+                                                                                   Image.NEAREST)
+        # [0, 1]: models normalise
+        x = torch.from_numpy(np.array(img)).permute(2, 0, 1).float().div_(255)
         return x, pid, camid, torch.from_numpy(np.array(lab)).long()
 
 # %% ../nbs/12_study.ipynb #c014
@@ -91,33 +110,44 @@ def build_arm(arm: str, cfg: TrainConfig, num_classes: int, parser=None) -> nn.M
     if arm not in ARMS: raise ValueError(f"unknown arm {arm!r}; choose one of {ARMS}")
     if arm == "baseline":
         return baseline(cfg.backbone, num_classes, cfg.pretrained, output_stride=cfg.output_stride)
-    if parser is None: raise ValueError(f"arm {arm!r} is a SPReID model and needs the trained parser")
-    return spreid("wfg", True, cfg.backbone, num_classes, parser=parser, reid_size=(cfg.height, cfg.width),
-                  parser_size=tuple(cfg.parser_size), pretrained=cfg.pretrained, output_stride=cfg.output_stride,
+    if parser is None:
+        raise ValueError(f"arm {arm!r} is a SPReID model and needs the trained parser")
+    return spreid("wfg", True, cfg.backbone, num_classes, parser=parser,
+                  reid_size=(cfg.height, cfg.width),
+                  parser_size=tuple(cfg.parser_size), pretrained=cfg.pretrained,
+                  output_stride=cfg.output_stride,
                   region_source=arm)
 
 def _forward(model: nn.Module, arm: str, x: torch.Tensor, lab: torch.Tensor):
     if arm == "baseline": return model(x)
-    return model(x, regions=oracle_regions(lab, REGION_SIZE) if arm in ("oracle", "shuffled") else None)
+    return model(x,
+                 regions=oracle_regions(lab, REGION_SIZE) if arm in ("oracle",
+                                                                     "shuffled") else None)
 
 # %% ../nbs/12_study.ipynb #c015
 def train_arm(arm: str, cfg: TrainConfig, root: str | Path, # the synthetic Market-1501 root
               parser=None, misalign: float = 0.0) -> tuple[nn.Module, list[float]]:
-    "Train `arm` with `cfg`'s recipe and seed on the training split; returns the model and its losses."
+    """Train `arm` with `cfg`'s recipe and seed on the training split; returns the model and its
+    losses."""
     set_threads(cfg.threads); seed_everything(cfg.seed)
     train = load_reid("market1501", root).train
     data = StudySet(train, (cfg.height, cfg.width), misalign)
     model = build_arm(arm, cfg, len({r[1] for r in train}), parser)
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, momentum=cfg.momentum,
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                          momentum=cfg.momentum,
                           nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(it, cfg.iters, cfg.schedule, cfg.power))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt,
+                                              lambda it: lr_factor(it, cfg.iters, cfg.schedule,
+                                                                   cfg.power))
     sb = StepBatches(len(data), cfg.batch_size, cfg.seed)
-    loader = torch.utils.data.DataLoader(data, batch_sampler=[sb.batch(s) for s in range(cfg.iters)])
+    loader = torch.utils.data.DataLoader(data,
+                                         batch_sampler=[sb.batch(s) for s in range(cfg.iters)])
     model.train(); losses = []
     for step, (x, y, _, lab) in enumerate(loader):
         if cfg.flip:
             m = sb.flips(step)
-            x, lab = torch.where(m[:, None, None, None], x.flip(-1), x), torch.where(m[:, None, None], lab.flip(-1), lab)
+            x, lab = torch.where(m[:, None, None, None], x.flip(-1),
+                                 x), torch.where(m[:, None, None], lab.flip(-1), lab)
         logits, _ = _forward(model, arm, x, lab)
         loss = F.cross_entropy(logits, torch.as_tensor(y).long())
         opt.zero_grad(set_to_none=True); loss.backward()
@@ -126,14 +156,17 @@ def train_arm(arm: str, cfg: TrainConfig, root: str | Path, # the synthetic Mark
     return model.eval(), losses
 
 # %% ../nbs/12_study.ipynb #c016
-def evaluate_arm(model: nn.Module, arm: str, cfg: TrainConfig, root: str | Path, misalign: float = 0.0,
+def evaluate_arm(model: nn.Module, arm: str, cfg: TrainConfig, root: str | Path,
+                 misalign: float = 0.0,
                  batch_size: int = 64) -> dict:
-    "mAP and rank-1/5/10 (percent) of a trained arm on the query/gallery, each image with its arm's regions."
+    """mAP and rank-1/5/10 (percent) of a trained arm on the query/gallery, each image with its
+    arm's regions."""
     ds, out = load_reid("market1501", root), {}
     model.eval()
     with torch.inference_mode():
         for split, recs in (("q", ds.query), ("g", ds.gallery)):
-            loader = torch.utils.data.DataLoader(StudySet(recs, (cfg.height, cfg.width), misalign), batch_size=batch_size)
+            loader = torch.utils.data.DataLoader(StudySet(recs, (cfg.height, cfg.width), misalign),
+                                                 batch_size=batch_size)
             f, p, c = [], [], []
             for x, pid, camid, lab in loader:
                 f.append(_forward(model, arm, x, lab).float()); p.append(pid); c.append(camid)
@@ -146,27 +179,38 @@ def evaluate_arm(model: nn.Module, arm: str, cfg: TrainConfig, root: str | Path,
 def run_arm(arm: str, cfg: TrainConfig, root: str | Path, runs_root: str | Path,
             parser_ckpt: str | Path | None = None, # the trained parser (SPReID arms)
             misalign: float = 0.0, # box error of training and test images
-            test_misalign: tuple = (), # further box errors of the test images only (a sweep; same trained model)
-            test_sources: tuple = (), # further region sources to score the trained model with, e.g. ("shuffled",)
+            # further box errors of the test images only (a sweep; same trained model)
+            test_misalign: tuple = (),
+            # further region sources to score the trained model with, e.g. ("shuffled",)
+            test_sources: tuple = (),
             reuse: bool = True) -> dict:
-    "Train and evaluate `arm` (or reuse a stored result): mAP, rank-k, train and eval seconds, final loss."
+    """Train and evaluate `arm` (or reuse a stored result): mAP, rank-k, train and eval seconds,
+    final loss."""
     import json
-    rec = dict(config_record(cfg), arm=arm, misalign=misalign, test_misalign=[float(m) for m in test_misalign],
+    rec = dict(config_record(cfg), arm=arm, misalign=misalign,
+               test_misalign=[float(m) for m in test_misalign],
                **({"test_sources": list(test_sources)} if test_sources else {}),
                parser_ckpt=str(parser_ckpt) if arm == "learned" else None)
     d = run_dir(runs_root, f"{arm}-s{cfg.seed}-m{int(round(misalign * 100)):02d}", rec)
     if reuse and (d / "result.json").exists(): return json.loads((d / "result.json").read_text())
-    from spreid_nb.parser import HumanParser, load_parser   # built before the seed: the same backbone init in every arm
-    parser = None if arm == "baseline" else load_parser(parser_ckpt) if arm == "learned" else HumanParser(cfg.parser_backbone)
+    # built before the seed: the same backbone init in every arm
+    from spreid_nb.parser import HumanParser, load_parser
+    parser = (
+        None
+        if arm == "baseline"
+        else load_parser(parser_ckpt) if arm == "learned" else HumanParser(cfg.parser_backbone)
+    )
     with Timer() as tt: model, losses = train_arm(arm, cfg, root, parser, misalign)
     with Timer() as te: res = evaluate_arm(model, arm, cfg, root, misalign)
     res["sweep"] = {str(m): evaluate_arm(model, arm, cfg, root, m) for m in test_misalign}
     res["swap"] = {}
-    for src in test_sources:                       # the same trained weights, other regions at test time
+    # the same trained weights, other regions at test time
+    for src in test_sources:
         model.region_source = src
         res["swap"][src] = evaluate_arm(model, src, cfg, root, misalign)
     if test_sources: model.region_source = arm
-    res.update(arm=arm, seed=cfg.seed, misalign=misalign, train_s=round(tt.seconds, 1), eval_s=round(te.seconds, 1),
+    res.update(arm=arm, seed=cfg.seed, misalign=misalign, train_s=round(tt.seconds, 1),
+               eval_s=round(te.seconds, 1),
                final_loss=float(np.mean(losses[-10:])), run=d.name)
     save_json(res, d / "result.json")
     return res
@@ -186,8 +230,10 @@ def region_ious(pred: torch.Tensor, # (N, H, W) predicted LIP labels
     return out
 
 def region_decisions(logits: torch.Tensor, # (N, 20, H, W) parser logits
-                    ) -> torch.Tensor: # (N, H, W) 0 background, 1 head, 2 upper body, 3 lower body, 4 shoes
-    "Each pixel's region by the summed label probabilities the pooling uses (`group_probs`), not the top label."
+                    # (N, H, W) 0 background, 1 head, 2 upper body, 3 lower body, 4 shoes
+                    ) -> torch.Tensor:
+    """Each pixel's region by the summed label probabilities the pooling uses (`group_probs`), not
+    the top label."""
     g = group_probs(logits.softmax(1))
     return torch.cat([1 - g[:, :1], g[:, 1:]], 1).argmax(1)
 
@@ -203,12 +249,14 @@ def coarse_ious(pred: torch.Tensor, # (N, H, W) region decisions (0-4)
         out[r] = 100 * float((pm & tm).sum() / union) if union else float("nan")
     return out
 
-def parser_region_ious(parser: nn.Module, lip_root: str | Path, size: tuple = (128, 64), batch_size: int = 32) -> dict:
+def parser_region_ious(parser: nn.Module, lip_root: str | Path, size: tuple = (128, 64),
+                       batch_size: int = 32) -> dict:
     """Five-region IoUs (percent) of `parser` on the LIP validation split, images at `size`, scored at each label's
     resolution. Regions are decided as the pooling sees them (`region_decisions`); `mean` is their mean,
     `mean_by_label` the mean when each pixel's top label decides instead, `label_miou` the 20-label mean IoU."""
     from spreid_nb.datasets import ParsingDataset, load_parsing
-    ds = ParsingDataset(load_parsing("lip", lip_root, "val"), size=size, train=False, original_labels=True)
+    ds = ParsingDataset(load_parsing("lip", lip_root, "val"), size=size, train=False,
+                        original_labels=True)
     dec, top, trues = [], [], []
     parser.eval()
     with torch.inference_mode():
@@ -216,13 +264,16 @@ def parser_region_ious(parser: nn.Module, lip_root: str | Path, size: tuple = (1
             items = [ds[j] for j in range(i, min(i + batch_size, len(ds)))]
             maps = parser(torch.stack([x for x, _ in items]))
             for m, (_, y) in zip(maps, items):   # each image scored at its label's resolution
-                logits = F.interpolate(m[None], size=y.shape[-2:], mode="bilinear", align_corners=False)
-                dec.append(region_decisions(logits).flatten()); top.append(logits.argmax(1).flatten())
+                logits = F.interpolate(m[None], size=y.shape[-2:], mode="bilinear",
+                                       align_corners=False)
+                dec.append(region_decisions(logits).flatten())
+                top.append(logits.argmax(1).flatten())
                 trues.append(y.flatten())
     dec, top, true = torch.cat(dec)[None], torch.cat(top)[None], torch.cat(trues)[None]
     ious, by_label = coarse_ious(dec, true), region_ious(top, true)
     return {**ious, "mean": float(np.nanmean(list(ious.values()))),
-            "mean_by_label": float(np.nanmean(list(by_label.values()))), "label_miou": label_miou(top, true)}
+            "mean_by_label": float(np.nanmean(list(by_label.values()))),
+            "label_miou": label_miou(top, true)}
 
 def label_miou(pred: torch.Tensor, true: torch.Tensor, n: int = 20) -> float:
     "Mean IoU (percent) over the `n` LIP labels present in `true` or `pred` (255 ignored)."

@@ -57,19 +57,25 @@ def size_fields(preset: str, stage: str = "reid") -> dict:
 # %% ../nbs/09_train.ipynb #c006
 @dataclass
 class TrainConfig:
-    "Every knob of a run. Presets are dicts of overrides of these defaults (the paper's re-ID phase 1)."
+    """Every knob of a run. Presets are dicts of overrides of these defaults (the paper's re-ID
+    phase 1)."""
     task: str = "reid"                  # "reid" or "parser"
     model: str = "baseline"             # reid: baseline | spreid_wfg | spreid_wofg; parser: parser
-    backbone: str = "inception_v3"      # re-ID backbone (inception_v3, resnet50, resnet152, resnet18)
-    pretrained: str | None = None       # "imagenet" (torchvision weights, cached) or a file; None: random init
+    # re-ID backbone (inception_v3, resnet50, resnet152, resnet18)
+    backbone: str = "inception_v3"
+    # "imagenet" (torchvision weights, cached) or a file; None: random init
+    pretrained: str | None = None
     shared_backbone: bool = True        # SPReID: one backbone feeds both heads (Table 5 "Y")
     parser_ckpt: str | None = None      # SPReID: the trained (frozen) parser
     parser_backbone: str = "inception_v3"  # the parser's backbone (Inception-V3* in the paper)
     parser_size: tuple = SIZES["paper"]["parser"]  # parser input, HxW
-    output_stride: int = 32             # re-ID backbone: 32, or 16 (a map twice as tall and wide; the study's)
+    # re-ID backbone: 32, or 16 (a map twice as tall and wide; the study's)
+    output_stride: int = 32
     # data
-    data: str = "synthetic"             # "synthetic" or a dataset name / comma-separated names (aggregate)
-    data_root: str | None = None        # root folder holding the dataset(s); synthetic: cache folder
+    # "synthetic" or a dataset name / comma-separated names (aggregate)
+    data: str = "synthetic"
+    # root folder holding the dataset(s); synthetic: cache folder
+    data_root: str | None = None
     target: str = "market1501"          # dataset whose query/gallery evaluate the run
     synth_preset: str = "default"       # size of the synthetic benchmark
     height: int = SIZES["paper"]["reid"][0]  # re-ID input, HxW (the paper's phase 1)
@@ -80,7 +86,8 @@ class TrainConfig:
     iters: int = 200_000
     batch_size: int = 15                # global batch (split over processes under torchrun)
     lr: float = 0.01
-    head_lr: float | None = None        # lr of new layers (classifier; parser: ASPP + classifier); None: = lr
+    # lr of new layers (classifier; parser: ASPP + classifier); None: = lr
+    head_lr: float | None = None
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
@@ -88,7 +95,8 @@ class TrainConfig:
     schedule: str = "poly10"            # poly10 (authors' code), poly, constant
     power: float = 0.9
     bn: str = "train"                   # "train" or "frozen" (BN layers in eval mode)
-    init_from: str | None = None        # fine-tuning: a checkpoint whose weights start the run (classifier replaced)
+    # fine-tuning: a checkpoint whose weights start the run (classifier replaced)
+    init_from: str | None = None
     # run
     seed: int = 0
     device: str = "auto"
@@ -101,7 +109,6 @@ class TrainConfig:
     rerank: bool = False
     num_classes: int | None = None      # None: the number of training identities
 
-
 # %% ../nbs/09_train.ipynb #c006q
 PRESETS: dict[str, dict[str, Any]] = {
     # Section 4.2 / 5, phase 1 of the Inception-V3 baseline on the 10-dataset aggregate. GPU.
@@ -110,12 +117,14 @@ PRESETS: dict[str, dict[str, Any]] = {
                   pretrained="imagenet", iters=200_000, batch_size=15, lr=0.01,
                   flip=False, workers=8, ckpt_every=2000, log_every=50),
     # The synthetic benchmark on a 2-core CPU: small images, small backbone, minutes.
-    "synthetic": dict(data="synthetic", backbone="resnet18", parser_backbone="resnet18", **size_fields("synthetic"),
+    "synthetic": dict(data="synthetic", backbone="resnet18", parser_backbone="resnet18",
+                      **size_fields("synthetic"),
                       parser_size=SIZES["synthetic"]["parser"], iters=300, batch_size=32, lr=0.01,
                       flip=True, workers=2, ckpt_every=100, log_every=10, synth_preset="default",
                       threads=2),
     # Seconds, for CI.
-    "smoke": dict(data="synthetic", backbone="resnet18", parser_backbone="resnet18", **size_fields("smoke"),
+    "smoke": dict(data="synthetic", backbone="resnet18", parser_backbone="resnet18",
+                  **size_fields("smoke"),
                   parser_size=SIZES["smoke"]["parser"], iters=6, batch_size=8, lr=0.01, flip=True,
                   workers=0, ckpt_every=3, log_every=1, synth_preset="smoke", threads=2),
 }
@@ -124,7 +133,8 @@ def resolve_config(preset: str = "synthetic", # a key of `PRESETS`
                    **overrides, # any `TrainConfig` field
                   ) -> TrainConfig:
     "The `TrainConfig` of `preset` with `overrides` applied; unknown presets or keys are errors."
-    if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(overrides) - names)
     if unknown: raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(names)}")
@@ -219,13 +229,15 @@ STAGES: dict[str, dict[str, dict[str, Any]]] = {
         "spreid": dict(model="spreid_wfg", **size_fields("paper", "spreid")),
     },
     "synthetic": {
-        "parser": dict(task="parser", model="parser", **size_fields("synthetic", "parser"), iters=200,
+        "parser": dict(task="parser", model="parser", **size_fields("synthetic", "parser"),
+                       iters=200,
                        lr=0.01, head_lr=0.1, batch_size=16),
         "finetune": dict(**size_fields("synthetic", "finetune"), iters=40, lr=0.001, head_lr=0.01),
         "spreid": dict(model="spreid_wfg", **size_fields("synthetic", "spreid")),
     },
     "smoke": {
-        "parser": dict(task="parser", model="parser", **size_fields("smoke", "parser"), iters=4, lr=0.01,
+        "parser": dict(task="parser", model="parser", **size_fields("smoke", "parser"), iters=4,
+                       lr=0.01,
                        head_lr=0.1, batch_size=4),
         "finetune": dict(**size_fields("smoke", "finetune"), iters=4, lr=0.001, head_lr=0.01),
         "spreid": dict(model="spreid_wfg", **size_fields("smoke", "spreid")),
@@ -235,7 +247,8 @@ STAGES: dict[str, dict[str, dict[str, Any]]] = {
 def config_for(preset: str = "synthetic", # paper | synthetic | smoke
                stage: str = "train", # train (re-ID phase 1) | finetune | spreid | parser
                **overrides) -> TrainConfig:
-    "`resolve_config` of `preset` with the `stage`'s fields (e.g. the parser recipe) applied before `overrides`."
+    """`resolve_config` of `preset` with the `stage`'s fields (e.g. the parser recipe) applied
+    before `overrides`."""
     if stage == "train": return resolve_config(preset, **overrides)
     if preset not in STAGES or stage not in STAGES[preset]:
         raise ValueError(f"unknown stage {stage!r} for preset {preset!r}; choose train or one of "
@@ -552,7 +565,11 @@ def _one_run_writer(fn):
 def _clock(s: float) -> str:
     "Seconds as `42s`, `3m05s` or `1h02m`."
     s = int(round(s))
-    return f"{s}s" if s < 60 else f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return (
+        f"{s}s"
+        if s < 60
+        else f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{s % 3600 // 60:02d}m"
+    )
 
 class ProgressLines:
     "A tqdm stand-in that prints `name: step k/n, elapsed, ETA` about every `every_s` seconds."
@@ -563,7 +580,9 @@ class ProgressLines:
     def line(self) -> str:
         el = time.perf_counter() - self.t0; done = self.n - self.start
         eta = el / done * (self.total - self.n) if done else None
-        left = "done" if self.n >= self.total else f"ETA {_clock(eta)}" if eta is not None else "ETA ?"
+        left = (
+            "done" if self.n >= self.total else f"ETA {_clock(eta)}" if eta is not None else "ETA ?"
+        )
         extra = f", {self.postfix}" if self.postfix else ""
         return f"  {self.name}: step {self.n}/{self.total}, {_clock(el)} elapsed, {left}{extra}"
     def update(self, k: int = 1):
@@ -602,27 +621,37 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
     if cfg.init_from:
         init = load_checkpoint(cfg.init_from)["model"]
         own = model.state_dict()
-        keep = {k: v for k, v in init.items() if k in own and own[k].shape == v.shape and not k.startswith("classifier")}
+        keep = {
+            k: v
+            for k, v in init.items()
+            if k in own and own[k].shape == v.shape and not k.startswith("classifier")
+        }
         model.load_state_dict(keep, strict=False)
-    opt = torch.optim.SGD(_param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(it, cfg.iters, cfg.schedule, cfg.power))
+    opt = torch.optim.SGD(_param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum,
+                          nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt,
+                                              lambda it: lr_factor(it, cfg.iters, cfg.schedule,
+                                                                   cfg.power))
     use_amp, amp_dtype = _precision(cfg, device)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and cfg.amp == "fp16")
     start = 0
     if resume and ck_path.exists():
         ck = load_checkpoint(ck_path, map_location=device)
-        model.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
         scaler.load_state_dict(ck["scaler"]); start = int(ck["step"]); _set_rng_state(ck["rng"])
     ddp = dist.is_initialized() and (world > 1 or under_torchrun())
     ids = [device.index] if device.type == "cuda" else None
     net = nn.parallel.DistributedDataParallel(model, device_ids=ids) if ddp else model
     sb = StepBatches(len(dataset), cfg.batch_size, cfg.seed, rank, world)
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=_Batches(sb, start, cfg.iters), num_workers=cfg.workers,
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=_Batches(sb, start, cfg.iters),
+                                         num_workers=cfg.workers,
                                          pin_memory=device.type == "cuda", persistent_workers=False)
     metrics_path = out / "metrics.csv"
     if rank == 0: _reset_metrics(metrics_path, start)
     bar = progress_bar(progress, cfg, out, start) if rank == 0 else None
-    kill_at = int(os.environ.get("SPREID_KILL_AFTER_STEP", -1))  # test hook: SIGKILL this process after that step
+    # test hook: SIGKILL this process after that step
+    kill_at = int(os.environ.get("SPREID_KILL_AFTER_STEP", -1))
     t_last, n_seen, t0 = time.perf_counter(), 0, time.perf_counter()
     for step, batch in zip(range(start, cfg.iters), loader):
         xs, y = batch_inputs(cfg, batch, device, sb.flips(step) if cfg.flip else None)  # [x(, xp)]
@@ -644,24 +673,37 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
             loss_v, acc_v = stats.tolist()  # the one host sync: img_per_s counts finished steps
             now = time.perf_counter()
             if rank == 0:
-                row = dict(step=done, epoch=step // sb.per_epoch, loss=f"{loss_v:.6f}", acc=f"{acc_v:.4f}",
-                           lr=f"{lr_used:.6g}", img_per_s=f"{n_seen / (now - t_last):.2f}", wall_s=f"{now - t0:.1f}")
-                with open(metrics_path, "a", newline="") as f: csv.DictWriter(f, METRIC_FIELDS).writerow(row)
+                row = dict(step=done, epoch=step // sb.per_epoch, loss=f"{loss_v:.6f}",
+                           acc=f"{acc_v:.4f}",
+                           lr=f"{lr_used:.6g}", img_per_s=f"{n_seen / (now - t_last):.2f}",
+                           wall_s=f"{now - t0:.1f}")
+                with open(metrics_path, "a", newline="") as f:
+                    csv.DictWriter(f, METRIC_FIELDS).writerow(row)
                 if bar is not None: bar.set_postfix(loss=row["loss"])  # no host sync every step
             t_last, n_seen = now, 0
         if done % cfg.ckpt_every == 0 or done == cfg.iters:
             if rank == 0:
-                save_checkpoint(ck_path, model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                                scaler=scaler.state_dict(), step=done, config=cfg_dict, task=cfg.task, model_name=cfg.model,
+                save_checkpoint(ck_path, model=model.state_dict(), optimizer=opt.state_dict(),
+                                scheduler=sched.state_dict(),
+                                scaler=scaler.state_dict(), step=done, config=cfg_dict,
+                                task=cfg.task, model_name=cfg.model,
                                 num_classes=num_classes, model_config=_plain(model.config))
             if ddp: dist.barrier()
         if bar is not None: bar.update(1)
         if done == kill_at: os.kill(os.getpid(), 9)
-        if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iters and cfg.task == "reid" and evaluate and rank == 0:
+        if (
+            cfg.eval_every
+            and done % cfg.eval_every == 0
+            and done < cfg.iters
+            and cfg.task == "reid"
+            and evaluate
+            and rank == 0
+        ):
             _write_eval(model, cfg, roots, device, out, step=done)
     if bar is not None: bar.close()
     if rank == 0:
-        plot_learning_curve(metrics_path, out / "learning_curve.png", title=f"{cfg.task}: {cfg.model} ({out.name})")
+        plot_learning_curve(metrics_path, out / "learning_curve.png",
+                            title=f"{cfg.task}: {cfg.model} ({out.name})")
         res = _write_eval(model, cfg, roots, device, out, step=cfg.iters) if evaluate else None
         if cfg.task == "parser":
             from spreid_nb.parser import save_parser
