@@ -249,6 +249,7 @@ def coarse_ious(pred: torch.Tensor, # (N, H, W) region decisions (0-4)
         out[r] = 100 * float((pm & tm).sum() / union) if union else float("nan")
     return out
 
+# %% ../nbs/12_study.ipynb #c020b
 def parser_region_ious(parser: nn.Module, lip_root: str | Path, size: tuple = (128, 64),
                        batch_size: int = 32) -> dict:
     """Five-region IoUs (percent) of `parser` on the LIP validation split, images at `size`, scored at each label's
