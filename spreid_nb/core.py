@@ -31,7 +31,7 @@ __all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'save
            'worker_errors', 'config_hash', 'run_dir']
 
 # %% ../nbs/00_core.ipynb #c006
-def set_threads(n: int | None = None, # threads for torch's intra-op pool; None reads `SPREID_THREADS`
+def set_threads(n: int | None = None, # torch's intra-op threads; None reads `SPREID_THREADS`
                ) -> int:
     """Set torch's CPU thread count from `n` or the `SPREID_THREADS` env var; returns the count in
     force."""

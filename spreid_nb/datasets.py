@@ -1031,7 +1031,8 @@ def read_image(path: str | Path, mode: str | None = "RGB") -> Image.Image:
             return im.convert(mode) if mode and im.mode != mode else im.copy()
     except FileNotFoundError: raise FileNotFoundError(f"image file {path} does not exist") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise OSError(f"cannot read image {path}: corrupt or not an image ({type(e).__name__}: {e})") from None
+        why = f"{type(e).__name__}: {e}"
+        raise OSError(f"cannot read image {path}: corrupt or not an image ({why})") from None
 
 # %% ../nbs/01_datasets.ipynb #c064
 def read_image_size(path: str | Path) -> tuple[int, int]:
@@ -1042,7 +1043,8 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
             return im.size[::-1] if turned else im.size
     except FileNotFoundError: raise FileNotFoundError(f"image file {path} does not exist") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise OSError(f"cannot read image {path}: corrupt or not an image ({type(e).__name__}: {e})") from None
+        why = f"{type(e).__name__}: {e}"
+        raise OSError(f"cannot read image {path}: corrupt or not an image ({why})") from None
 
 # %% ../nbs/01_datasets.ipynb #c066
 class ImageDataset(Dataset):

@@ -36,8 +36,8 @@ def _faiss():
     try: import faiss
     except ImportError:
         raise ImportError("the search index needs faiss: pip install faiss-cpu (or "
-                          "'spreid_nb[faiss]'; faiss-gpu "
-                          "where CUDA is); without it `spreid search` scans the gallery exactly") from None
+                          "'spreid_nb[faiss]'; faiss-gpu where CUDA is); without it "
+                          "`spreid search` scans the gallery exactly") from None
     return faiss
 
 def default_nlist(n: int, train_size: int = 65536) -> int:

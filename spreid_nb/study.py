@@ -244,7 +244,8 @@ def coarse_ious(pred: torch.Tensor, # (N, H, W) region decisions (0-4)
     t = coarse_labels(true); valid = t != 255
     out = {}
     for i, r in enumerate(REGIONS):
-        pm, tm = ((pred > 0) if i == 0 else (pred == i)) & valid, ((t > 0) if i == 0 else (t == i)) & valid
+        pm = ((pred > 0) if i == 0 else (pred == i)) & valid
+        tm = ((t > 0) if i == 0 else (t == i)) & valid
         union = (pm | tm).sum()
         out[r] = 100 * float((pm & tm).sum() / union) if union else float("nan")
     return out
@@ -252,9 +253,10 @@ def coarse_ious(pred: torch.Tensor, # (N, H, W) region decisions (0-4)
 # %% ../nbs/12_study.ipynb #c020b
 def parser_region_ious(parser: nn.Module, lip_root: str | Path, size: tuple = (128, 64),
                        batch_size: int = 32) -> dict:
-    """Five-region IoUs (percent) of `parser` on the LIP validation split, images at `size`, scored at each label's
-    resolution. Regions are decided as the pooling sees them (`region_decisions`); `mean` is their mean,
-    `mean_by_label` the mean when each pixel's top label decides instead, `label_miou` the 20-label mean IoU."""
+    """Five-region IoUs (percent) of `parser` on the LIP validation split, images at `size`,
+    scored at each label's resolution. Regions are decided as the pooling sees them
+    (`region_decisions`); `mean` is their mean, `mean_by_label` the mean when each pixel's top
+    label decides instead, `label_miou` the 20-label mean IoU."""
     from spreid_nb.datasets import ParsingDataset, load_parsing
     ds = ParsingDataset(load_parsing("lip", lip_root, "val"), size=size, train=False,
                         original_labels=True)
