@@ -220,12 +220,17 @@ def provenance_line(prov: dict,
 
 # %% ../nbs/00_core.ipynb #c022a
 def shown(path: str | Path) -> str:
-    """`path` as a reader should see it: relative to the working folder (or `~/...`) where it lies
-    below it, so that stored outputs carry no machine's absolute paths."""
+    """`path` as a reader should see it: relative to the working folder, else to this repository
+    (a source checkout), else `~/...`, where it lies below it, so that stored outputs carry no
+    machine's absolute paths."""
     p = Path(path)
+    repo = (Path(__file__).resolve().parents[1] if "__file__" in globals()
+            else Path.cwd().resolve().parent)   # the module's checkout; in the notebook, nbs/..
+    bases = [(Path.cwd().resolve(), "")]
+    if (repo / "settings.ini").exists(): bases.append((repo, ""))   # not an installed copy
     with contextlib.suppress(OSError, ValueError):
         p = p.resolve()
-        for base, prefix in ((Path.cwd().resolve(), ""), (Path.home().resolve(), "~/")):
+        for base, prefix in (*bases, (Path.home().resolve(), "~/")):
             if p == base: return prefix.rstrip("/") or "."
             if base in p.parents: return prefix + str(p.relative_to(base))
     return str(path)
