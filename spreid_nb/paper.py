@@ -408,12 +408,12 @@ def _wide(b: pd.DataFrame) -> pd.DataFrame:
 
 def _verdict(gain: float) -> str:
     g = round(gain, 2)
-    return "beat" if g > 0 else "lost" if g < 0 else "tie"
+    return "ahead" if g > 0 else "behind" if g < 0 else "level"
 
 
 # %% ../nbs/10_paper.ipynb #c031b
 _NO_CLAIM = {"vs": "", "gain (ours)": float("nan"), "gain (paper)": float("nan"),
-             "verdict (one seed)": ""}
+             "direction (one seed)": ""}
 
 def _claim(r: dict, recs: list[dict], compare: dict, table: int) -> dict:
     "Row `r`'s claim: its gain over the row `compare` names (same dataset), ours and the paper's."
@@ -426,7 +426,7 @@ def _claim(r: dict, recs: list[dict], compare: dict, table: int) -> dict:
     gain = r[f"{k} (ours)"] - o[f"{k} (ours)"]
     return {"vs": f"{name}{f' {var}' if var else ''}, {k}", "gain (ours)": gain,
             "gain (paper)": r[f"{k} (paper)"] - o[f"{k} (paper)"],
-            "verdict (one seed)": _verdict(gain)}
+            "direction (one seed)": _verdict(gain)}
 
 def results_table(measured: pd.DataFrame, # long rows, as `eval_rows` makes them
                   table: int, # the paper's table
@@ -461,7 +461,7 @@ def results_markdown(df: pd.DataFrame) -> str:
             for r in t.itertuples(index=False)]
     sep = (
         "|"
-        + "|".join("---:" if "(" in c and "verdict" not in c else "---" for c in t.columns)
+        + "|".join("---:" if "(" in c and "direction" not in c else "---" for c in t.columns)
         + "|"
     )
     return "\n".join(["| " + " | ".join(t.columns) + " |", sep, *rows])
@@ -472,7 +472,8 @@ def claim_lines(df: pd.DataFrame) -> list[str]:
     for r in df[df.get("vs", pd.Series("", index=df.index)).astype(bool)].to_dict("records"):
         ref, metric = r["vs"].rsplit(", ", 1); g, pg = r["gain (ours)"], r["gain (paper)"]
         same = pg == pg and (round(g, 2) > 0) == (pg > 0)
-        verb = {"beat": "beat", "lost": "lost to", "tie": "tied with"}[r["verdict (one seed)"]]
+        verb = {"ahead": "ahead of", "behind": "behind", "level": "level with"}
+        verb = verb[r["direction (one seed)"]]
         out.append(f"- {r['dataset']}: {r['method']}{' ' + r['variant'] if r['variant'] else ''} "
                    f"{verb} {ref} on {metric}: {g:+.2f} points (the paper: {pg:+.2f}; one seed)"
                    + ("" if same else " **Not reproduced.**"))
