@@ -17,7 +17,6 @@ from torch import nn
 
 from .core import Timer, run_dir, save_json, seed_everything, set_threads
 from spreid_nb.datasets import (
-    REGION_GROUPS,
     REGIONS,
     coarse_labels,
     group_probs,
@@ -220,14 +219,7 @@ def region_ious(pred: torch.Tensor, # (N, H, W) predicted LIP labels
                 true: torch.Tensor, # (N, H, W) true LIP labels, 255 = ignore
                ) -> dict[str, float]:
     "IoU (percent) of each of the five `REGIONS`, from 20-label predictions and truths."
-    valid = true != 255
-    out = {}
-    for r in REGIONS:
-        ids = torch.tensor(REGION_GROUPS[r])
-        p, t = torch.isin(pred, ids) & valid, torch.isin(true, ids) & valid
-        union = (p | t).sum()
-        out[r] = 100 * float((p & t).sum() / union) if union else float("nan")
-    return out
+    return coarse_ious(coarse_labels(pred), true)   # each pixel's region from its top label
 
 def region_decisions(logits: torch.Tensor, # (N, 20, H, W) parser logits
                     # (N, H, W) 0 background, 1 head, 2 upper body, 3 lower body, 4 shoes
