@@ -637,9 +637,10 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
     start = 0
     if resume and ck_path.exists():
         ck = load_checkpoint(ck_path, map_location=device)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
-        scaler.load_state_dict(ck["scaler"]); start = int(ck["step"]); _set_rng_state(ck["rng"])
+        model.load_state_dict(ck["model"]); start = int(ck["step"]); _set_rng_state(ck["rng"])
+        if start < cfg.iters:  # a finished run's checkpoint has no optimizer: nothing to resume
+            opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
+            scaler.load_state_dict(ck["scaler"])
     ddp = dist.is_initialized() and (world > 1 or under_torchrun())
     ids = [device.index] if device.type == "cuda" else None
     net = nn.parallel.DistributedDataParallel(model, device_ids=ids) if ddp else model
@@ -683,9 +684,11 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
             t_last, n_seen = now, 0
         if done % cfg.ckpt_every == 0 or done == cfg.iters:
             if rank == 0:
-                save_checkpoint(ck_path, model=model.state_dict(), optimizer=opt.state_dict(),
-                                scheduler=sched.state_dict(),
-                                scaler=scaler.state_dict(), step=done, config=cfg_dict,
+                going = done < cfg.iters  # the finished run's checkpoint: the model alone
+                resumable = dict(optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                                 scaler=scaler.state_dict()) if going else {}
+                save_checkpoint(ck_path, model=model.state_dict(), **resumable, step=done,
+                                config=cfg_dict,
                                 task=cfg.task, model_name=cfg.model,
                                 num_classes=num_classes, model_config=_plain(model.config))
             if ddp: dist.barrier()

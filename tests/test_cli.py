@@ -22,9 +22,9 @@ torch.set_num_threads(1)   # one thread per test process: several processes may 
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(module_dir):
     "Tiny trained runs (2 steps each): parser, SPReID on it, baseline; and the smoke benchmark's Market folder."
-    d = tmp_path_factory.mktemp("runs")
+    d = module_dir
     train(config_for("smoke", "parser", iters=2, threads=1, log_every=1), d / "parser", progress=False, evaluate=False)
     train(config_for("smoke", "spreid", iters=2, threads=1, parser_ckpt=str(d / "parser" / "parser.pt")), d / "spreid",
           progress=False, evaluate=False)

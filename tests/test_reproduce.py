@@ -16,8 +16,8 @@ NOTEBOOKS = ["reproduce_table1", "reproduce_table2", "reproduce_table3", "reprod
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    return tmp_path_factory.mktemp("runs"), tmp_path_factory.mktemp("figures")
+def shared(module_dir):
+    return module_dir / "runs", module_dir / "figures"
 
 
 def _papermill(nb: str, out: Path, params: dict, yaml: str | None = None) -> subprocess.CompletedProcess:

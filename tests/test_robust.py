@@ -65,9 +65,9 @@ def _race(tmp: Path, kind: str, args_a: list, args_b: list, lock: Path):
 
 
 @pytest.fixture(scope="module")
-def race(tmp_path_factory):
+def race(module_dir):
     "Two trainings on one folder, the second with another lr, started while the first runs."
-    d = tmp_path_factory.mktemp("race"); out = d / "run"
+    d = module_dir / "race"; d.mkdir(); out = d / "run"
     a, b, pid = _race(d, "train", [*TRAIN, "--set", "iters=6", "--out", out],
                       [*TRAIN, "--set", "iters=6", "--set", "lr=0.02", "--out", out], out / ".lock")
     return dict(a=a, b=b, pid=pid, out=out)
@@ -88,9 +88,9 @@ def test_two_trainings_on_one_folder(race):
 
 
 @pytest.fixture(scope="module")
-def gallery(tmp_path_factory):
+def gallery(module_dir):
     "24 Market-style images of the smoke benchmark."
-    g = tmp_path_factory.mktemp("gal") / "gallery"; g.mkdir()
+    g = module_dir / "gal" / "gallery"; g.mkdir(parents=True)
     market = synthetic_benchmark(preset="smoke")["market1501"] / "Market-1501-v15.09.15"
     market = market / "bounding_box_test"
     for f in sorted(market.glob("*.jpg"))[:24]: (g / f.name).write_bytes(f.read_bytes())

@@ -30,15 +30,16 @@ def test_resume_after_sigkill_is_exact(tmp_path):
     _run([*TINY, "--out", str(tmp_path / "full")])
     killed = _run([*TINY, "--out", str(tmp_path / "killed")], env={"SPREID_KILL_AFTER_STEP": "5"}, check=False)
     assert killed.returncode == -9, killed.stderr[-2000:]
-    assert load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["step"] == 3
+    mid = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")
+    assert mid["step"] == 3 and mid["optimizer"]["state"], "a checkpoint mid-run keeps the momentum"
     _run([*TINY, "--out", str(tmp_path / "killed"), "--resume"])
     a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")
     b = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")
     assert a["step"] == b["step"] == 8
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), f"{k} differs after resume"
-    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
-        assert torch.equal(sa["momentum_buffer"], sb["momentum_buffer"])
+    # equal weights 5 steps after the resume need the momentum restored exactly, not only the weights
+    assert "optimizer" not in a and "optimizer" not in b, "a finished run's checkpoint is the model alone"
     assert _losses(tmp_path / "full") == _losses(tmp_path / "killed")
 
 
