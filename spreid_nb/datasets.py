@@ -595,6 +595,45 @@ def _mat_str(x) -> str:
     while isinstance(x, np.ndarray): x = x.ravel()[0]
     return str(x)
 
+# %% ../nbs/01_datasets.ipynb #c039a
+def _cuhk03_split(mat_path: Path, ds: Path,
+                  use: dict[str, tuple[str, ...]], # variants read for "train" and for "test"
+                  test: set[tuple[int, int]], # the split's test persons as (pair, person)
+                 ) -> tuple[list, list, list, list]:
+    "Train items `(path, (pair, person), view)`, query and gallery records, and skipped cells."
+    items, query, gallery, skipped = [], [], [], []
+    for v in dict.fromkeys(use["train"] + use["test"]):
+        folder, index = _cuhk03_extract(mat_path, ds, v)
+        offset = _cuhk03_offsets(index)
+        for p, q, i, name in index:
+            in_test = (p, q) in test
+            if v not in use["test" if in_test else "train"]: continue
+            view = 0 if i < 5 else 1  # images 1-5: the pair's first camera
+            split = ("query" if view == 0 else "gallery") if in_test else "train"
+            if name is None:
+                skipped.append(Skipped(split,
+                                       f"{mat_path}:{v}[pair {p}, person {q}, image {i + 1}]",
+                                       "empty cell (no image)"))
+                continue
+            path = str(folder / name)
+            if split == "train": items.append((path, (p, q), view))
+            else: (query if view == 0 else gallery).append(ReidRecord(path, offset[p] + q, view))
+    return items, query, gallery, skipped
+
+# %% ../nbs/01_datasets.ipynb #c039c
+def _cuhk03_args(variant: str, protocol: str, test_variant: str | None) -> str:
+    "Refuse an unknown variant or protocol; return the test variant to read."
+    kinds = ("labeled", "detected", "both")
+    test_variant = test_variant or ("labeled" if variant == "both" else variant)
+    for arg, v in (("variant", variant), ("test_variant", test_variant)):
+        if v not in kinds: raise ValueError(f"cuhk03: {arg} must be one of {kinds}, got {v!r}")
+    if protocol not in ("classic", "new"):
+        raise ValueError(f"cuhk03: protocol must be 'classic' or 'new', got {protocol!r}")
+    if protocol == "new" and test_variant == "both":
+        raise ValueError("cuhk03: the 767/700 protocol has one config file per variant; "
+                         "use 'labeled' or 'detected'")
+    return test_variant
+
 # %% ../nbs/01_datasets.ipynb #c039
 def read_cuhk03(root: str | Path, # data root holding cuhk03/cuhk03_release/cuhk-03.mat
                 variant: str = "both", # train images: "labeled", "detected", "both" (the paper's)
@@ -604,40 +643,15 @@ def read_cuhk03(root: str | Path, # data root holding cuhk03/cuhk03_release/cuhk
                 test_variant: str | None = None, # query/gallery; None: variant, labeled for "both"
                ) -> ReidData:
     "Read CUHK03 from its .mat release (images extracted once as PNG); default: the paper's way."
-    kinds = ("labeled", "detected", "both")
-    test_variant = test_variant or ("labeled" if variant == "both" else variant)
-    for arg, v in (("variant", variant), ("test_variant", test_variant)):
-        if v not in kinds: raise ValueError(f"cuhk03: {arg} must be one of {kinds}, got {v!r}")
-    if protocol not in ("classic", "new"):
-        raise ValueError(f"cuhk03: protocol must be 'classic' or 'new', got {protocol!r}")
-    if protocol == "new":
-        if test_variant == "both":
-            raise ValueError("cuhk03: the 767/700 protocol has one config file per variant; "
-                             "use 'labeled' or 'detected'")
-        return _cuhk03_new(root, test_variant)
+    test_variant = _cuhk03_args(variant, protocol, test_variant)
+    if protocol == "new": return _cuhk03_new(root, test_variant)
     use = {"train": _cuhk03_kinds(variant), "test": _cuhk03_kinds(test_variant)}
     ds = _cuhk03_folder(root)
     mat_path = ds / CUHK03_MAT
     tests = _cuhk03_testsets(mat_path, list(dict.fromkeys(use["train"] + use["test"])))
     if not 0 <= split_id < len(tests):
         raise ValueError(f"cuhk03: split_id must be in 0..{len(tests) - 1}, got {split_id}")
-    test = tests[split_id]
-    items, query, gallery, skipped = [], [], [], []
-    for v in dict.fromkeys(use["train"] + use["test"]):
-        folder, index = _cuhk03_extract(mat_path, ds, v)
-        offset = _cuhk03_offsets(index)
-        for p, q, i, name in index:
-            if v not in use["test" if (p, q) in test else "train"]: continue
-            view = 0 if i < 5 else 1  # images 1-5: the pair's first camera
-            split = ("query" if view == 0 else "gallery") if (p, q) in test else "train"
-            if name is None:
-                skipped.append(Skipped(split,
-                                       f"{mat_path}:{v}[pair {p}, person {q}, image {i + 1}]",
-                                       "empty cell (no image)"))
-                continue
-            path = str(folder / name)
-            if split == "train":items.append((path, (p, q), view))
-            else: (query if view == 0 else gallery).append(ReidRecord(path, offset[p] + q, view))
+    items, query, gallery, skipped = _cuhk03_split(mat_path, ds, use, tests[split_id])
     if not items or not query or not gallery:
         raise ValueError(
             f"cuhk03: split {split_id} of {mat_path} gives an empty split (train {len(items)},"
@@ -933,18 +947,9 @@ def _lip_dirs(root: Path, split: str) -> tuple[Path, Path, Path] | None:
 # %% ../nbs/01_datasets.ipynb #c057
 PARSING_NAMES = ("lip",)
 
-# %% ../nbs/01_datasets.ipynb #c057s1
-def load_parsing(name: str, # "lip"
-                 root: str | Path, # the data root holding LIP in its original or flattened layout
-                 split: str = "train", # "train" or "val"
-                ) -> ParsingPairs:
-    """The `(image_path, label_path)` pairs of a human-parsing dataset split, with skipped files
-    reported."""
-    if name.lower() not in PARSING_NAMES:
-        raise ValueError(f"unknown parsing dataset {name!r}; known: {PARSING_NAMES}")
-    if split not in ("train", "val"):
-        raise ValueError(f"lip: split must be 'train' or 'val', got {split!r}")
-    root = Path(root).expanduser()
+# %% ../nbs/01_datasets.ipynb #c057b
+def _lip_folders(root: Path, split: str) -> tuple[Path, Path, Path]:
+    "Images folder, labels folder and id file of `split` under `root`; an error if one is missing."
     found = _lip_dirs(root, split)
     if found is None:
         raise FileNotFoundError(
@@ -952,16 +957,21 @@ def load_parsing(name: str, # "lip"
             f" TrainVal_parsing_annotations/{split}_segmentations, or {split}_images +"
             f" {split}_segmentations"
         )
-    imgs, labs, id_file = found
+    imgs, labs, _ = found
     for d in (imgs, labs):
         if not d.is_dir():
             raise FileNotFoundError(
                 f"lip: folder {d} is missing (its partner {imgs if d is labs else labs} exists)"
             )
-    skipped, files = [], _walk(imgs)
-    for p in files:
-        if p.suffix.lower() != ".jpg":
-            skipped.append(Skipped(split, str(p), "stray file (not .jpg)"))
+    return found
+
+# %% ../nbs/01_datasets.ipynb #c057d
+def _lip_ids(imgs: Path, id_file: Path, split: str,
+            ) -> tuple[list[str], dict[str, Path], list[Skipped]]:
+    "The split's image ids, its `.jpg` files by id, and the files it skips, with their reasons."
+    files = _walk(imgs)
+    skipped = [Skipped(split, str(p), "stray file (not .jpg)")
+               for p in files if p.suffix.lower() != ".jpg"]
     jpgs = {p.stem: p for p in files if p.suffix.lower() == ".jpg"}
     if id_file.is_file():
         ids = [l.strip() for l in id_file.read_text().splitlines() if l.strip()]
@@ -973,6 +983,12 @@ def load_parsing(name: str, # "lip"
     if not ids:
         raise ValueError(f"lip: split {split!r} is empty ({id_file if id_file.is_file() else imgs} "
                          f"lists no images)")
+    return ids, jpgs, skipped
+
+# %% ../nbs/01_datasets.ipynb #c057f
+def _lip_pairs(ids: list[str], jpgs: dict[str, Path], imgs: Path, labs: Path,
+               id_file: Path) -> list[tuple[str, str]]:
+    "`(image_path, label_path)` of every id, in the order of `ids`."
     pairs = []
     for i in ids:
         img, lab = jpgs.get(i, imgs / f"{i}.jpg"), labs / f"{i}.png"
@@ -981,9 +997,24 @@ def load_parsing(name: str, # "lip"
         if not lab.is_file():
             raise FileNotFoundError(f"lip: label map {lab} for image {img} does not exist")
         pairs.append((str(img), str(lab)))
-    for p in _walk(labs):
-        if p.suffix.lower() != ".png":
-            skipped.append(Skipped(split, str(p), "stray file (not .png)"))
+    return pairs
+
+# %% ../nbs/01_datasets.ipynb #c057s1
+def load_parsing(name: str, # "lip"
+                 root: str | Path, # the data root holding LIP in its original or flattened layout
+                 split: str = "train", # "train" or "val"
+                ) -> ParsingPairs:
+    """The `(image_path, label_path)` pairs of a human-parsing dataset split, with skipped files
+    reported."""
+    if name.lower() not in PARSING_NAMES:
+        raise ValueError(f"unknown parsing dataset {name!r}; known: {PARSING_NAMES}")
+    if split not in ("train", "val"):
+        raise ValueError(f"lip: split must be 'train' or 'val', got {split!r}")
+    imgs, labs, id_file = _lip_folders(Path(root).expanduser(), split)
+    ids, jpgs, skipped = _lip_ids(imgs, id_file, split)
+    pairs = _lip_pairs(ids, jpgs, imgs, labs, id_file)
+    skipped += [Skipped(split, str(p), "stray file (not .png)")
+                for p in _walk(labs) if p.suffix.lower() != ".png"]
     return ParsingPairs(pairs, skipped, "lip", split, imgs.parent)
 
 # %% ../nbs/01_datasets.ipynb #c060

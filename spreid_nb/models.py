@@ -23,13 +23,14 @@ from fastcore.basics import patch
 __all__ = ['REGION_SOURCES', 'MODEL_NAMES', 'Baseline', 'baseline', 'SPReID', 'spreid', 'combine', 'Combined', 'combine_star',
            'build_model', 'parser_input_size', 'extract_features']
 
-# %% ../nbs/06_models.ipynb #c006
+# %% ../nbs/06_models.ipynb #c006b
 def _outputs(model: nn.Module, emb: torch.Tensor):
     """The convention of every model here: `(logits, emb)` when training with a classifier, else
     `emb`."""
     if model.training and model.classifier is not None: return model.classifier(emb), emb
     return emb
 
+# %% ../nbs/06_models.ipynb #c006
 class Baseline(nn.Module):
     "Backbone + global average pooling (+ a linear identity classifier when `num_classes` > 0)."
     def __init__(
@@ -55,6 +56,7 @@ class Baseline(nn.Module):
         "Embedding (B, C) in eval mode; `(logits, embedding)` in training mode."
         return _outputs(self, self.backbone(x).mean((2, 3)))
 
+# %% ../nbs/06_models.ipynb #c006e
 def baseline(
     backbone: str = "inception_v3",
     num_classes: int = 0,
@@ -72,6 +74,27 @@ def _resize(x: torch.Tensor, size: tuple) -> torch.Tensor:
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
 
 REGION_SOURCES = ("learned", "oracle", "shuffled", "uniform")
+
+# %% ../nbs/06_models.ipynb #c009b
+def _check_spreid_args(parser: HumanParser, variant: str, region_source: str) -> None:
+    "Refuse an unknown variant or region source, and a parser that is not a `HumanParser`."
+    if variant not in ("wfg", "wofg"):
+        raise ValueError(f"variant must be 'wfg' or 'wofg', got {variant!r}")
+    if region_source not in REGION_SOURCES:
+        raise ValueError(f"region_source must be one of {REGION_SOURCES}, got {region_source!r}")
+    if not isinstance(parser, HumanParser):
+        raise TypeError(f"parser must be a HumanParser, got {type(parser).__name__}")
+
+def _check_input_sizes(reid_size: tuple, parser_size: tuple, reid_backbone: nn.Module,
+                       parser_backbone: nn.Module) -> None:
+    "Refuse an input size (h, w) with a side smaller than its backbone needs."
+    for what, size, m in (("reid_size", reid_size, reid_backbone),
+                          ("parser_size", parser_size, parser_backbone)):
+        if len(size) != 2 or min(size) < m.min_size:
+            raise ValueError(
+                f"{what}={size} is too small for {m.arch} (output stride {m.output_stride}):"
+                f" each side must be at least {m.min_size}"
+            )
 
 # %% ../nbs/06_models.ipynb #c009s1
 class SPReID(nn.Module):
@@ -93,33 +116,15 @@ class SPReID(nn.Module):
                  region_source: str = "learned",
                 ):
         super().__init__()
-        if variant not in ("wfg", "wofg"):
-            raise ValueError(f"variant must be 'wfg' or 'wofg', got {variant!r}")
-        if region_source not in REGION_SOURCES:
-            raise ValueError(
-                f"region_source must be one of {REGION_SOURCES}, got {region_source!r}"
-            )
-        self.region_source = region_source
-        if not isinstance(parser, HumanParser):
-            raise TypeError(f"parser must be a HumanParser, got {type(parser).__name__}")
+        _check_spreid_args(parser, variant, region_source)
         self.variant, self.shared_backbone = variant, shared_backbone
+        self.region_source = region_source
         self.reid_size, self.parser_size = tuple(reid_size), tuple(parser_size)
-        self.backbone = build_backbone(backbone, pretrained, output_stride=output_stride,
-                                       download=download)
-        self.semantic_backbone = (
-            None
-            if shared_backbone
-            else build_backbone(
-                backbone, pretrained, output_stride=output_stride, download=download
-            )
-        )
-        for what, size, m in (("reid_size", self.reid_size, self.backbone),
-                              ("parser_size", self.parser_size, parser.backbone)):
-            if len(size) != 2 or min(size) < m.min_size:
-                raise ValueError(
-                    f"{what}={size} is too small for {m.arch} (output stride {m.output_stride}):"
-                    f" each side must be at least {m.min_size}"
-                )
+        bb = dict(output_stride=output_stride, download=download)
+        self.backbone = build_backbone(backbone, pretrained, **bb)
+        self.semantic_backbone = (None if shared_backbone
+                                  else build_backbone(backbone, pretrained, **bb))
+        _check_input_sizes(self.reid_size, self.parser_size, self.backbone, parser.backbone)
         self.parser = parser.eval()
         for p in self.parser.parameters(): p.requires_grad_(False)
         self.head = SPReIDHead(self.backbone.out_channels, foreground=variant == "wfg")
@@ -128,16 +133,17 @@ class SPReID(nn.Module):
         self.config = dict(name=f"spreid_{variant}", variant=variant,
                            shared_backbone=shared_backbone, backbone=backbone,
                            num_classes=num_classes, reid_size=list(self.reid_size),
-                           parser_size=list(self.parser_size),
-                           parser=dict(parser.config))
+                           parser_size=list(self.parser_size), parser=dict(parser.config))
         if output_stride != 32: self.config["output_stride"] = output_stride
         if region_source != "learned": self.config["region_source"] = region_source
 
-    def train(self, mode: bool = True) -> SPReID:
-        "Set training mode on everything but the parser, which stays in eval mode."
-        super().train(mode)
-        self.parser.eval()
-        return self
+# %% ../nbs/06_models.ipynb #c009s1u
+@patch
+def train(self: SPReID, mode: bool = True) -> SPReID:
+    "Set training mode on everything but the parser, which stays in eval mode."
+    nn.Module.train(self, mode)
+    self.parser.eval()
+    return self
 
 # %% ../nbs/06_models.ipynb #c009s1q1
 @patch
@@ -310,6 +316,29 @@ def parser_input_size(model: nn.Module) -> tuple[int, int] | None:
         return sizes.pop() if len(sizes) == 1 else None   # members that disagree resize x
     return None
 
+# %% ../nbs/06_models.ipynb #c040b
+def _as_dataset(data: Any, transform: Any):
+    "`data` if it is a torch Dataset, else its records as an `ImageDataset` with `transform`."
+    from torch.utils.data import Dataset
+    if not isinstance(data, Dataset):
+        if transform is None:
+            raise ValueError(
+                "data is not a torch Dataset: pass a Dataset yielding (img, pid, camid, path), or"
+                " records with transform="
+            )
+        from spreid_nb.datasets import ImageDataset
+        data = ImageDataset(list(data), transform)
+    if len(data) == 0: raise ValueError("data is empty: nothing to extract")
+    return data
+
+def _batch_features(model: nn.Module, imgs: torch.Tensor | Sequence[torch.Tensor],
+                    dev: torch.device, flip: bool) -> torch.Tensor:
+    "Float32 features (B, D) on the CPU of images `x` or copies `(x, xp)`; `flip`: mirror-averaged."
+    xs = [t.to(dev) for t in (imgs if isinstance(imgs, (list, tuple)) else [imgs])]
+    f = model(*xs)
+    if flip: f = (f + model(*[t.flip(-1) for t in xs])) / 2
+    return f.float().cpu()
+
 # %% ../nbs/06_models.ipynb #c040
 def extract_features(
     model: nn.Module,  # any model of this module (or one returning (B, D) in eval mode)
@@ -323,17 +352,8 @@ def extract_features(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Features (N, D) float32, pids, camids and paths of `data`, in order, in eval mode and
     inference mode."""
-    from torch.utils.data import DataLoader, Dataset
-    if not isinstance(data, Dataset):
-        if transform is None:
-            raise ValueError(
-                "data is not a torch Dataset: pass a Dataset yielding (img, pid, camid, path), or"
-                " records with transform="
-            )
-        from spreid_nb.datasets import ImageDataset
-        data = ImageDataset(list(data), transform)
-    if len(data) == 0: raise ValueError("data is empty: nothing to extract")
-    dev = get_device(device)
+    from torch.utils.data import DataLoader
+    data, dev = _as_dataset(data, transform), get_device(device)
     loader = DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=workers)
     if progress:
         from tqdm import tqdm
@@ -347,10 +367,7 @@ def extract_features(
                 if not isinstance(batch, (list, tuple)) or len(batch) != 4:
                     raise ValueError("data items must be (img, pid, camid, path) tuples")
                 imgs, pid, camid, path = batch
-                xs = [t.to(dev) for t in (imgs if isinstance(imgs, (list, tuple)) else [imgs])]
-                f = model(*xs)
-                if flip: f = (f + model(*[t.flip(-1) for t in xs])) / 2
-                feats.append(f.float().cpu())
+                feats.append(_batch_features(model, imgs, dev, flip))
                 pids.append(torch.as_tensor(pid)); camids.append(torch.as_tensor(camid))
                 paths.extend(str(p) for p in path)
     finally:

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -145,91 +146,136 @@ def _end(p, ang, length):
     a = math.radians(ang)
     return (p[0] + math.sin(a) * length, p[1] + math.cos(a) * length)
 
+# %% ../nbs/02_synth.ipynb #c015b
+_TOP_LABEL = {"tshirt": 5, "longsleeve": 5, "coat": 7, "dress": 6}  # UpperClothes, Coat, Dress
+_HIP_Y, _KNEE_Y, _ANKLE_Y = .47, .70, .91  # in person heights from the top of the head
+
+class _Canvas:
+    "An empty paint map and the person's frame on it; strokes take person coordinates."
+    def __init__(self, identity: Identity, pose: Pose, size: tuple[int, int]):
+        H, W = size
+        self.hp = pose.scale * identity.height * H  # the person's height in pixels
+        self.cx, self.top = W / 2 + pose.dx * W, (H - self.hp) / 2 + pose.dy * H
+        self.shear = math.tan(math.radians(pose.lean))
+        self.foot = self.top + .97 * self.hp
+        self.bw = identity.width
+        self.tw, self.ww = .11 * self.bw, .095 * self.bw
+        # the image-x sign of the person's left and right side
+        self.L = 1 if pose.front else -1; self.R = -self.L
+        self.im = Image.new("L", (W, H), 0); self.d = ImageDraw.Draw(self.im)
+
+    def P(self, x: float, y: float) -> tuple[float, float]:
+        "Person coordinates -> pixels, with the lean as a shear about the feet."
+        py = self.top + y * self.hp
+        return (self.cx + x * self.hp + (self.foot - py) * self.shear, py)
+
+    def poly(self, pts, v: int):
+        "Fill the polygon with corners `pts` with paint id `v`."
+        self.d.polygon([self.P(*p) for p in pts], fill=v)
+
+    def ell(self, x0: float, y0: float, x1: float, y1: float, v: int):
+        "Fill the ellipse in the box with corners (x0, y0) and (x1, y1)."
+        a, b = self.P(x0, y0), self.P(x1, y1)
+        self.d.ellipse([min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])], fill=v)
+
+    def limb(self, p0, p1, w0: float, w1: float, v: int):
+        "A limb from `p0` to `p1`, its half-width tapering from `w0` to `w1`, round at `p1`."
+        a, b, r = self.P(*p0), self.P(*p1), w1 * self.hp
+        self.d.polygon(_quad(a, b, w0 * self.hp, r), fill=v)
+        self.d.ellipse([b[0] - r, b[1] - r, b[0] + r, b[1] + r], fill=v)
+
+# %% ../nbs/02_synth.ipynb #c015d
+def _paint_behind(c: _Canvas, idt: Identity, pose: Pose):
+    "Seen from the front: the backpack and long hair, behind the body."
+    if idt.bag == "backpack" and pose.front:
+        c.poly([(-c.tw, .2), (c.tw, .2), (c.tw * .95, .46), (-c.tw * .95, .46)], BAG)
+    if idt.long_hair and pose.front: c.poly([(-.07, .06), (.07, .06), (.08, .26), (-.08, .26)], 2)
+
+def _paint_legs(c: _Canvas, idt: Identity, pose: Pose):
+    "Both legs (pants or skin), shorts, socks and shoes."
+    bw, dress = c.bw, idt.top == "dress"
+    for side, skin, sgn in ((c.L, 16, 1), (c.R, 17, -1)):
+        hip = (side * .045 * bw, _HIP_Y); ang = side * 2 + sgn * pose.legs
+        knee = _end(hip, ang, _KNEE_Y - _HIP_Y); ankle = _end(knee, ang * .6, _ANKLE_Y - _KNEE_Y)
+        leg = 9 if idt.bottom == "pants" and not dress else skin
+        c.limb(hip, knee, .043 * bw, .036 * bw, leg); c.limb(knee, ankle, .036 * bw, .026 * bw, leg)
+        if idt.bottom == "shorts" and not dress:
+            thigh = ((hip[0] + knee[0]) / 2, (hip[1] + knee[1]) / 2 + .03)
+            c.limb(hip, thigh, .045 * bw, .042 * bw, 9)
+        if idt.socks:
+            c.limb(_end(knee, ang * .6, (_ANKLE_Y - _KNEE_Y) * .75), ankle, .029 * bw, .027 * bw, 8)
+        ax, ay = ankle; c.ell(ax - .035, ay - .012, ax + .035, ay + .05, 18 if skin == 16 else 19)
+
+# %% ../nbs/02_synth.ipynb #c015f
+def _paint_torso(c: _Canvas, idt: Identity, pose: Pose):
+    "The top, skirt, coat or dress below the waist, and a backpack seen from behind."
+    tw, ww = c.tw, c.ww
+    c.poly([(-tw, .17), (tw, .17), (ww, _HIP_Y + .01), (-ww, _HIP_Y + .01)], _TOP_LABEL[idt.top])
+    waist = [(-ww, _HIP_Y - .01), (ww, _HIP_Y - .01)]
+    if idt.bottom == "skirt" and idt.top not in ("dress", "coat"):
+        c.poly(waist + [(ww * 1.45, .67), (-ww * 1.45, .67)], 12)
+    if idt.top == "coat": c.poly(waist + [(ww * 1.25, .66), (-ww * 1.25, .66)], 7)
+    if idt.top == "dress": c.poly(waist + [(ww * 1.6, .71), (-ww * 1.6, .71)], 6)
+    if idt.bag == "backpack" and not pose.front:
+        c.poly([(-tw * .85, .19), (tw * .85, .19), (tw * .8, .45), (-tw * .8, .45)], BAG)
+
+def _paint_arms(c: _Canvas, idt: Identity, pose: Pose):
+    "Both arms (skin or sleeves), hands or gloves, and a handbag."
+    bw, top_lab = c.bw, _TOP_LABEL[idt.top]
+    for side, skin, sgn in ((c.L, 14, 1), (c.R, 15, -1)):
+        sh = (side * (c.tw + .005), .19); ang = side * 8 + sgn * pose.arms
+        elbow = _end(sh, ang, .165)
+        hand = _end(elbow, ang - side * pose.elbow * (.3 if pose.front else -1), .15)
+        if idt.top in ("tshirt", "dress"):
+            c.limb(sh, elbow, .034 * bw, .028 * bw, skin)
+            if idt.top == "tshirt": c.limb(sh, _end(sh, ang, .08), .037 * bw, .034 * bw, top_lab)
+            c.limb(elbow, hand, .028 * bw, .022 * bw, skin)
+        else:
+            c.limb(sh, elbow, .036 * bw, .031 * bw, top_lab)
+            c.limb(elbow, hand, .031 * bw, .026 * bw, top_lab)
+        hx, hy = hand; c.ell(hx - .024, hy - .02, hx + .024, hy + .035, 3 if idt.gloves else skin)
+        if idt.bag == "handbag" and side == c.R:
+            c.poly([(hx - .05, hy + .02), (hx + .05, hy + .02), (hx + .06, hy + .13),
+                    (hx - .06, hy + .13)], BAG)
+
+# %% ../nbs/02_synth.ipynb #c015h
+def _paint_head(c: _Canvas, idt: Identity, pose: Pose):
+    "Neck, scarf, face or back of the head, hair, sunglasses and hat."
+    c.poly([(-.025, .11), (.025, .11), (.028, .18), (-.028, .18)], 13)
+    if idt.scarf: c.poly([(-.06, .145), (.06, .145), (.07, .2), (-.07, .2)], 11)
+    c.ell(-.055, .0, .055, .135, 13 if pose.front else 2)
+    if pose.front:
+        c.ell(-.058, -.01, .058, .06, 2)
+        if idt.sunglasses: c.poly([(-.045, .05), (.045, .05), (.045, .072), (-.045, .072)], 4)
+    elif idt.long_hair:
+        c.poly([(-0.065, 0.05), (0.065, 0.05), (0.075, 0.25), (-0.075, 0.25)], 2)
+    if idt.hat:
+        c.ell(-.065, -.025, .065, .045, 1)
+        c.poly([(-.085, .03), (.085, .03), (.085, .045), (-.085, .045)], 1)
+
+def _paint_occluder(c: _Canvas, kind: str, size: tuple[int, int], rng: np.random.Generator):
+    "The pose's occluder (`none`, `bottom`, `pole` or `blob`), placed at random."
+    H, W = size
+    if kind == "bottom":
+        y = H * rng.uniform(.68, .88); c.d.rectangle([0, y, W, H], fill=OCCLUDER)
+    elif kind == "pole":
+        x = W * rng.uniform(.15, .85)
+        c.d.rectangle([x, 0, x + W * rng.uniform(.06, .14), H], fill=OCCLUDER)
+    elif kind == "blob":
+        x = W * (rng.uniform(-.3, .1) if rng.random() < .5 else rng.uniform(.7, 1.1))
+        y = H * rng.uniform(.2, .6)
+        c.d.ellipse([x - W * .25, y - H * .3, x + W * .25, y + H * .6], fill=OCCLUDER)
+
 # %% ../nbs/02_synth.ipynb #c015
 def paint_map(identity: Identity, pose: Pose, size: tuple[int, int],
               rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """Draw the person as an HxW uint8 map of paint ids (LIP labels 1-19, `BAG`, `OCCLUDER`); also
     return its frame."""
-    idt, (H, W) = identity, size
-    hp = pose.scale * idt.height * H
-    cx, top = W / 2 + pose.dx * W, (H - hp) / 2 + pose.dy * H
-    bw, shear, foot = idt.width, math.tan(math.radians(pose.lean)), top + .97 * hp
-    def P(x, y):  # person coordinates -> pixels, with the lean as a shear about the feet
-        py = top + y * hp
-        return (cx + x * hp + (foot - py) * shear, py)
-    im = Image.new("L", (W, H), 0); d = ImageDraw.Draw(im)
-    L = 1 if pose.front else -1; R = -L   # image-x sign of the person's left / right side
-    poly = lambda pts, v: d.polygon([P(*p) for p in pts], fill=v)
-    def limb(p0, p1, w0, w1, v):
-        a, b = P(*p0), P(*p1); d.polygon(_quad(a, b, w0 * hp, w1 * hp), fill=v)
-        r = w1 * hp; d.ellipse([b[0] - r, b[1] - r, b[0] + r, b[1] + r], fill=v)
-    def ell(x0, y0, x1, y1, v):
-        a, b = P(x0, y0), P(x1, y1)
-        d.ellipse([min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])], fill=v)
-    tw, ww, hip_y, knee_y, ank_y = .11 * bw, .095 * bw, .47, .70, .91
-    dress = idt.top == "dress"
-    if idt.bag == "backpack" and pose.front:
-        poly([(-tw, .2), (tw, .2), (tw * .95, .46), (-tw * .95, .46)], BAG)
-    if idt.long_hair and pose.front: poly([(-.07, .06), (.07, .06), (.08, .26), (-.08, .26)], 2)
-    for side, skin, sgn in ((L, 16, 1), (R, 17, -1)):                       # legs, socks, shoes
-        hip = (side * .045 * bw, hip_y); ang = side * 2 + sgn * pose.legs
-        knee = _end(hip, ang, knee_y - hip_y); ankle = _end(knee, ang * .6, ank_y - knee_y)
-        leg = 9 if idt.bottom == "pants" and not dress else skin
-        limb(hip, knee, .043 * bw, .036 * bw, leg); limb(knee, ankle, .036 * bw, .026 * bw, leg)
-        if idt.bottom == "shorts" and not dress:
-            limb(hip, ((hip[0] + knee[0]) / 2, (hip[1] + knee[1]) / 2 + .03), .045 * bw, .042 * bw,
-                 9)
-        if idt.socks:
-            limb(_end(knee, ang * .6, (ank_y - knee_y) * .75), ankle, .029 * bw, .027 * bw, 8)
-        ax, ay = ankle; ell(ax - .035, ay - .012, ax + .035, ay + .05, 18 if skin == 16 else 19)
-    # torso and what hangs from it
-    top_lab = {"tshirt": 5, "longsleeve": 5, "coat": 7, "dress": 6}[idt.top]
-    poly([(-tw, .17), (tw, .17), (ww, hip_y + .01), (-ww, hip_y + .01)], top_lab)
-    if idt.bottom == "skirt" and idt.top not in ("dress", "coat"):
-        poly([(-ww, hip_y - .01), (ww, hip_y - .01), (ww * 1.45, .67), (-ww * 1.45, .67)], 12)
-    if idt.top == "coat":
-        poly([(-ww, hip_y - .01), (ww, hip_y - .01), (ww * 1.25, .66), (-ww * 1.25, .66)], 7)
-    if dress: poly([(-ww, hip_y - .01), (ww, hip_y - .01), (ww * 1.6, .71), (-ww * 1.6, .71)], 6)
-    if idt.bag == "backpack" and not pose.front:
-        poly([(-tw * .85, .19), (tw * .85, .19), (tw * .8, .45), (-tw * .8, .45)], BAG)
-    # arms, sleeves, hands, handbag
-    for side, skin, sgn in ((L, 14, 1), (R, 15, -1)):
-        sh = (side * (tw + .005), .19); ang = side * 8 + sgn * pose.arms
-        elbow = _end(sh, ang, .165)
-        hand = _end(elbow, ang - side * pose.elbow * (.3 if pose.front else -1), .15)
-        if idt.top in ("tshirt", "dress"):
-            limb(sh, elbow, .034 * bw, .028 * bw, skin)
-            if idt.top == "tshirt": limb(sh, _end(sh, ang, .08), .037 * bw, .034 * bw, top_lab)
-            limb(elbow, hand, .028 * bw, .022 * bw, skin)
-        else:
-            limb(sh, elbow, 0.036 * bw, 0.031 * bw, top_lab)
-            limb(elbow, hand, 0.031 * bw, 0.026 * bw, top_lab)
-        hx, hy = hand; ell(hx - .024, hy - .02, hx + .024, hy + .035, 3 if idt.gloves else skin)
-        if idt.bag == "handbag" and side == R:
-            poly([(hx - .05, hy + .02), (hx + .05, hy + .02), (hx + .06, hy + .13),
-                  (hx - .06, hy + .13)], BAG)
-    # neck, scarf, head, hair, hat
-    poly([(-.025, .11), (.025, .11), (.028, .18), (-.028, .18)], 13)
-    if idt.scarf: poly([(-.06, .145), (.06, .145), (.07, .2), (-.07, .2)], 11)
-    ell(-.055, .0, .055, .135, 13 if pose.front else 2)
-    if pose.front:
-        ell(-.058, -.01, .058, .06, 2)
-        if idt.sunglasses: poly([(-.045, .05), (.045, .05), (.045, .072), (-.045, .072)], 4)
-    elif idt.long_hair:
-        poly([(-0.065, 0.05), (0.065, 0.05), (0.075, 0.25), (-0.075, 0.25)], 2)
-    if idt.hat:
-        ell(-.065, -.025, .065, .045, 1)
-        poly([(-.085, .03), (.085, .03), (.085, .045), (-.085, .045)], 1)
-    if pose.occluder == "bottom":
-        y = H * rng.uniform(.68, .88); d.rectangle([0, y, W, H], fill=OCCLUDER)
-    elif pose.occluder == "pole":
-        x = W * rng.uniform(.15, .85); d.rectangle([x, 0, x + W * rng.uniform(.06, .14), H],
-                                                   fill=OCCLUDER)
-    elif pose.occluder == "blob":
-        x = W * (rng.uniform(-.3, .1) if rng.random() < .5 else rng.uniform(.7, 1.1))
-        y = H * rng.uniform(.2, .6)
-        d.ellipse([x - W * .25, y - H * .3, x + W * .25, y + H * .6], fill=OCCLUDER)
-    return np.asarray(im), dict(cx=cx, top=top, hp=hp)
+    c = _Canvas(identity, pose, size)
+    for paint in (_paint_behind, _paint_legs, _paint_torso, _paint_arms, _paint_head):
+        paint(c, identity, pose)
+    _paint_occluder(c, pose.occluder, size, rng)
+    return np.asarray(c.im), dict(cx=c.cx, top=c.top, hp=c.hp)
 
 # %% ../nbs/02_synth.ipynb #c017
 def _pattern(kind: str, c1, c2, y, x, period: float):
@@ -343,6 +389,119 @@ def _save(img: Image.Image, label: np.ndarray | None, path: Path, quality: int,
     img.save(path, quality=quality)
     if label_path is not None and label is not None: Image.fromarray(label).save(label_path)
 
+# %% ../nbs/02_synth.ipynb #c029i
+def _check_market_args(n_train_ids: int, n_test_ids: int, n_cams: int) -> None:
+    "Refuse camera and identity counts that Market-1501's names cannot hold."
+    if not 2 <= n_cams <= 6:
+        raise ValueError(
+            f"Market-1501's layout has cameras c1..c6; n_cams must be 2..6, got {n_cams}")
+    if n_train_ids < 1 or n_test_ids < 1:
+        raise ValueError(
+            f"need at least one train and one test identity, got {n_train_ids}, {n_test_ids}")
+    if n_train_ids + n_test_ids > 1501:
+        raise ValueError(
+            f"Market-1501 pids are 0001..1501; {n_train_ids} + {n_test_ids} identities do not fit")
+
+def _market_tree(root: Path, write_parsing: bool) -> tuple[Path, dict[str, str]]:
+    "Make the empty Market-1501 folders under `root`; return the dataset folder and split folders."
+    ds = root / "Market-1501-v15.09.15"
+    folders = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
+    for f in folders.values():
+        (ds / f).mkdir(parents=True, exist_ok=True)
+        if write_parsing: (root / "parsing" / f).mkdir(parents=True, exist_ok=True)
+    for f in ("bounding_box_train", "bounding_box_test"):
+        (ds / f / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0 thumbnail cache")
+    return ds, folders
+
+def _market_pids(rng: np.random.Generator, n_train_ids: int,
+                 n_test_ids: int) -> tuple[list[int], list[int]]:
+    "Distinct sorted pids from 1-1501, dealt at random to train and test."
+    pids = np.sort(rng.choice(np.arange(1, 1502), n_train_ids + n_test_ids, replace=False))
+    is_test = np.zeros(len(pids), bool)
+    is_test[rng.choice(len(pids), n_test_ids, replace=False)] = True
+    return pids[~is_test].tolist(), pids[is_test].tolist()
+
+# %% ../nbs/02_synth.ipynb #c029b
+class _Shot(NamedTuple):
+    "One planned image."
+    split: str  # "train", "query" or "gallery"
+    pid: int  # 0: distractor, -1: junk
+    cam: int  # 0-based
+    box: int  # 0 for a query
+    identity: Identity
+    kind: str  # "person", "distractor" or "junk"
+
+def _id_cams(g: np.random.Generator, n_cams: int, cams_per_id: tuple[int, int]) -> list[int]:
+    "Distinct cameras for one identity: `cams_per_id` of them (at most `n_cams`)."
+    n = int(g.integers(cams_per_id[0], min(n_cams, cams_per_id[1]) + 1))
+    return g.choice(n_cams, n, replace=False).tolist()
+
+# %% ../nbs/02_synth.ipynb #c029d
+def _plan_train(pids: list[int], ids: list[Identity], seed: int, n_cams: int,
+                cams_per_id: tuple[int, int], imgs_per_id: int) -> list[_Shot]:
+    "Each identity's training images: Poisson(`imgs_per_id`), 4 to twice that, over its cameras."
+    plan = []
+    for pid, idt in zip(pids, ids):
+        g = np.random.default_rng([seed, 11, pid]); cs = _id_cams(g, n_cams, cams_per_id)
+        n = int(np.clip(g.poisson(imgs_per_id), 4, 2 * imgs_per_id))
+        plan += [_Shot("train", pid, cs[j % len(cs)], int(g.integers(1, 9)), idt, "person")
+                 for j in range(n)]
+    return plan
+
+def _plan_test(pids: list[int], ids: list[Identity], seed: int, n_cams: int,
+               cams_per_id: tuple[int, int], query_share: float,
+               gallery_per_cam: tuple[int, int]) -> list[_Shot]:
+    "Each test identity's query images (box 00) and gallery images, camera by camera."
+    plan = []
+    for pid, idt in zip(pids, ids):
+        g = np.random.default_rng([seed, 12, pid]); cs = _id_cams(g, n_cams, cams_per_id)
+        q = [c for c in cs if g.random() < query_share] or [cs[int(g.integers(len(cs)))]]
+        plan += [_Shot("query", pid, c, 0, idt, "person") for c in q]
+        plan += [_Shot("gallery", pid, c, int(g.integers(1, 9)), idt, "person") for c in cs
+                 for _ in range(int(g.integers(gallery_per_cam[0], gallery_per_cam[1] + 1)))]
+    return plan
+
+def _plan_others(n: int, pid: int, kind: str, streams: tuple[int, int], seed: int,
+                 n_cams: int) -> list[_Shot]:
+    "`n` gallery images of people outside the dataset: distractors (pid 0) or junk (pid -1)."
+    plan = []
+    for k in range(n):
+        g = np.random.default_rng([seed, streams[0], k])
+        cam, box = int(g.integers(n_cams)), int(g.integers(1, 9))
+        idt = sample_identity(np.random.default_rng([seed, streams[1], k]))
+        plan.append(_Shot("gallery", pid, cam, box, idt, kind))
+    return plan
+
+# %% ../nbs/02_synth.ipynb #c029f
+_SHOT_POSES = {"person": {}, "distractor": dict(scale=(.6, 1.0), shift=(.35, .15)),
+               "junk": dict(scale=(1.4, 2.6), shift=(.6, .4))}
+
+def _draw_plan(plan: list[_Shot], root: Path, ds: Path, folders: dict[str, str],
+               cams: list[Camera], frame: list[int], size: tuple[int, int], seed: int,
+               write_parsing: bool) -> None:
+    "Render and save every planned image (and its label map with `write_parsing`)."
+    for j, s in enumerate(plan):
+        g = np.random.default_rng([seed, 20, j])
+        frame[s.cam] += int(g.integers(1, 40))
+        pid, f = f"{s.pid:04d}" if s.pid >= 0 else "-1", frame[s.cam]
+        name = f"{pid}_c{s.cam + 1}s{1 + f // 20000}_{f % 1000000:06d}_{s.box:02d}.jpg"
+        img, lab = render_person(s.identity, sample_pose(g, **_SHOT_POSES[s.kind]), cams[s.cam],
+                                 size, g)
+        label_path = (root / "parsing" / folders[s.split] / name.replace(".jpg", ".png")
+                      if write_parsing else None)
+        _save(img, lab, ds / folders[s.split] / name, cams[s.cam].quality, label_path)
+
+def _market_info(plan: list[_Shot], params: dict, n_junk: int,
+                 ids: dict[str, list[Identity]]) -> dict:
+    "The parameters, and the counts the protocol must give: [images, identities, cameras]."
+    def n(split):
+        recs = [(s.pid, s.cam) for s in plan if s.split == split and s.kind != "junk"]
+        return [len(recs), len({p for p, _ in recs}), len({c for _, c in recs})]
+    swapped_pairs = {split: sum(swapped(a) == b for a, b in zip(v[:-1], v[1:]))
+                     for split, v in ids.items()}
+    return dict(params=params, counts={s: n(s) for s in ("train", "query", "gallery")},
+                junk=n_junk, stray=2, swapped_pairs=swapped_pairs)
+
 # %% ../nbs/02_synth.ipynb #c029
 def write_market_layout(
     root: str | Path,  # the data root; the dataset goes to root/Market-1501-v15.09.15
@@ -352,142 +511,33 @@ def write_market_layout(
     seed: int = 0,
     size: tuple[int, int] = (128, 64),  # (height, width), Market's own crop size
     imgs_per_id: int = 12,  # mean training images per identity
-    # gallery images with pid 0000 / -1
-    n_distractors: int = 100,
-    n_junk: int = 60,
+    n_distractors: int = 100,  # gallery images with pid 0000
+    n_junk: int = 60,  # gallery images with pid -1
     swap_frac: float = 0.3,  # fraction of identities in colour-swapped pairs
-    # also write ground-truth label maps under root/parsing
-    write_parsing: bool = True,
-    # test identities appear in this many cameras
-    cams_per_id: tuple[int, int] = (2, 5),
-    # chance that a test identity's camera holds one query
-    query_share: float = 0.5,
-    # gallery images per test identity per camera
-    gallery_per_cam: tuple[int, int] = (1, 3),
+    write_parsing: bool = True,  # also write ground-truth label maps under root/parsing
+    cams_per_id: tuple[int, int] = (2, 5),  # test identities appear in this many cameras
+    query_share: float = 0.5,  # chance that a test identity's camera holds one query
+    gallery_per_cam: tuple[int, int] = (1, 3),  # gallery images per test identity per camera
 ) -> Path:
     "Draw a synthetic re-ID dataset in Market-1501's published layout; return `root`."
-    if not 2 <= n_cams <= 6:
-        raise ValueError(
-            f"Market-1501's layout has cameras c1..c6; n_cams must be 2..6, got {n_cams}"
-        )
-    if n_train_ids < 1 or n_test_ids < 1:
-        raise ValueError(
-            f"need at least one train and one test identity, got {n_train_ids}, {n_test_ids}"
-        )
-    if n_train_ids + n_test_ids > 1501:
-        raise ValueError(
-            f"Market-1501 pids are 0001..1501; {n_train_ids} + {n_test_ids} identities do not fit"
-        )
-    root = Path(root); ds = root / "Market-1501-v15.09.15"
-    folders = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
-    for f in folders.values():
-        (ds / f).mkdir(parents=True, exist_ok=True)
-        if write_parsing: (root / "parsing" / f).mkdir(parents=True, exist_ok=True)
+    _check_market_args(n_train_ids, n_test_ids, n_cams)
+    root = Path(root); ds, folders = _market_tree(root, write_parsing)
     rng = np.random.default_rng([seed, 10])
-    pids = np.sort(rng.choice(np.arange(1, 1502), n_train_ids + n_test_ids, replace=False))
-    is_test = np.zeros(len(pids), bool)
-    is_test[rng.choice(len(pids), n_test_ids, replace=False)] = True
-    train_pids, test_pids = pids[~is_test].tolist(), pids[is_test].tolist()
+    train_pids, test_pids = _market_pids(rng, n_train_ids, n_test_ids)
     cams = [sample_camera(np.random.default_rng([seed, 2, c])) for c in range(n_cams)]
     frame = [int(f) for f in rng.integers(1000, 5000, n_cams)]
-    plan = []  # (split, pid, cam, box, identity, kind)
-    def _cams(g):
-        return g.choice(
-            n_cams, int(g.integers(cams_per_id[0], min(n_cams, cams_per_id[1]) + 1)), replace=False
-        ).tolist()
-    train_ids, test_ids = _identities(n_train_ids, seed, 1, swap_frac), _identities(
-        n_test_ids, seed, 4, swap_frac
-    )
-    for pid, idt in zip(train_pids, train_ids):
-        g = np.random.default_rng([seed, 11, pid]); cs = _cams(g)
-        n = int(np.clip(g.poisson(imgs_per_id), 4, 2 * imgs_per_id))
-        plan += [
-            ("train", pid, cs[j % len(cs)], int(g.integers(1, 9)), idt, "person") for j in range(n)
-        ]
-    for pid, idt in zip(test_pids, test_ids):
-        g = np.random.default_rng([seed, 12, pid]); cs = _cams(g)
-        q = [c for c in cs if g.random() < query_share] or [cs[int(g.integers(len(cs)))]]
-        plan += [("query", pid, c, 0, idt, "person") for c in q]
-        plan += [
-            ("gallery", pid, c, int(g.integers(1, 9)), idt, "person")
-            for c in cs
-            for _ in range(int(g.integers(gallery_per_cam[0], gallery_per_cam[1] + 1)))
-        ]
-    for k in range(n_distractors):
-        g = np.random.default_rng([seed, 13, k])
-        plan.append(
-            (
-                "gallery",
-                0,
-                int(g.integers(n_cams)),
-                int(g.integers(1, 9)),
-                sample_identity(np.random.default_rng([seed, 14, k])),
-                "distractor",
-            )
-        )
-    for k in range(n_junk):
-        g = np.random.default_rng([seed, 15, k])
-        plan.append(
-            (
-                "gallery",
-                -1,
-                int(g.integers(n_cams)),
-                int(g.integers(1, 9)),
-                sample_identity(np.random.default_rng([seed, 16, k])),
-                "junk",
-            )
-        )
-    for j, (split, pid, c, box, idt, kind) in enumerate(plan):
-        g = np.random.default_rng([seed, 20, j])
-        frame[c] += int(g.integers(1, 40))
-        name = (
-            f"{pid:04d}_c{c + 1}s{1 + frame[c] // 20000}_{frame[c] % 1000000:06d}_{box:02d}.jpg"
-            if pid >= 0
-            else f"-1_c{c + 1}s{1 + frame[c] // 20000}_{frame[c] % 1000000:06d}_{box:02d}.jpg"
-        )
-        if kind == "person":pose = sample_pose(g)
-        elif kind == "distractor":pose = sample_pose(g, scale=(.6, 1.0), shift=(.35, .15))
-        else: pose = sample_pose(g, scale=(1.4, 2.6), shift=(.6, .4))
-        img, lab = render_person(idt, pose, cams[c], size, g)
-        _save(
-            img,
-            lab,
-            ds / folders[split] / name,
-            cams[c].quality,
-            (
-                root / "parsing" / folders[split] / name.replace(".jpg", ".png")
-                if write_parsing
-                else None
-            ),
-        )
-    for f in ("bounding_box_train", "bounding_box_test"):
-        (ds / f / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0 thumbnail cache")
-    def _n(split, kinds=("person", "distractor")):
-        recs = [(p, c) for s, p, c, _, _, k in plan if s == split and k in kinds]
-        return [len(recs), len({p for p, _ in recs}), len({c for _, c in recs})]
-    save_json(
-        dict(
-            params=dict(
-                n_train_ids=n_train_ids,
-                n_test_ids=n_test_ids,
-                n_cams=n_cams,
-                seed=seed,
-                size=list(size),
-                imgs_per_id=imgs_per_id,
-                n_distractors=n_distractors,
-                n_junk=n_junk,
-                swap_frac=swap_frac,
-            ),
-            counts={s: _n(s) for s in folders},
-            junk=n_junk,
-            stray=2,
-            swapped_pairs={
-                s: sum(swapped(a) == b for a, b in zip(ids[:-1], ids[1:]))
-                for s, ids in (("train", train_ids), ("test", test_ids))
-            },
-        ),
-        root / "synth_market.json",
-    )
+    ids = {"train": _identities(n_train_ids, seed, 1, swap_frac),
+           "test": _identities(n_test_ids, seed, 4, swap_frac)}
+    plan = (_plan_train(train_pids, ids["train"], seed, n_cams, cams_per_id, imgs_per_id)
+            + _plan_test(test_pids, ids["test"], seed, n_cams, cams_per_id, query_share,
+                         gallery_per_cam)
+            + _plan_others(n_distractors, 0, "distractor", (13, 14), seed, n_cams)
+            + _plan_others(n_junk, -1, "junk", (15, 16), seed, n_cams))
+    _draw_plan(plan, root, ds, folders, cams, frame, size, seed, write_parsing)
+    params = dict(n_train_ids=n_train_ids, n_test_ids=n_test_ids, n_cams=n_cams, seed=seed,
+                  size=list(size), imgs_per_id=imgs_per_id, n_distractors=n_distractors,
+                  n_junk=n_junk, swap_frac=swap_frac)
+    save_json(_market_info(plan, params, n_junk, ids), root / "synth_market.json")
     return root
 
 # %% ../nbs/02_synth.ipynb #c034
