@@ -11,7 +11,7 @@ Every part is guarded: a failure is written into the report and the next part ru
 rewritten after each part, so a run stopped by its timeout keeps what it measured. `--budget`
 (seconds) bounds the whole run; a part that would not fit is reported as skipped.
 
-Sizes, iterations and batches come from the library (`spreid_nb.paper.SCALES`, `Plan`,
+Sizes, iterations and batches come from the library (`spreid_nb.plan.SCALES`, `Plan`,
 `train.config_for`): the `paper` preset for the GPU run, the `smoke` preset for --smoke. The
 synthetic benchmark is drawn at the paper's resolution (re-ID images at the SPReID input size, LIP
 images at the parser's).
@@ -49,7 +49,7 @@ from spreid_nb.core import (
     seed_everything,
     set_threads,
 )  # noqa: E402
-from spreid_nb.paper import SCALES, Plan  # noqa: E402
+from spreid_nb.plan import SCALES, Plan  # noqa: E402
 from spreid_nb import train as T  # noqa: E402
 
 
