@@ -58,9 +58,19 @@ def _as_features(x, name: str) -> torch.Tensor:
     if not bool(torch.isfinite(t).all()): raise ValueError(f"{name} contains NaN or inf")
     return t
 
-# %% ../nbs/07_metrics.ipynb #c008
+# %% ../nbs/07_metrics.ipynb #c007b
 METRICS = ("euclidean", "sqeuclidean", "cosine")
 
+def _feature_pair(qf, gf, metric: str, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    "Check `metric`, `block_size` and the (q, dim) and (g, dim) features; the features as tensors."
+    if metric not in METRICS: raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if block_size < 1: raise ValueError(f"block_size must be >= 1, got {block_size}")
+    q, g = _as_features(qf, "qf"), _as_features(gf, "gf")
+    if q.shape[1] != g.shape[1]:
+        raise ValueError(f"qf has dimension {q.shape[1]} but gf has {g.shape[1]}")
+    return q, g
+
+# %% ../nbs/07_metrics.ipynb #c008
 def compute_distmat(qf, # (num_query, dim) query features, numpy or torch
                     gf, # (num_gallery, dim) gallery features
                     metric: str = "euclidean", # "euclidean", "sqeuclidean" or "cosine"
@@ -70,11 +80,7 @@ def compute_distmat(qf, # (num_query, dim) query features, numpy or torch
                    # (num_query, num_gallery), float32, or float64 for float64 features
                    ) -> np.ndarray:
     "Query x gallery distance matrix, computed in blocks of query rows."
-    if metric not in METRICS: raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if block_size < 1: raise ValueError(f"block_size must be >= 1, got {block_size}")
-    q, g = _as_features(qf, "qf"), _as_features(gf, "gf")
-    if q.shape[1] != g.shape[1]:
-        raise ValueError(f"qf has dimension {q.shape[1]} but gf has {g.shape[1]}")
+    q, g = _feature_pair(qf, gf, metric, block_size)
     dtype = torch.promote_types(q.dtype, g.dtype)
     dev = torch.device(device) if device is not None else q.device
     g = g.to(dev, dtype)

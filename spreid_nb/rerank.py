@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .metrics import METRICS, _as_features, _to_numpy
+from .metrics import METRICS, _feature_pair, _to_numpy
 
 # %% auto #0
 __all__ = ['re_ranking', 're_ranking_scalable']
@@ -304,11 +304,7 @@ def _neighbour_lists(X: torch.Tensor, nX: torch.Tensor, q: int, K: int, metric: 
 def _stacked_features(qf, gf, metric: str, block_size: int,
                       device: str | torch.device | None) -> torch.Tensor:
     "Queries then gallery as one float32 matrix on `device` (default: qf's); cosine: unit rows."
-    if metric not in METRICS: raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if block_size < 1: raise ValueError(f"block_size must be >= 1, got {block_size}")
-    qf, gf = _as_features(qf, "qf"), _as_features(gf, "gf")
-    if qf.shape[1] != gf.shape[1]:
-        raise ValueError(f"qf has dimension {qf.shape[1]} but gf has {gf.shape[1]}")
+    qf, gf = _feature_pair(qf, gf, metric, block_size)
     dev = torch.device(device) if device is not None else qf.device
     X = torch.cat([qf.to(dev, torch.float32), gf.to(dev, torch.float32)])
     return F.normalize(X, dim=1) if metric == "cosine" else X
