@@ -664,6 +664,22 @@ def _resume(ck_path: Path, device: torch.device, iters: int, model: nn.Module,
         optim.load_state_dict(ck)
     return start
 
+# %% ../nbs/09_train.ipynb #c029s7
+def _data_parallel(model: nn.Module, device: torch.device, world: int) -> nn.Module:
+    "`model` in `DistributedDataParallel` under torchrun or in a group of processes, else itself."
+    if not (dist.is_initialized() and (world > 1 or under_torchrun())): return model
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+def _step_batches(dataset, cfg: TrainConfig, start: int, rank: int, world: int,
+                  device: torch.device) -> tuple[StepBatches, torch.utils.data.DataLoader]:
+    "The `StepBatches` of the run (its flips) and a loader of this process's batches from `start`."
+    sb = StepBatches(len(dataset), cfg.batch_size, cfg.seed, rank, world)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=_Batches(sb, start, cfg.iters),
+                                         num_workers=cfg.workers,
+                                         pin_memory=device.type == "cuda", persistent_workers=False)
+    return sb, loader
+
 # %% ../nbs/09_train.ipynb #c029s3
 def _train_step(cfg: TrainConfig, net: nn.Module, model: nn.Module, optim: _Optim,
                 xs: list[torch.Tensor], y: torch.Tensor
@@ -743,22 +759,6 @@ def _finish_run(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], devi
     if cfg.task == "parser":
         from spreid_nb.parser import save_parser
         save_parser(model, out / "parser.pt", iters=cfg.iters, scores=_plain(res), run=str(out))
-
-# %% ../nbs/09_train.ipynb #c029s7
-def _data_parallel(model: nn.Module, device: torch.device, world: int) -> nn.Module:
-    "`model` in `DistributedDataParallel` under torchrun or in a group of processes, else itself."
-    if not (dist.is_initialized() and (world > 1 or under_torchrun())): return model
-    ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
-
-def _step_batches(dataset, cfg: TrainConfig, start: int, rank: int, world: int,
-                  device: torch.device) -> tuple[StepBatches, torch.utils.data.DataLoader]:
-    "The `StepBatches` of the run (its flips) and a loader of this process's batches from `start`."
-    sb = StepBatches(len(dataset), cfg.batch_size, cfg.seed, rank, world)
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=_Batches(sb, start, cfg.iters),
-                                         num_workers=cfg.workers,
-                                         pin_memory=device.type == "cuda", persistent_workers=False)
-    return sb, loader
 
 # %% ../nbs/09_train.ipynb #c029
 @_one_run_writer
