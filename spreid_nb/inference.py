@@ -181,6 +181,33 @@ def _save_png(arr: np.ndarray, path: Path) -> None:
     from spreid_nb.core import atomic_write
     with atomic_write(path) as f: Image.fromarray(arr).save(f, format="PNG")
 
+# %% ../nbs/11_inference.ipynb #c021s2
+def _image_list(images: Sequence[str | Path]) -> list[Path]:
+    "The image files `images` names: files as given, folders searched recursively."
+    files = []
+    for x in images:
+        x = Path(x)
+        if x.is_dir(): files += find_images(x)[0]
+        elif x.is_file(): files.append(x)
+        else: raise FileNotFoundError(f"image {x} does not exist")
+    if not files: raise ValueError("no images given to parse")
+    return files
+
+def _read_batch(files: Sequence[Path], skipped: list, log: Callable) -> list[tuple[Path, Any]]:
+    "(file, image) of each readable file; an unreadable one is added to `skipped` and reported."
+    from spreid_nb.datasets import read_image
+    batch = []
+    for f in files:
+        try: batch.append((f, read_image(f)))
+        except OSError as e:
+            skipped.append((str(f), str(e))); log(f"skipped: {e}")
+    return batch
+
+def _unique_stem(f: Path, stems: dict[str, int]) -> str:
+    "`f`'s stem, numbered `-2`, `-3`, ... after its first use (same name in two folders)."
+    n = stems.get(f.stem, 0); stems[f.stem] = n + 1
+    return f.stem if n == 0 else f"{f.stem}-{n + 1}"
+
 # %% ../nbs/11_inference.ipynb #c021s1
 def parse_images(images: Sequence[str | Path], # image files and/or folders (searched recursively)
                  parser: str | Path, # parser.pt, a parser run or a SPReID run
@@ -193,31 +220,18 @@ def parse_images(images: Sequence[str | Path], # image files and/or folders (sea
                 ) -> dict: # {"written": [paths], "skipped": [(file, reason)], "size": (h, w)}
     "Write 20-label and 5-region parsing overlays (and the label maps) of `images` into `out`."
     from spreid_nb.core import get_device
-    from spreid_nb.datasets import read_image
     from spreid_nb.synth import colorize_labels, overlay
-    files = []
-    for x in images:
-        x = Path(x)
-        if x.is_dir(): files += find_images(x)[0]
-        elif x.is_file(): files.append(x)
-        else: raise FileNotFoundError(f"image {x} does not exist")
-    if not files: raise ValueError("no images given to parse")
+    files = _image_list(images)
     net, known = load_any_parser(parser, get_device(device))
     size = tuple(int(s) for s in (size or known or (512, 512)))
     out = Path(out)
     written, skipped, stems = [], [], {}
     for s in range(0, len(files), batch_size):
-        batch = []
-        for f in files[s:s + batch_size]:
-            try: batch.append((f, read_image(f)))
-            except OSError as e:
-                skipped.append((str(f), str(e))); log(f"skipped: {e}")
+        batch = _read_batch(files[s:s + batch_size], skipped, log)
         if not batch: continue
         for (f, im), (labels, regions) in zip(batch,
                                               parse_batch(net, [im for _, im in batch], size)):
-            n = stems.get(f.stem, 0); stems[f.stem] = n + 1
-            # same name in two folders: keep both
-            stem = f.stem if n == 0 else f"{f.stem}-{n + 1}"
+            stem = _unique_stem(f, stems)
             for suffix, arr in (("labels", overlay(im, labels)),
                                 ("regions", overlay_regions(im, regions)), ("labelmap", labels)):
                 _save_png(arr, out / f"{stem}_{suffix}.png")
@@ -267,29 +281,26 @@ def _embed(model, files: Sequence[Path], height: int, width: int, flip: bool = F
                 feats = f.float().cpu().numpy()
             yield idx[ok].tolist(), feats, [(int(i), e) for i, e in zip(idx.tolist(), err) if e]
 
-# %% ../nbs/11_inference.ipynb #c035
-def _extract(folder: Path, files: list[Path], others: list[Path], model, out: Path,
-             batch_size: int, chunk_size: int, flip: bool, device: Any, workers: int,
-             progress: bool, log: Callable) -> Path:
-    "The body of `extract_folder`, run while it holds the lock of `out`."
-    from spreid_nb.core import get_device, save_json
-    root = folder.resolve()
-    rel = [f.relative_to(folder).as_posix() for f in files]
-    net, cfg = load_reid_model(model, get_device(device))
-    ident = model_identity(net, cfg, _checkpoint_file(model), flip)
-    parts = out.parent / f"{out.name}.parts"
-    sources, done = [], set()
-    def check(fs: Features | dict, where: Path):
-        r, m = (fs.root, fs.model) if isinstance(fs, Features) else (Path(fs["root"]), fs["model"])
-        if str(r) != str(root):
-            raise ValueError(
-                f"{where} holds features of images under {r}, not {root}: use another output file"
-            )
-        check_same_model(m, ident, str(where))
-    if out.exists():
-        prev = load_features(out); check(prev, out)
-        sources.append(prev); done |= set(prev.paths)
-    n_prev = len(done)
+# %% ../nbs/11_inference.ipynb #c035s1
+def _check_source(fs: Features | dict, where: Path, root: Path, ident: dict):
+    "Refuse features (or a parts folder's `model.json`) of another folder's images or model."
+    r, m = (fs.root, fs.model) if isinstance(fs, Features) else (Path(fs["root"]), fs["model"])
+    if str(r) != str(root):
+        raise ValueError(
+            f"{where} holds features of images under {r}, not {root}: use another output file"
+        )
+    check_same_model(m, ident, str(where))
+
+def _checked_sources(paths: Iterable[Path], root: Path, ident: dict) -> list[Features]:
+    "The features files `paths`, each checked to be of `root`'s images and the model `ident`."
+    sources = []
+    for p in paths:
+        fs = load_features(p); _check_source(fs, p, root, ident); sources.append(fs)
+    return sources
+
+def _open_parts(parts: Path, out: Path, root: Path, ident: dict) -> list[Path]:
+    "Ready the parts folder of `out` for `root` and the model `ident`; the part files it holds."
+    from spreid_nb.core import save_json
     for t in [*parts.glob(".part-*.tmp"), *out.parent.glob(f".{out.name}.*.tmp")]:
         t.unlink()  # half-written by a killed run
     no_model = parts.is_dir() and not (parts / "model.json").is_file()
@@ -299,13 +310,85 @@ def _extract(folder: Path, files: list[Path], others: list[Path], model, out: Pa
         raise ValueError(f"{parts} holds part files but no model.json: not left by "
                          "`spreid extract`; remove it")
     if parts.is_dir():
-        check(json.loads((parts / "model.json").read_text()),
-              Path(f"{parts} (left by an interrupted run; delete it to start over)"))
+        _check_source(json.loads((parts / "model.json").read_text()),
+                      Path(f"{parts} (left by an interrupted run; delete it to start over)"),
+                      root, ident)
     else:
         save_json(dict(model=ident, root=str(root)), parts / "model.json")  # creates the folder
-    part_files = sorted(parts.glob("part-*.npz"))
-    for pf in part_files:
-        fs = load_features(pf); check(fs, pf); sources.append(fs); done |= set(fs.paths)
+    return sorted(parts.glob("part-*.npz"))
+
+# %% ../nbs/11_inference.ipynb #c035s2
+class _PartWriter:
+    "Features of the images `names` (by index) as they come, written as part files of `chunk_size`."
+    def __init__(self, parts: Path, first: int, names: list[str], root: Path, ident: dict,
+                 chunk_size: int):
+        self.parts, self.k, self.names, self.root = parts, first, names, root
+        self.ident, self.chunk_size, self.written = ident, chunk_size, []
+        self.kill_at = int(os.environ.get("SPREID_KILL_AFTER_PART", -1))  # SIGKILL after k parts
+        self.idx, self.feats, self.bad = [], [], []
+    def add(self, idx: list[int], feats: np.ndarray, fails: list[tuple[int, str]]):
+        "A batch: indices and features of the readable images, (index, reason) of the others."
+        self.idx += idx; self.feats.append(feats); self.bad += fails
+        if len(self.idx) + len(self.bad) >= self.chunk_size: self.flush()
+    def flush(self):
+        "Write what is buffered as the next part file (nothing if nothing is)."
+        if not (self.idx or self.bad): return
+        pf = self.parts / f"part-{self.k:05d}.npz"
+        save_features(pf, self.feats, [self.names[i] for i in self.idx], self.root, self.ident,
+                      [f"{self.names[i]}\t{e}" for i, e in self.bad])
+        self.written.append(load_features(pf)); self.k += 1
+        if self.k == self.kill_at: os.kill(os.getpid(), 9)
+        self.idx, self.feats, self.bad = [], [], []
+
+def _extract_parts(writer: _PartWriter, net, files: list[Path], cfg: dict, flip: bool,
+                   batch_size: int, workers: int, progress: bool, log: Callable):
+    "Embed `files` at the run's input size into `writer`'s part files, reporting unreadable ones."
+    bar = None
+    if progress and files:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(files), desc="extract", unit="img", dynamic_ncols=True)
+    for idx, feats, fails in _embed(net, files, cfg["height"], cfg["width"], flip, batch_size,
+                                    workers):
+        for i, e in fails: log(f"skipped: {e}")
+        writer.add(idx, feats, fails)
+        if bar is not None: bar.update(len(idx) + len(fails))
+    writer.flush()
+    if bar is not None: bar.close()
+
+# %% ../nbs/11_inference.ipynb #c035s4
+def _merge_parts(out: Path, sources: list[Features], parts: Path, root: Path, ident: dict,
+                 what: str) -> tuple[list[str], list[str]]:
+    "Write every source's features into `out` and remove `parts`; (paths, skipped) written."
+    paths = [p for s in sources for p in s.paths]
+    final = set(paths)
+    skipped = list(
+        dict.fromkeys(s for src in sources for s in src.skipped if s.split("\t")[0] not in final)
+    )
+    if not paths:
+        shutil.rmtree(parts)
+        raise ValueError(
+            f"none of the {what} could be read ({len(skipped)} unreadable); nothing written"
+        )
+    save_features(out, (b for s in sources for _, b in s.blocks()), paths, root, ident, skipped)
+    shutil.rmtree(parts)
+    return paths, skipped
+
+# %% ../nbs/11_inference.ipynb #c035
+def _extract(folder: Path, files: list[Path], others: list[Path], model, out: Path,
+             batch_size: int, chunk_size: int, flip: bool, device: Any, workers: int,
+             progress: bool, log: Callable) -> Path:
+    "The body of `extract_folder`, run while it holds the lock of `out`."
+    from spreid_nb.core import get_device
+    root = folder.resolve()
+    rel = [f.relative_to(folder).as_posix() for f in files]
+    net, cfg = load_reid_model(model, get_device(device))
+    ident = model_identity(net, cfg, _checkpoint_file(model), flip)
+    parts = out.parent / f"{out.name}.parts"
+    sources = _checked_sources([out] if out.exists() else [], root, ident)
+    n_prev = len({p for s in sources for p in s.paths})
+    part_files = _open_parts(parts, out, root, ident)
+    sources += _checked_sources(part_files, root, ident)
+    done = {p for s in sources for p in s.paths}
     todo = [i for i, r in enumerate(rel) if r not in done]
     log(
         f"{len(rel)} images under {folder} ({len(others)} other files ignored): {n_prev} already in"
@@ -316,45 +399,13 @@ def _extract(folder: Path, files: list[Path], others: list[Path], model, out: Pa
     if not todo and not part_files:
         shutil.rmtree(parts); log(f"nothing to do: {out} is up to date"); return out
     k = 1 + max([int(pf.stem.split("-")[1]) for pf in part_files], default=-1)
-    bar = None
-    if progress and todo:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(todo), desc="extract", unit="img", dynamic_ncols=True)
-    buf_i, buf_f, buf_bad = [], [], []
-    kill_at = int(os.environ.get("SPREID_KILL_AFTER_PART", -1))  # test hook: SIGKILL after k parts
-    def flush():
-        nonlocal k, buf_i, buf_f, buf_bad
-        pf = parts / f"part-{k:05d}.npz"
-        save_features(pf, buf_f, [rel[todo[i]] for i in buf_i], root, ident,
-                      [f"{rel[todo[i]]}\t{e}" for i, e in buf_bad])
-        sources.append(load_features(pf)); k += 1
-        if k == kill_at: os.kill(os.getpid(), 9)
-        buf_i, buf_f, buf_bad = [], [], []
-    for idx, feats, fails in _embed(net, [files[i] for i in todo], cfg["height"], cfg["width"],
-                                    flip, batch_size, workers):
-        buf_i += idx; buf_f.append(feats); buf_bad += fails
-        for i, e in fails: log(f"skipped: {e}")
-        if len(buf_i) + len(buf_bad) >= chunk_size: flush()
-        if bar is not None: bar.update(len(idx) + len(fails))
-    if buf_i or buf_bad: flush()
-    if bar is not None: bar.close()
-    paths = [p for s in sources for p in s.paths]
-    final = set(paths)
-    skipped = list(
-        dict.fromkeys(s for src in sources for s in src.skipped if s.split("\t")[0] not in final)
-    )
-    if not paths:
-        shutil.rmtree(parts)
-        raise ValueError(
-            f"none of the {len(rel)} images under {folder} could be read ({len(skipped)}"
-            " unreadable); nothing written"
-        )
-    save_features(out, (b for s in sources for _, b in s.blocks()), paths, root, ident, skipped)
-    shutil.rmtree(parts)
-    log(
-        f"wrote {out}: {len(paths)} features of dimension {ident['feature_dim']}"
-        f" ({len(paths) - n_prev} new), {len(skipped)} unreadable images skipped"
-    )
+    writer = _PartWriter(parts, k, [rel[i] for i in todo], root, ident, chunk_size)
+    _extract_parts(writer, net, [files[i] for i in todo], cfg, flip, batch_size, workers,
+                   progress, log)
+    paths, skipped = _merge_parts(out, sources + writer.written, parts, root, ident,
+                                  f"{len(rel)} images under {folder}")
+    log(f"wrote {out}: {len(paths)} features of dimension {ident['feature_dim']}"
+        f" ({len(paths) - n_prev} new), {len(skipped)} unreadable images skipped")
     return out
 
 # %% ../nbs/11_inference.ipynb #c035a

@@ -58,9 +58,19 @@ def _as_features(x, name: str) -> torch.Tensor:
     if not bool(torch.isfinite(t).all()): raise ValueError(f"{name} contains NaN or inf")
     return t
 
-# %% ../nbs/07_metrics.ipynb #c008
+# %% ../nbs/07_metrics.ipynb #c007b
 METRICS = ("euclidean", "sqeuclidean", "cosine")
 
+def _feature_pair(qf, gf, metric: str, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    "Check `metric`, `block_size` and the (q, dim) and (g, dim) features; the features as tensors."
+    if metric not in METRICS: raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if block_size < 1: raise ValueError(f"block_size must be >= 1, got {block_size}")
+    q, g = _as_features(qf, "qf"), _as_features(gf, "gf")
+    if q.shape[1] != g.shape[1]:
+        raise ValueError(f"qf has dimension {q.shape[1]} but gf has {g.shape[1]}")
+    return q, g
+
+# %% ../nbs/07_metrics.ipynb #c008
 def compute_distmat(qf, # (num_query, dim) query features, numpy or torch
                     gf, # (num_gallery, dim) gallery features
                     metric: str = "euclidean", # "euclidean", "sqeuclidean" or "cosine"
@@ -70,11 +80,7 @@ def compute_distmat(qf, # (num_query, dim) query features, numpy or torch
                    # (num_query, num_gallery), float32, or float64 for float64 features
                    ) -> np.ndarray:
     "Query x gallery distance matrix, computed in blocks of query rows."
-    if metric not in METRICS: raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if block_size < 1: raise ValueError(f"block_size must be >= 1, got {block_size}")
-    q, g = _as_features(qf, "qf"), _as_features(gf, "gf")
-    if q.shape[1] != g.shape[1]:
-        raise ValueError(f"qf has dimension {q.shape[1]} but gf has {g.shape[1]}")
+    q, g = _feature_pair(qf, gf, metric, block_size)
     dtype = torch.promote_types(q.dtype, g.dtype)
     dev = torch.device(device) if device is not None else q.device
     g = g.to(dev, dtype)
@@ -92,6 +98,34 @@ def compute_distmat(qf, # (num_query, dim) query features, numpy or torch
         out[s:s + len(qb)] = d.cpu().numpy()
     return out
 
+# %% ../nbs/07_metrics.ipynb #c015s1
+def _check_reid_sizes(num_ids: int, num_query: int, num_gallery: int, num_distractors: int,
+                      num_cams: int):
+    "Refuse sizes that cannot give every identity a query, two gallery images and two cameras."
+    if (
+        num_ids < 1
+        or num_query < num_ids
+        or num_gallery - num_distractors < 2 * num_ids
+        or num_cams < 2
+    ):
+        raise ValueError(
+            "need num_ids >= 1, num_query >= num_ids, num_gallery - num_distractors >= 2 * num_ids"
+            f" and num_cams >= 2; got {num_ids}, {num_query}, {num_gallery}, {num_distractors},"
+            f" {num_cams}"
+        )
+
+def _id_layout(rng: np.random.Generator, num_ids: int, num_query: int, num_labelled: int,
+               num_cams: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    "(q_pids, q_cams, g_pids, g_cams) of the queries and the `num_labelled` gallery images."
+    pids = np.arange(1, num_ids + 1)
+    cams_of = [rng.choice(num_cams, size=rng.integers(2, num_cams + 1),
+                          replace=False) for _ in pids]
+    def draw(n_extra, per_id):
+        # every identity `per_id` times, then `n_extra` at random; cameras from its own set
+        p = np.concatenate([np.repeat(pids, per_id), rng.choice(pids, n_extra)])
+        return p, np.array([rng.choice(cams_of[i - 1]) for i in p], dtype=np.int64)
+    return (*draw(num_query - num_ids, 1), *draw(num_labelled - 2 * num_ids, 2))
+
 # %% ../nbs/07_metrics.ipynb #c015
 def synthetic_reid_features(num_ids: int = 751, # identities (pids 1..num_ids)
                             num_query: int = 3368, # query images, at least one per identity
@@ -107,27 +141,10 @@ def synthetic_reid_features(num_ids: int = 751, # identities (pids 1..num_ids)
                            ) -> tuple: # (qf, gf, q_pids, g_pids, q_camids, g_camids)
     """Market-1501-shaped toy features `(qf, gf, q_pids, g_pids, q_camids, g_camids)`; distractors
     have pid 0."""
-    if (
-        num_ids < 1
-        or num_query < num_ids
-        or num_gallery - num_distractors < 2 * num_ids
-        or num_cams < 2
-    ):
-        raise ValueError(
-            "need num_ids >= 1, num_query >= num_ids, num_gallery - num_distractors >= 2 * num_ids"
-            f" and num_cams >= 2; got {num_ids}, {num_query}, {num_gallery}, {num_distractors},"
-            f" {num_cams}"
-        )
+    _check_reid_sizes(num_ids, num_query, num_gallery, num_distractors, num_cams)
     rng = np.random.default_rng(seed)
-    pids = np.arange(1, num_ids + 1)
-    cams_of = [rng.choice(num_cams, size=rng.integers(2, num_cams + 1),
-                          replace=False) for _ in pids]
-    def draw(n_extra, per_id):
-        # every identity `per_id` times, then `n_extra` at random; cameras from its own set
-        p = np.concatenate([np.repeat(pids, per_id), rng.choice(pids, n_extra)])
-        return p, np.array([rng.choice(cams_of[i - 1]) for i in p], dtype=np.int64)
-    q_pids, q_cams = draw(num_query - num_ids, 1)
-    g_pids, g_cams = draw(num_gallery - num_distractors - 2 * num_ids, 2)
+    q_pids, q_cams, g_pids, g_cams = _id_layout(rng, num_ids, num_query,
+                                                num_gallery - num_distractors, num_cams)
     s = (2048 / dim) ** 0.25  # keeps the difficulty about the same at any dim
     centers = center_scale * s * rng.standard_normal((num_ids + 1 + num_distractors, dim))
     cam_bias = cam_shift * s * rng.standard_normal((num_cams, dim))
@@ -418,14 +435,9 @@ def reset(self: ConfusionMatrix):
     if self.mat is not None: self.mat.zero_()
     return self
 
-# %% ../nbs/07_metrics.ipynb #c057q2
-@patch
-def update(
-    self: ConfusionMatrix,
-    pred,  # predicted class per pixel (integers, any shape), numpy or torch
-    target,  # ground-truth labels, same shape; `ignore_index` pixels are skipped
-):
-    "Add one image's (or a batch's) pixels to the matrix."
+# %% ../nbs/07_metrics.ipynb #c057s0
+def _label_tensors(pred, target) -> tuple[torch.Tensor, torch.Tensor]:
+    "`pred` and `target` as tensors of one shape holding integer class indices."
     p, t = (
         x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
         for x in (pred, target)
@@ -438,6 +450,26 @@ def update(
                 f"{name} must hold integer class indices, got {x.dtype} (take the argmax over"
                 " classes first)"
             )
+    return p, t
+
+def _check_labels(x: torch.Tensor, name: str, num_classes: int, ignore_index: int | None):
+    "Refuse a label of the non-empty `x` (`pred` or `target`) outside `[0, num_classes)`."
+    lo, hi = int(x.min()), int(x.max())
+    if lo < 0 or hi >= num_classes:
+        raise ValueError(
+            f"{name} holds label {lo if lo < 0 else hi} outside [0, {num_classes})"
+            + (f" (and it is not ignore_index={ignore_index})" if name == "target" else "")
+        )
+
+# %% ../nbs/07_metrics.ipynb #c057q2
+@patch
+def update(
+    self: ConfusionMatrix,
+    pred,  # predicted class per pixel (integers, any shape), numpy or torch
+    target,  # ground-truth labels, same shape; `ignore_index` pixels are skipped
+):
+    "Add one image's (or a batch's) pixels to the matrix."
+    p, t = _label_tensors(pred, target)
     if self.mat is None:
         self.mat = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64,
                                device=t.device)
@@ -447,17 +479,7 @@ def update(
         p, t = p[keep], t[keep]
     C = self.num_classes
     if t.numel():
-        for x, name in ((t, "target"), (p, "pred")):
-            lo, hi = int(x.min()), int(x.max())
-            if lo < 0 or hi >= C:
-                raise ValueError(
-                    f"{name} holds label {lo if lo < 0 else hi} outside [0, {C})"
-                    + (
-                        f" (and it is not ignore_index={self.ignore_index})"
-                        if name == "target"
-                        else ""
-                    )
-                )
+        for x, name in ((t, "target"), (p, "pred")): _check_labels(x, name, C, self.ignore_index)
         self.mat += torch.bincount(t * C + p, minlength=C * C).view(C, C)
     return self
 

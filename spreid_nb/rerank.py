@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .metrics import METRICS, _as_features, _to_numpy
+from .metrics import METRICS, _feature_pair, _to_numpy
 
 # %% auto #0
 __all__ = ['re_ranking', 're_ranking_scalable']
@@ -170,6 +170,24 @@ def _as_dist(x, name: str, shape: tuple, square: bool = False, rtol: float = 1e-
                              f"{scale:.4g}): an image's distance to itself must be 0")
     return a
 
+# %% ../nbs/08_rerank.ipynb #c017s1
+def _dense_lists(q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray, K: int,
+                 block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    "Step 1 from distance matrices: (N,) maxima of the squared rows of d, (N, K) top-K lists of D."
+    N = len(q_q) + len(g_g)
+    colmax, topk = np.empty(N, np.float32), np.empty((N, K), np.int32)
+    for a in range(0, N, block_size):
+        sq = np.square(_full_cols(q_g, q_q, g_g, a, min(a + block_size, N))).astype(np.float32)
+        m = sq.max(1)
+        if (m == 0).any():
+            raise ValueError(
+                "all distances from some image are 0: re-ranking needs distinct images"
+            )
+        colmax[a:a + block_size] = m
+        sq /= m[:, None]
+        topk[a:a + block_size] = _stable_topk(sq, K)
+    return colmax, topk
+
 # %% ../nbs/08_rerank.ipynb #c017
 def re_ranking(q_g_dist, # (q, g) query-gallery distances (numpy or torch)
                q_q_dist, # (q, q) query-query distances
@@ -191,18 +209,7 @@ def re_ranking(q_g_dist, # (q, g) query-gallery distances (numpy or torch)
     N = q + g
     _check_k(k1, k2, lambda_value, N)
     K = min(max(k1 + 1, k2), N)
-    colmax, topk = np.empty(N, np.float32), np.empty((N, K), np.int32)
-    # step 1, a block of rows of D at a time, reduced to top-K lists
-    for a in range(0, N, block_size):
-        sq = np.square(_full_cols(q_g, q_q, g_g, a, min(a + block_size, N))).astype(np.float32)
-        m = sq.max(1)
-        if (m == 0).any():
-            raise ValueError(
-                "all distances from some image are 0: re-ranking needs distinct images"
-            )
-        colmax[a:a + block_size] = m
-        sq /= m[:, None]
-        topk[a:a + block_size] = _stable_topk(sq, K)
+    colmax, topk = _dense_lists(q_g, q_q, g_g, K, block_size)  # step 1
     rows, cols = _expansion_sets(topk, k1)  # steps 2-3
     dist = np.square(_full_entries(q_g, q_q, g_g, cols, rows)).astype(np.float32) / colmax[rows]
     V = _query_expand(_encode(rows, cols, dist, N), topk, k2)  # steps 4-5
@@ -293,6 +300,28 @@ def _neighbour_lists(X: torch.Tensor, nX: torch.Tensor, q: int, K: int, metric: 
         raise ValueError("all distances from some image are 0: re-ranking needs distinct images")
     return topk, rowmax, out, sampled
 
+# %% ../nbs/08_rerank.ipynb #c028s1
+def _stacked_features(qf, gf, metric: str, block_size: int,
+                      device: str | torch.device | None) -> torch.Tensor:
+    "Queries then gallery as one float32 matrix on `device` (default: qf's); cosine: unit rows."
+    qf, gf = _feature_pair(qf, gf, metric, block_size)
+    dev = torch.device(device) if device is not None else qf.device
+    X = torch.cat([qf.to(dev, torch.float32), gf.to(dev, torch.float32)])
+    return F.normalize(X, dim=1) if metric == "cosine" else X
+
+def _mixed(V, X: torch.Tensor, nX: torch.Tensor, q: int, rm: np.ndarray, metric: str,
+           lambda_value: float, out: np.ndarray | None) -> np.ndarray:
+    "Steps 6-7: (q, g) lambda * D + (1 - lambda) * Jaccard; `out`: the (q, g) d^2 if known."
+    known = out is not None
+    if not known: out = np.empty((q, len(X) - q), np.float32)
+    for s, t in _jaccard_overlap(V, q):
+        e = s + len(t)
+        Dq = out[s:e] if known else _sq_block(X[s:e], X[q:], nX[q:], metric).cpu().numpy()
+        t = t.astype(np.float32)
+        lam = np.float32(lambda_value)
+        out[s:e] = Dq / rm[s:e, None] * lam + (1 - t / (2. - t)) * (1 - lam)
+    return out
+
 # %% ../nbs/08_rerank.ipynb #c028
 def re_ranking_scalable(qf, # (q, dim) query features (numpy or torch)
                         gf, # (g, dim) gallery features
@@ -314,14 +343,7 @@ def re_ranking_scalable(qf, # (q, dim) query features (numpy or torch)
                        ) -> np.ndarray: # (q, g) float32 re-ranked distances
     """k-reciprocal re-ranking from features, never forming (q+g)^2 matrices: top-k lists and a
     sparse Jaccard."""
-    if metric not in METRICS: raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if block_size < 1: raise ValueError(f"block_size must be >= 1, got {block_size}")
-    qf, gf = _as_features(qf, "qf"), _as_features(gf, "gf")
-    if qf.shape[1] != gf.shape[1]:
-        raise ValueError(f"qf has dimension {qf.shape[1]} but gf has {gf.shape[1]}")
-    dev = torch.device(device) if device is not None else qf.device
-    X = torch.cat([qf.to(dev, torch.float32), gf.to(dev, torch.float32)])
-    if metric == "cosine": X = F.normalize(X, dim=1)
+    X = _stacked_features(qf, gf, metric, block_size, device)
     nX = (X * X).sum(1)
     q, N = len(qf), len(X)
     _check_k(k1, k2, lambda_value, N)
@@ -332,11 +354,4 @@ def re_ranking_scalable(qf, # (q, dim) query features (numpy or torch)
     rm, pair = rowmax.cpu().numpy(), _sq_pairs(X, nX, rows, cols, metric)
     if sampled: np.maximum.at(rm, rows, pair)  # a sampled maximum is never below a known distance
     V = _query_expand(_encode(rows, cols, pair / rm[rows], N), topk, k2)
-    if out is None: out = np.empty((q, N - q), np.float32)
-    for s, t in _jaccard_overlap(V, q):
-        e = s + len(t)
-        Dq = out[s:e] if knn is not None else _sq_block(X[s:e], X[q:], nX[q:], metric).cpu().numpy()
-        t = t.astype(np.float32)
-        lam = np.float32(lambda_value)
-        out[s:e] = Dq / rm[s:e, None] * lam + (1 - t / (2. - t)) * (1 - lam)
-    return out
+    return _mixed(V, X, nX, q, rm, metric, lambda_value, out)

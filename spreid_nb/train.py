@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -54,11 +54,10 @@ def size_fields(preset: str, stage: str = "reid") -> dict:
     h, w = SIZES[preset][stage]
     return dict(height=h, width=w)
 
-# %% ../nbs/09_train.ipynb #c006
+# %% ../nbs/09_train.ipynb #c006g1
 @dataclass
-class TrainConfig:
-    """Every knob of a run. Presets are dicts of overrides of these defaults (the paper's re-ID
-    phase 1)."""
+class _ModelFields:
+    "`TrainConfig`'s first group: what is trained."
     task: str = "reid"                  # "reid" or "parser"
     model: str = "baseline"             # reid: baseline | spreid_wfg | spreid_wofg; parser: parser
     # re-ID backbone (inception_v3, resnet50, resnet152, resnet18)
@@ -71,7 +70,11 @@ class TrainConfig:
     parser_size: tuple = SIZES["paper"]["parser"]  # parser input, HxW
     # re-ID backbone: 32, or 16 (a map twice as tall and wide; the study's)
     output_stride: int = 32
-    # data
+
+# %% ../nbs/09_train.ipynb #c006g3
+@dataclass
+class _DataFields(_ModelFields):
+    "`TrainConfig`'s second group: the data."
     # "synthetic" or a dataset name / comma-separated names (aggregate)
     data: str = "synthetic"
     # root folder holding the dataset(s); synthetic: cache folder
@@ -82,7 +85,11 @@ class TrainConfig:
     width: int = SIZES["paper"]["reid"][1]
     flip: bool = False
     workers: int = 2
-    # optimisation
+
+# %% ../nbs/09_train.ipynb #c006g5
+@dataclass
+class _OptimFields(_DataFields):
+    "`TrainConfig`'s third group: the optimisation."
     iters: int = 200_000
     batch_size: int = 15                # global batch (split over processes under torchrun)
     lr: float = 0.01
@@ -97,7 +104,12 @@ class TrainConfig:
     bn: str = "train"                   # "train" or "frozen" (BN layers in eval mode)
     # fine-tuning: a checkpoint whose weights start the run (classifier replaced)
     init_from: str | None = None
-    # run
+
+# %% ../nbs/09_train.ipynb #c006
+@dataclass
+class TrainConfig(_OptimFields):
+    """Every knob of a run. Presets are dicts of overrides of these defaults (the paper's re-ID
+    phase 1)."""
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -598,6 +610,156 @@ def progress_bar(progress: bool | str, cfg: TrainConfig, out: Path, start: int =
     from tqdm.auto import tqdm
     return tqdm(total=cfg.iters, initial=start, desc=f"{cfg.task}:{cfg.model}", dynamic_ncols=True)
 
+# %% ../nbs/09_train.ipynb #c029s1
+def _init_weights(model: nn.Module, path: str | Path):
+    "Copy a checkpoint's weights into `model`: matching names and shapes, the classifier excepted."
+    init, own = load_checkpoint(path)["model"], model.state_dict()
+    keep = {
+        k: v
+        for k, v in init.items()
+        if k in own and own[k].shape == v.shape and not k.startswith("classifier")
+    }
+    model.load_state_dict(keep, strict=False)
+
+def _run_model(cfg: TrainConfig, num_classes: int, device: torch.device) -> nn.Module:
+    "The run's model on `device`, checked at the run's image size, started from `init_from`."
+    model = build_run_model(cfg, num_classes).to(device)
+    check_input_size(model, cfg, device)
+    if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
+    if cfg.init_from: _init_weights(model, cfg.init_from)
+    return model
+
+# %% ../nbs/09_train.ipynb #c029s2
+class _Optim(NamedTuple):
+    "SGD, its lr schedule and grad scaler (the state a checkpoint keeps), and autocast's settings."
+    opt: torch.optim.SGD
+    sched: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    autocast: dict # `torch.autocast`'s arguments
+    def state_dict(self) -> dict:
+        return dict(optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(),
+                    scaler=self.scaler.state_dict())
+    def load_state_dict(self, ck: dict):
+        self.opt.load_state_dict(ck["optimizer"]); self.sched.load_state_dict(ck["scheduler"])
+        self.scaler.load_state_dict(ck["scaler"])
+
+def _optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> _Optim:
+    "Section 5's optimiser: Nesterov SGD, `lr_factor`'s schedule; `amp`: autocast, fp16's scaler."
+    use_amp, amp_dtype = _precision(cfg, device)
+    opt = torch.optim.SGD(_param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum,
+                          nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt,
+                                              lambda it: lr_factor(it, cfg.iters, cfg.schedule,
+                                                                   cfg.power))
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and cfg.amp == "fp16")
+    autocast = dict(device_type=device.type, dtype=amp_dtype, enabled=use_amp)
+    return _Optim(opt, sched, scaler, autocast)
+
+def _resume(ck_path: Path, device: torch.device, iters: int, model: nn.Module,
+            optim: _Optim) -> int:
+    "Load `ck_path` into the model, the optimiser state and every RNG; the step to continue from."
+    ck = load_checkpoint(ck_path, map_location=device)
+    model.load_state_dict(ck["model"]); start = int(ck["step"]); _set_rng_state(ck["rng"])
+    if start < iters:  # a finished run's checkpoint has no optimizer: nothing to resume
+        optim.load_state_dict(ck)
+    return start
+
+# %% ../nbs/09_train.ipynb #c029s7
+def _data_parallel(model: nn.Module, device: torch.device, world: int) -> nn.Module:
+    "`model` in `DistributedDataParallel` under torchrun or in a group of processes, else itself."
+    if not (dist.is_initialized() and (world > 1 or under_torchrun())): return model
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+def _step_batches(dataset, cfg: TrainConfig, start: int, rank: int, world: int,
+                  device: torch.device) -> tuple[StepBatches, torch.utils.data.DataLoader]:
+    "The `StepBatches` of the run (its flips) and a loader of this process's batches from `start`."
+    sb = StepBatches(len(dataset), cfg.batch_size, cfg.seed, rank, world)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=_Batches(sb, start, cfg.iters),
+                                         num_workers=cfg.workers,
+                                         pin_memory=device.type == "cuda", persistent_workers=False)
+    return sb, loader
+
+# %% ../nbs/09_train.ipynb #c029s3
+def _train_step(cfg: TrainConfig, net: nn.Module, model: nn.Module, optim: _Optim,
+                xs: list[torch.Tensor], y: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    "One SGD step of `net` (`model`, or its DDP wrapper) on a batch: (loss, accuracy, lr used)."
+    opt, sched, scaler, autocast = optim
+    if cfg.channels_last: xs = [x.contiguous(memory_format=torch.channels_last) for x in xs]
+    net.train(); _set_bn(model, cfg.bn)
+    with torch.autocast(**autocast):
+        loss, acc = _loss(cfg, net(*xs), y)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if cfg.clip_norm:
+        scaler.unscale_(opt); nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+    lr_used = opt.param_groups[0]["lr"]
+    scaler.step(opt); scaler.update(); sched.step()
+    return loss, acc, lr_used
+
+# %% ../nbs/09_train.ipynb #c029s4
+class _RunLog:
+    "A run's `metrics.csv` (with the clock and image count behind `img_per_s`) and progress bar."
+    def __init__(self, progress: bool | str, cfg: TrainConfig, out: Path, start: int, rank: int,
+                 world: int):
+        self.path, self.rank, self.world = out / "metrics.csv", rank, world
+        if rank == 0: _reset_metrics(self.path, start)
+        self.bar = progress_bar(progress, cfg, out, start) if rank == 0 else None
+        self.t_last, self.n_seen, self.t0 = time.perf_counter(), 0, time.perf_counter()
+    def seen(self, n: int):
+        "Count a step's `n` images (per process)."
+        self.n_seen += n * self.world
+    def write(self, done: int, epoch: int, loss: torch.Tensor, acc: torch.Tensor, lr: float):
+        "Log the step that made `done` steps; rank 0 writes the row and shows the loss on the bar."
+        stats = torch.stack([loss.detach().float(), acc.detach().float()])
+        if self.world > 1: dist.all_reduce(stats); stats /= self.world
+        loss_v, acc_v = stats.tolist()  # the one host sync: img_per_s counts finished steps
+        now = time.perf_counter()
+        if self.rank == 0:
+            row = dict(step=done, epoch=epoch, loss=f"{loss_v:.6f}", acc=f"{acc_v:.4f}",
+                       lr=f"{lr:.6g}", img_per_s=f"{self.n_seen / (now - self.t_last):.2f}",
+                       wall_s=f"{now - self.t0:.1f}")
+            with open(self.path, "a", newline="") as f:
+                csv.DictWriter(f, METRIC_FIELDS).writerow(row)
+            if self.bar is not None: self.bar.set_postfix(loss=row["loss"])  # no sync every step
+        self.t_last, self.n_seen = now, 0
+    def tick(self):
+        "The bar's step."
+        if self.bar is not None: self.bar.update(1)
+    def close(self):
+        if self.bar is not None: self.bar.close()
+
+# %% ../nbs/09_train.ipynb #c029s5
+def _save_run(ck_path: Path, model: nn.Module, optim: _Optim, done: int, cfg: TrainConfig,
+              cfg_dict: dict, num_classes: int):
+    "Write `last.pt` after `done` steps; the finished run's checkpoint is the model alone."
+    going = done < cfg.iters
+    resumable = optim.state_dict() if going else {}
+    save_checkpoint(ck_path, model=model.state_dict(), **resumable, step=done,
+                    config=cfg_dict,
+                    task=cfg.task, model_name=cfg.model,
+                    num_classes=num_classes, model_config=_plain(model.config))
+
+def _eval_due(cfg: TrainConfig, done: int, evaluate: bool) -> bool:
+    "Whether a re-ID run evaluates after `done` steps, before its end (`eval_every`)."
+    return bool(cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iters
+                and cfg.task == "reid" and evaluate)
+
+def _kill_hook(done: int):
+    "Test hook: SIGKILL this process after the step `SPREID_KILL_AFTER_STEP` names."
+    if done == int(os.environ.get("SPREID_KILL_AFTER_STEP", -1)): os.kill(os.getpid(), 9)
+
+def _finish_run(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], device: torch.device,
+                out: Path, evaluate: bool):
+    "The end of a run: learning curve, evaluation of the target, a parser run's `parser.pt`."
+    plot_learning_curve(out / "metrics.csv", out / "learning_curve.png",
+                        title=f"{cfg.task}: {cfg.model} ({out.name})")
+    res = _write_eval(model, cfg, roots, device, out, step=cfg.iters) if evaluate else None
+    if cfg.task == "parser":
+        from spreid_nb.parser import save_parser
+        save_parser(model, out / "parser.pt", iters=cfg.iters, scores=_plain(res), run=str(out))
+
 # %% ../nbs/09_train.ipynb #c029
 @_one_run_writer
 def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
@@ -610,107 +772,32 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
     rank, world, device = setup_process(cfg)
     out = Path(out); ck_path = out / "checkpoints" / "last.pt"
     cfg_dict = config_record(cfg)
-    if rank == 0:
-        save_json(cfg_dict, out / "config.json")
+    if rank == 0: save_json(cfg_dict, out / "config.json")
     seed_everything(cfg.seed)
     roots = data_roots(cfg)
     dataset, num_classes = train_dataset(cfg, roots)
-    model = build_run_model(cfg, num_classes).to(device)
-    check_input_size(model, cfg, device)
-    if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
-    if cfg.init_from:
-        init = load_checkpoint(cfg.init_from)["model"]
-        own = model.state_dict()
-        keep = {
-            k: v
-            for k, v in init.items()
-            if k in own and own[k].shape == v.shape and not k.startswith("classifier")
-        }
-        model.load_state_dict(keep, strict=False)
-    opt = torch.optim.SGD(_param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum,
-                          nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt,
-                                              lambda it: lr_factor(it, cfg.iters, cfg.schedule,
-                                                                   cfg.power))
-    use_amp, amp_dtype = _precision(cfg, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and cfg.amp == "fp16")
-    start = 0
-    if resume and ck_path.exists():
-        ck = load_checkpoint(ck_path, map_location=device)
-        model.load_state_dict(ck["model"]); start = int(ck["step"]); _set_rng_state(ck["rng"])
-        if start < cfg.iters:  # a finished run's checkpoint has no optimizer: nothing to resume
-            opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
-            scaler.load_state_dict(ck["scaler"])
-    ddp = dist.is_initialized() and (world > 1 or under_torchrun())
-    ids = [device.index] if device.type == "cuda" else None
-    net = nn.parallel.DistributedDataParallel(model, device_ids=ids) if ddp else model
-    sb = StepBatches(len(dataset), cfg.batch_size, cfg.seed, rank, world)
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=_Batches(sb, start, cfg.iters),
-                                         num_workers=cfg.workers,
-                                         pin_memory=device.type == "cuda", persistent_workers=False)
-    metrics_path = out / "metrics.csv"
-    if rank == 0: _reset_metrics(metrics_path, start)
-    bar = progress_bar(progress, cfg, out, start) if rank == 0 else None
-    # test hook: SIGKILL this process after that step
-    kill_at = int(os.environ.get("SPREID_KILL_AFTER_STEP", -1))
-    t_last, n_seen, t0 = time.perf_counter(), 0, time.perf_counter()
+    model = _run_model(cfg, num_classes, device)
+    optim = _optimizer(model, cfg, device)
+    start = _resume(ck_path, device, cfg.iters, model, optim) if resume and ck_path.exists() else 0
+    net = _data_parallel(model, device, world)
+    ddp = net is not model
+    sb, loader = _step_batches(dataset, cfg, start, rank, world, device)
+    log = _RunLog(progress, cfg, out, start, rank, world)
     for step, batch in zip(range(start, cfg.iters), loader):
         xs, y = batch_inputs(cfg, batch, device, sb.flips(step) if cfg.flip else None)  # [x(, xp)]
-        if cfg.channels_last: xs = [x.contiguous(memory_format=torch.channels_last) for x in xs]
-        net.train(); _set_bn(model, cfg.bn)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            loss, acc = _loss(cfg, net(*xs), y)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.clip_norm:
-            scaler.unscale_(opt); nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
-        lr_used = opt.param_groups[0]["lr"]
-        scaler.step(opt); scaler.update(); sched.step()
-        n_seen += xs[0].shape[0] * world
-        done = step + 1
+        loss, acc, lr_used = _train_step(cfg, net, model, optim, xs, y)
+        log.seen(xs[0].shape[0]); done = step + 1
         if done % cfg.log_every == 0 or done == cfg.iters:
-            stats = torch.stack([loss.detach().float(), acc.detach().float()])
-            if world > 1: dist.all_reduce(stats); stats /= world
-            loss_v, acc_v = stats.tolist()  # the one host sync: img_per_s counts finished steps
-            now = time.perf_counter()
-            if rank == 0:
-                row = dict(step=done, epoch=step // sb.per_epoch, loss=f"{loss_v:.6f}",
-                           acc=f"{acc_v:.4f}",
-                           lr=f"{lr_used:.6g}", img_per_s=f"{n_seen / (now - t_last):.2f}",
-                           wall_s=f"{now - t0:.1f}")
-                with open(metrics_path, "a", newline="") as f:
-                    csv.DictWriter(f, METRIC_FIELDS).writerow(row)
-                if bar is not None: bar.set_postfix(loss=row["loss"])  # no host sync every step
-            t_last, n_seen = now, 0
+            log.write(done, step // sb.per_epoch, loss, acc, lr_used)
         if done % cfg.ckpt_every == 0 or done == cfg.iters:
-            if rank == 0:
-                going = done < cfg.iters  # the finished run's checkpoint: the model alone
-                resumable = dict(optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                                 scaler=scaler.state_dict()) if going else {}
-                save_checkpoint(ck_path, model=model.state_dict(), **resumable, step=done,
-                                config=cfg_dict,
-                                task=cfg.task, model_name=cfg.model,
-                                num_classes=num_classes, model_config=_plain(model.config))
+            if rank == 0: _save_run(ck_path, model, optim, done, cfg, cfg_dict, num_classes)
             if ddp: dist.barrier()
-        if bar is not None: bar.update(1)
-        if done == kill_at: os.kill(os.getpid(), 9)
-        if (
-            cfg.eval_every
-            and done % cfg.eval_every == 0
-            and done < cfg.iters
-            and cfg.task == "reid"
-            and evaluate
-            and rank == 0
-        ):
+        log.tick()
+        _kill_hook(done)
+        if _eval_due(cfg, done, evaluate) and rank == 0:
             _write_eval(model, cfg, roots, device, out, step=done)
-    if bar is not None: bar.close()
-    if rank == 0:
-        plot_learning_curve(metrics_path, out / "learning_curve.png",
-                            title=f"{cfg.task}: {cfg.model} ({out.name})")
-        res = _write_eval(model, cfg, roots, device, out, step=cfg.iters) if evaluate else None
-        if cfg.task == "parser":
-            from spreid_nb.parser import save_parser
-            save_parser(model, out / "parser.pt", iters=cfg.iters, scores=_plain(res), run=str(out))
+    log.close()
+    if rank == 0: _finish_run(model, cfg, roots, device, out, evaluate)
     if ddp: dist.barrier(); dist.destroy_process_group()
     return out
 
