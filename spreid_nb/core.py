@@ -49,8 +49,7 @@ def set_threads(n: int | None = None, # torch's intra-op threads; None reads `SP
 # %% ../nbs/00_core.ipynb #c007
 def get_device(device: str | torch.device | None = "auto", # "auto", "cpu", "cuda", "cuda:1", ...
               ) -> torch.device:
-    """Resolve `device` to a `torch.device`; `auto` is the first CUDA GPU if there is one, else the
-    CPU."""
+    "`device` as a `torch.device`; `auto` is the first CUDA GPU if there is one, else the CPU."
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
@@ -98,8 +97,7 @@ def atomic_write(path: str | Path, # the file to (re)write
                  mode: str = "wb", # "wb" or "w"
                  **open_kw, # for text: encoding, errors, newline (as `open`)
                 ) -> Iterator[Any]:
-    """Open a temporary sibling of `path` for writing; on success rename it over `path`, on failure
-    delete it."""
+    "Write a temporary sibling of `path`; rename it over `path` on success, delete it on failure."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -202,8 +200,7 @@ def device_name(device: str | torch.device = "cpu") -> str:
 def provenance(device: str | torch.device = "cpu", # the device the output was computed on
                **extra, # experiment facts: data, preset, seed, run folder, ...
               ) -> dict:
-    """Facts about how an output was produced: commit, versions, device, host, UTC time, plus
-    `extra`."""
+    "How an output was produced: commit, versions, device, host, UTC time, plus `extra`."
     p = dict(commit=git_commit(), python=platform.python_version(), torch=str(torch.__version__),
              torchvision=_version("torchvision"), numpy=np.__version__,
              spreid_nb=_version("spreid_nb"),

@@ -1079,8 +1079,7 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
 
 # %% ../nbs/01_datasets.ipynb #c066
 class ImageDataset(Dataset):
-    """Re-ID images as `(img_tensor, pid, camid, path)`; records are 3- or 4-tuples `(path, pid,
-    camid[, dsetid])`."""
+    "Re-ID images as `(img_tensor, pid, camid, path)` from `(path, pid, camid[, dsetid])` records."
     def __init__(self, records: Sequence, transform: Callable | None = None):
         self.records = [as_record(r) for r in records]
         self.transform = transform
@@ -1097,8 +1096,7 @@ class ImageDataset(Dataset):
 
 # %% ../nbs/01_datasets.ipynb #c068
 class ParsingDataset(Dataset):
-    """Human-parsing pairs as `(img_tensor, label LongTensor HxW)`: joint resize, flip with
-    left/right swap when training."""
+    "Parsing pairs `(img_tensor, label HxW)`: joint resize; training flips swap left and right."
     def __init__(self, pairs: Sequence[tuple[str, str]], # (image_path, label_path)
                  size: int | tuple[int, int] = PAPER_SIZES["parser"], # output (height, width)
                  train: bool = False, # random horizontal flip (with label swap)

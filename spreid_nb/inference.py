@@ -812,8 +812,7 @@ def export_onnx(model: str | Path, # re-ID run folder or checkpoint
                 exporter: Literal["dynamo", "torchscript"] = "dynamo",
                 log: Callable = print,
                ) -> dict: # path, max_abs_diff, input shape, batches checked, ...
-    """Export a trained re-ID model (parser + re-ID head for SPReID) to ONNX with a dynamic batch
-    axis, checked with onnxruntime."""
+    "A re-ID model (SPReID: parser + head) to ONNX, dynamic batch, checked with onnxruntime."
     ckpt = _checkpoint_file(model)
     net, cfg = load_reid_model(ckpt, "cpu")
     names, shapes, xs = _onnx_inputs(net, cfg, check_images)

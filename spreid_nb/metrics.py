@@ -139,8 +139,7 @@ def synthetic_reid_features(num_ids: int = 751, # identities (pids 1..num_ids)
                             seed: int = 0, # the one seed
                             dtype = np.float32, # dtype of the features
                            ) -> tuple: # (qf, gf, q_pids, g_pids, q_camids, g_camids)
-    """Market-1501-shaped toy features `(qf, gf, q_pids, g_pids, q_camids, g_camids)`; distractors
-    have pid 0."""
+    "Toy Market-1501-like `(qf, gf, q_pids, g_pids, q_camids, g_camids)`; distractors: pid 0."
     _check_reid_sizes(num_ids, num_query, num_gallery, num_distractors, num_cams)
     rng = np.random.default_rng(seed)
     q_pids, q_cams, g_pids, g_cams = _id_layout(rng, num_ids, num_query,
@@ -302,8 +301,7 @@ def eval_market1501(distmat, # (num_query, num_gallery) distances, numpy or torc
                     max_rank: int = 50,
                     block_size: int = 256, # query rows per block
                    ) -> RankResult:
-    """CMC, mAP and mINP under the Market-1501 / DukeMTMC-reID protocol; ties ranked by gallery
-    index."""
+    "CMC, mAP and mINP, Market-1501 / DukeMTMC-reID protocol; ties ranked by gallery index."
     d, q_pids, g_pids, q_camids, g_camids, max_rank = _check_rank_args(distmat, q_pids, g_pids,
                                                                        q_camids, g_camids, max_rank)
     nq = len(d)
@@ -375,8 +373,7 @@ def eval_cuhk03(distmat, # (num_query, num_gallery) distances, numpy or torch
                 num_repeats: int = 10, # random single-shot galleries to average over
                 seed: int = 0, # seed of the draws
                ) -> RankResult:
-    """Classic CUHK03 CMC (one random gallery image per identity, averaged over draws); mAP on the
-    full gallery."""
+    "Classic CUHK03: CMC over random one-per-identity galleries; mAP on the full gallery."
     if num_repeats < 1: raise ValueError(f"num_repeats must be >= 1, got {num_repeats}")
     # checks inputs, mAP, valid queries
     full = eval_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
@@ -416,8 +413,7 @@ def average_splits(results: Sequence, # (cmc, mAP) pairs or RankResults, one per
 
 # %% ../nbs/07_metrics.ipynb #c057
 class ConfusionMatrix:
-    """Pixel confusion matrix (rows: ground truth, columns: prediction) accumulated over images,
-    with LIP's scores."""
+    "Pixel confusion matrix (rows: truth, columns: prediction) over images, with LIP's scores."
     def __init__(self, num_classes: int = 20, # LIP has 20 labels
                  ignore_index: int | None = 255, # ground-truth label that is not counted
                  # where to accumulate; default: the first update's device
@@ -486,8 +482,7 @@ def update(
 # %% ../nbs/07_metrics.ipynb #c057q3
 @patch
 def scores(self: ConfusionMatrix) -> dict:
-    """overall_acc, mean_acc, mean_iou (NaN-means over classes present) and per-class class_acc,
-    class_iou."""
+    "overall_acc, mean_acc, mean_iou (over classes present), class_acc and class_iou."
     if self.mat is None or int(self.mat.sum()) == 0:
         raise ValueError("no pixels accumulated: call update() first")
     m = self.mat.double().cpu().numpy()

@@ -97,8 +97,7 @@ def forward(self: HumanParser, x: torch.Tensor, # (B, 3, H, W) images
 
 @patch
 def region_probs(self: HumanParser, x: torch.Tensor) -> torch.Tensor:
-    """(B, 5, h, w) probabilities of `REGIONS` at the map's resolution: softmax over labels,
-    summed per region."""
+    "(B, 5, h, w) `REGIONS` probabilities: the label softmax summed per region, at map size."
     return group_probs(self.forward(x).softmax(1))
 
 @patch

@@ -100,8 +100,7 @@ def forward(
     # (B, C, h', w') map of an exclusive semantic-pooling backbone
     x_semantic: torch.Tensor | None = None,
 ) -> torch.Tensor:  # (B, out_channels)
-    """The SPReID feature: blocks in `blocks` order; the semantic map is (virtually) upsampled
-    to the regions' size."""
+    "The SPReID feature in `blocks` order; the semantic map is virtually upsampled."
     xs = x if x_semantic is None else x_semantic
     if x.ndim != 4 or x.shape[1] != self.in_channels or xs.shape[:2] != x.shape[:2]:
         raise ValueError(

@@ -197,8 +197,7 @@ def re_ranking(q_g_dist, # (q, g) query-gallery distances (numpy or torch)
                lambda_value: float = 0.3, # weight of the original distance in the final one
                block_size: int = 512, # rows of D held at a time
               ) -> np.ndarray: # (q, g) float32 re-ranked distances
-    """k-reciprocal re-ranking (Zhong et al. 2017) of distance matrices; equals torchreid's
-    `re_ranking`."""
+    "k-reciprocal re-ranking (Zhong et al. 2017) of distance matrices; equals torchreid's."
     q_g = _to_numpy(q_g_dist)
     if q_g.ndim != 2:
         raise ValueError(f"q_g_dist must be 2-D (num_query, num_gallery), got shape {q_g.shape}")
@@ -341,8 +340,7 @@ def re_ranking_scalable(qf, # (q, dim) query features (numpy or torch)
                         row_max_sample: int = 8192, # gallery rows sampled for row_max="sample"
                         knn_search: dict | None = None, # nprobe, ef, k_factor of the index
                        ) -> np.ndarray: # (q, g) float32 re-ranked distances
-    """k-reciprocal re-ranking from features, never forming (q+g)^2 matrices: top-k lists and a
-    sparse Jaccard."""
+    "k-reciprocal re-ranking from features: top-k lists, sparse Jaccard, no (q+g)^2 matrix."
     X = _stacked_features(qf, gf, metric, block_size, device)
     nX = (X * X).sum(1)
     q, N = len(qf), len(X)

@@ -605,8 +605,7 @@ def synth_cache_dir(cache_dir: str | Path | None = None) -> Path:
 def synthetic_benchmark(cache_dir: str | Path | None = None, seed: int = 0,
                         preset: str = "default", # a key of `SYNTH_PRESETS`
                        ) -> dict[str, Path]:
-    """Write (once) and return the roots of the synthetic Market-1501 and LIP sets: `{'market1501':
-    ..., 'lip': ...}`."""
+    "Write once and return the synthetic sets' roots: `{'market1501': ..., 'lip': ...}`."
     if preset not in SYNTH_PRESETS:
         raise ValueError(f"unknown synthetic preset {preset!r}; known: {list(SYNTH_PRESETS)}")
     params = SYNTH_PRESETS[preset]
