@@ -118,8 +118,7 @@ def _feature_side(family: str, output_stride: int, n: int) -> int:
 
 # %% ../nbs/03_backbones.ipynb #c014
 class Backbone(nn.Sequential):
-    """A torchvision trunk returning its last convolutional map (B, `out_channels`, h, w); no
-    pooling, no classifier."""
+    "A torchvision trunk: its last conv map (B, `out_channels`, h, w); no pooling, no classifier."
     def __init__(self, arch: str, # a key of `BACKBONES`
                  layers: OrderedDict, # torchvision's layers in forward order
                  # 32, or 16 with the last reduction at stride 1 and dilation after it
@@ -173,8 +172,7 @@ def feature_size(self: Backbone, h: int, w: int) -> tuple[int, int]:
 # %% ../nbs/03_backbones.ipynb #c014q2
 @patch
 def check_input(self: Backbone, x: torch.Tensor):
-    """Raise a ValueError naming the problem if `x` is not a (B, 3, H, W) batch of at least
-    `min_size` pixels a side."""
+    "Raise a ValueError saying why unless `x` is a (B, 3, H, W) batch with sides >= `min_size`."
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(
             f"{self.arch}: expected a (B, 3, H, W) image batch, got {type(x).__name__} of shape"
@@ -201,8 +199,7 @@ def extra_repr(self: Backbone) -> str:
 
 # %% ../nbs/03_backbones.ipynb #c016
 def weights_cache_path(weights: Any) -> Path:
-    """Where torchvision keeps the file of a weights enum member:
-    `torch.hub.get_dir()/checkpoints/<url's file name>`."""
+    "A weights member's file in torchvision's cache: `torch.hub.get_dir()/checkpoints/<url name>`."
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
 
 # %% ../nbs/03_backbones.ipynb #c017
@@ -274,8 +271,7 @@ def load_backbone_weights(model: Backbone, # the backbone to load into
                           # download torchvision weights missing from the cache
                           download: bool = True,
                          ) -> Backbone:
-    """Load `pretrained` into `model` (strict except for classifier keys, which are dropped and
-    reported)."""
+    "Load `pretrained` into `model`, strictly except for classifier keys (dropped and reported)."
     weights = _resolve_weights(model.arch, pretrained)
     if weights is not None:sd, source = _fetch_enum_weights(model.arch, weights, download)
     else: sd, source = _read_state_dict(Path(pretrained)), str(pretrained)
@@ -310,8 +306,7 @@ def build_backbone(
     output_stride: int = 32,
     download: bool = True,  # let torchvision download weights missing from its cache
 ) -> Backbone:
-    """A torchvision backbone as a feature extractor: `.out_channels`, `.output_stride`, last map
-    for any input size."""
+    "A torchvision backbone giving its last map at any size; has `.out_channels`, `.output_stride`."
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
     if output_stride not in (16, 32):

@@ -28,8 +28,7 @@ __all__ = ['COMMON', 'COMMANDS', 'Command', 'add_command', 'build_parser', 'main
 # %% ../nbs/11a_cli.ipynb #c006
 @dataclass
 class Command:
-    """A subcommand of `spreid`: an inference function and what the command line adds to its
-    signature."""
+    "A `spreid` subcommand: an inference function and what the command line adds to its signature."
     fn: Callable # its parameters are the options, their docments the help
     help: str # the line in `spreid --help`
     about: str = "" # what the command writes: after the docstring in `spreid CMD --help`

@@ -33,8 +33,7 @@ __all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'save
 # %% ../nbs/00_core.ipynb #c006
 def set_threads(n: int | None = None, # torch's intra-op threads; None reads `SPREID_THREADS`
                ) -> int:
-    """Set torch's CPU thread count from `n` or the `SPREID_THREADS` env var; returns the count in
-    force."""
+    "Set torch's CPU threads from `n` or the `SPREID_THREADS` env var; return the count in force."
     if n is None:
         env = os.environ.get("SPREID_THREADS")
         if env is not None:
@@ -165,8 +164,7 @@ def one_writer(path: str | Path, # a folder (lock: path/.lock) or a file (lock: 
 def git_commit(
     repo: str | Path | None = None,  # a folder inside the repository; default: this package's
 ) -> str:
-    """The current commit's short hash, `+dirty` if tracked files outside `figures/` changed;
-    `unknown` outside a git checkout."""
+    "Short hash, `+dirty` if tracked files outside `figures/` changed; `unknown` outside git."
     repo = Path(repo) if repo is not None else Path(globals().get("__file__", "x")).resolve().parent
     def _git(*args):
         return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10)
@@ -217,9 +215,10 @@ def provenance_line(prov: dict,
 
 # %% ../nbs/00_core.ipynb #c022a
 def shown(path: str | Path) -> str:
-    """`path` as a reader should see it: relative to the working folder, else to this repository
-    (a source checkout), else `~/...`, where it lies below it, so that stored outputs carry no
-    machine's absolute paths."""
+    """`path` as a reader should see it, so that stored outputs carry no machine's absolute paths.
+
+    Relative to the working folder, else to this repository (a source checkout), else to the home
+    folder (`~/...`): the first one it lies below."""
     p = Path(path)
     repo = (Path(__file__).resolve().parents[1] if "__file__" in globals()
             else Path.cwd().resolve().parent)   # the module's checkout; in the notebook, nbs/..

@@ -49,8 +49,7 @@ FLIP_PAIRS = ((14, 15), (16, 17), (18, 19))  # left/right labels swapped by a ho
 
 # %% ../nbs/01_datasets.ipynb #c006
 def region_matrix(dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The (5, 20) 0/1 matrix that sums LIP label probabilities into `REGIONS`: `regions = M @
-    probs`."""
+    "The (5, 20) 0/1 matrix `M` that sums LIP label probabilities into `REGIONS`: `M @ probs`."
     m = torch.zeros(len(REGIONS), len(LIP_LABELS), dtype=dtype)
     for i, r in enumerate(REGIONS): m[i, list(REGION_GROUPS[r])] = 1
     return m
@@ -69,8 +68,7 @@ def group_probs(
 def coarse_labels(label: torch.Tensor, # integer LIP label map(s), 255 = ignore
                  # same shape: 0 background, 1 head, 2 upper, 3 lower, 4 shoes, 255 ignore
                  ) -> torch.Tensor:
-    """Map a 20-label LIP map to the 4 body-part regions plus background (for pictures and parsing
-    checks)."""
+    "Map a 20-label LIP map to 4 body-part regions and background (for pictures, parsing checks)."
     lut = torch.full((256,), IGNORE_LABEL, dtype=torch.long)
     lut[0] = 0
     for i, r in enumerate(REGIONS[1:], start=1): lut[list(REGION_GROUPS[r])] = i
@@ -111,8 +109,7 @@ def _stats(records: Sequence) -> tuple[int, int, int]:
 # %% ../nbs/01_datasets.ipynb #c015
 @dataclass
 class ReidData:
-    """The train/query/gallery records of a re-ID dataset, what was skipped and why, and count
-    tables."""
+    "A re-ID dataset's train/query/gallery records, what was skipped and why, and count tables."
     name: str # dataset name, e.g. "market1501"
     root: Path # the dataset folder that was read
     train: list[ReidRecord]
@@ -142,8 +139,7 @@ def train4(self: ReidData) -> list[tuple[str, int, int, int]]:
 
 @patch
 def counts(self: ReidData):
-    """Images, identities and cameras per split (per dataset for an aggregate), and how many
-    files were skipped."""
+    "Images, identities and cameras per split (per dataset for an aggregate), and files skipped."
     import pandas as pd
     if self.dsetids is not None:
         rows = {}
@@ -172,8 +168,7 @@ def skipped_summary(self: ReidData):
 # %% ../nbs/01_datasets.ipynb #c017
 @dataclass(frozen=True)
 class FolderLayout:
-    """A dataset published as folders of images whose paths give pid and camera: where to look and
-    how to parse."""
+    "A dataset of image folders whose paths give pid and camera: where to look, how to parse."
     name: str # the name `load_reid` knows it by
     # candidate dataset folders under the data root, first match wins ("" = the root itself)
     folders: tuple[str, ...]
@@ -915,8 +910,7 @@ def aggregate_table(agg: ReidData | None = None): # an `aggregate` result to mea
 
 # %% ../nbs/01_datasets.ipynb #c055
 class ParsingPairs(list):
-    """A list of `(image_path, label_path)` pairs that also reports what was skipped (`.skipped`)
-    and from where."""
+    "`(image_path, label_path)` pairs as a list, with what was skipped (`.skipped`) and from where."
     def __init__(self, pairs=(), skipped=(), name: str = "", split: str = "",
                  root: Path | None = None):
         super().__init__(pairs)
@@ -1004,8 +998,7 @@ def load_parsing(name: str, # "lip"
                  root: str | Path, # the data root holding LIP in its original or flattened layout
                  split: str = "train", # "train" or "val"
                 ) -> ParsingPairs:
-    """The `(image_path, label_path)` pairs of a human-parsing dataset split, with skipped files
-    reported."""
+    "The `(image_path, label_path)` pairs of a human-parsing dataset split; skipped files reported."
     if name.lower() not in PARSING_NAMES:
         raise ValueError(f"unknown parsing dataset {name!r}; known: {PARSING_NAMES}")
     if split not in ("train", "val"):
@@ -1161,8 +1154,7 @@ def make_loader(dataset: Dataset, batch_size: int,
                 num_replicas: int | None = None, rank: int | None = None,
                 pin_memory: bool | None = None, # default: when CUDA is available
                ) -> DataLoader:
-    """A seeded `DataLoader` for training or evaluation, optionally sharded with a
-    `DistributedSampler`."""
+    "A seeded `DataLoader` for training or evaluation, optionally sharded by `DistributedSampler`."
     if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if train and len(dataset) < batch_size:
         raise ValueError(

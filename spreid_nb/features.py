@@ -26,8 +26,7 @@ FEATURES_FORMAT = "spreid_nb.features/2"  # /1 (before n_query and target) is st
 MARKET_NAME = re.compile(r"^(-?\d+)_c(\d+)")
 
 def ids_from_name(path: str | Path) -> tuple[int, int] | None:
-    """(pid, 0-based camid) from a Market/Duke-style file name such as `0002_c1s1_000451_03.jpg`,
-    else None."""
+    "(pid, 0-based camid) from a Market/Duke-style name like `0002_c1s1_000451_03.jpg`, else None."
     m = MARKET_NAME.match(Path(path).name)
     return (int(m.group(1)), int(m.group(2)) - 1) if m else None
 
@@ -38,8 +37,7 @@ def model_identity(model, # the re-ID model (eval mode)
                    checkpoint: str | Path | None = None,
                    flip: bool = False, # features averaged with the flipped image's
                   ) -> dict:
-    """What makes two sets of features comparable: architecture, weights, dimension, input size,
-    flip."""
+    "What makes two feature sets comparable: architecture, weights, dimension, input size, flip."
     import torch
     from spreid_nb.core import config_hash
     h = hashlib.sha1()
@@ -56,8 +54,7 @@ def check_same_model(have: dict, # identity of the features at hand
                      want: dict, # identity they are compared with
                      what: str, # names the features in the message
                     ) -> None:
-    """Refuse to compare features of different models: the dimension first, then the rest of the
-    identity."""
+    "Refuse features of different models: check the dimension first, then the rest of the identity."
     if have["feature_dim"] != want["feature_dim"]:
         raise ValueError(
             f"{what}: features of dimension {have['feature_dim']} ({have['name']} from "
@@ -131,8 +128,7 @@ def save_features(path: str | Path, # the .npz to (re)write
 # %% ../nbs/06a_features.ipynb #c016
 @dataclass
 class Features:
-    """A features file: paths, identities and model identity in memory; the (N, D) matrix streamed
-    on demand."""
+    "A features file: paths, ids, model identity in memory; the (N, D) matrix streamed on demand."
     path: Path # the .npz
     paths: list[str] # relative to `root`
     pids: np.ndarray # (N,) int64, -1 where unknown
@@ -186,8 +182,9 @@ def load(self) -> np.ndarray:
 # %% ../nbs/06a_features.ipynb #c017s1
 @patch_to(Features)
 def query_gallery(self) -> dict:
-    """A training run's file as `train.reid_features`' dict: qf, gf, q/g_pids, q/g_camids,
-    q/g_paths, target."""
+    """A training run's features file as the dict `train.reid_features` returns.
+
+    Keys: qf, gf, q/g_pids, q/g_camids, q/g_paths, target."""
     if self.n_query < 0:
         raise ValueError(
             f"{self.path} holds one image set (`spreid extract`), not a query/gallery split"
@@ -286,8 +283,7 @@ def save_query_gallery(path: str | Path, # the .npz to (re)write (`train.feature
                          target=str(feats.get("target", "")))
 
 def load_query_gallery(path: str | Path) -> dict:
-    """The query/gallery dict of a training run's features file (this format, or the older plain
-    `savez`)."""
+    "The query/gallery dict of a run's features file (this format or the older plain `savez`)."
     with zipfile.ZipFile(path) as zf: old = "qf.npy" in zf.namelist()
     if old:
         with np.load(path, allow_pickle=False) as z: return {k: z[k] for k in z.files}

@@ -41,8 +41,7 @@ def _faiss():
     return faiss
 
 def default_nlist(n: int, train_size: int = 65536) -> int:
-    """IVF cells for n vectors: a power of two up to 4 sqrt(n), with 39 training points per cell or
-    more."""
+    "IVF cells for n vectors: a power of two up to 4 sqrt(n), at least 39 training points per cell."
     return 2 ** int(math.log2(max(1, min(4 * math.sqrt(n), min(n, train_size) // 39))))
 
 def factory_string(kind: str, # one of INDEX_KINDS, or a faiss factory string (used as it is)
@@ -84,8 +83,7 @@ def _set_params(index, nprobe: int | None = None, ef: int | None = None,
 # %% ../nbs/07a_index.ipynb #c011
 @dataclass
 class FeatureIndex:
-    """A faiss index of features, with the mode, the model identity and the fingerprint of the
-    features it holds."""
+    "A faiss index with its mode, model identity and the fingerprint of the features it holds."
     index: Any # the faiss index (rows 0..n-1 in the order of the features)
     kind: str # one of INDEX_KINDS, or the factory string given
     factory: str # the faiss factory string
@@ -115,8 +113,7 @@ def search(self: FeatureIndex, x: np.ndarray, # (Q, D) query features
            batch: int = 4096, # queries per faiss call
           # (indices (Q, k) int64, -1 where fewer were found; distances)
           ) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest indexed rows of each query, nearest first; Euclidean distances unless
-    `squared`."""
+    "The k nearest indexed rows of each query, nearest first; Euclidean distances unless `squared`."
     if k < 1: raise ValueError(f"k must be >= 1, got {k}")
     x = np.ascontiguousarray(x, np.float32)
     if x.ndim != 2 or x.shape[1] != self.index.d:
@@ -145,8 +142,7 @@ def _train_sample(blocks: Callable, n: int, size: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(out))
 
 def paths_fingerprint(paths: Sequence[str]) -> str:
-    """sha1 (16 hex digits) of an image list: tells whether an index holds the rows of a features
-    file."""
+    "sha1 (16 hex digits) of an image list: tells whether an index holds a features file's rows."
     return hashlib.sha1("\n".join(paths).encode()).hexdigest()[:16]
 
 # %% ../nbs/07a_index.ipynb #c014
@@ -206,8 +202,7 @@ def load_index(path: str | Path, # the .faiss file
                model: dict | None = None,
                paths: Sequence[str] | None = None, # their image list: refused if it differs
               ) -> FeatureIndex:
-    """Read an index written by `save_index`, refusing it for features of another model or image
-    list."""
+    "Read an index written by `save_index`; refuse it for features of another model or image list."
     faiss, path = _faiss(), Path(path)
     meta_p = Path(f"{path}.json")
     if not path.is_file() or not meta_p.is_file():
@@ -239,8 +234,7 @@ def load_index(path: str | Path, # the .faiss file
 
 # %% ../nbs/07a_index.ipynb #c023h
 def to_gpu(fi: FeatureIndex) -> FeatureIndex:
-    """The index on all GPUs faiss sees (faiss-gpu; flat and IVF); unchanged without GPUs or for
-    HNSW."""
+    "The index on all GPUs faiss sees (faiss-gpu; flat, IVF); unchanged without GPUs or for HNSW."
     import dataclasses
     faiss = _faiss()
     if not hasattr(faiss, "index_cpu_to_all_gpus") or faiss.get_num_gpus() == 0: return fi

@@ -49,8 +49,7 @@ def _checkpoint_file(path: str | Path) -> Path:
 
 def checkpoint_kind(ck: Any, # a loaded checkpoint (the dict `torch.load` returns)
                    ) -> str: # "reid", "parser" or "unknown"
-    """What a loaded checkpoint holds: a re-ID model, a human parser (file or run), or something
-    else."""
+    "What a loaded checkpoint is: a re-ID model, a human parser (file or run) or something else."
     from spreid_nb.parser import PARSER_FORMAT
     if not isinstance(ck, dict): return "unknown"
     if ck.get("format") == PARSER_FORMAT: return "parser"
@@ -63,8 +62,7 @@ def checkpoint_kind(ck: Any, # a loaded checkpoint (the dict `torch.load` return
 def load_reid_model(path: str | Path, # a re-ID run folder or its checkpoints/last.pt
                     device: Any = "cpu", # "cpu", "cuda", "auto", ...
                    ): # (model in eval mode, the run's config dict)
-    """A trained re-ID model and its run config; a parser or foreign checkpoint is refused, saying
-    what it is."""
+    "A trained re-ID model and its run config; refuses a parser or foreign checkpoint, naming it."
     from spreid_nb.core import get_device
     from spreid_nb.train import load_checkpoint, model_from_config
     p = _checkpoint_file(path)
@@ -158,8 +156,7 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 
 def find_images(folder: str | Path, # searched recursively
                ) -> tuple[list[Path], list[Path]]: # (image files, other files), both sorted
-    """The image files under `folder` (by extension, hidden files excluded) and the other files
-    found."""
+    "The image files under `folder` (by extension, hidden ones excluded) and the other files found."
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {folder} does not exist or is not a folder")
@@ -467,8 +464,7 @@ def search_features(qf: np.ndarray, # (Q, D) query features
                     # the index's search parameters: nprobe, ef, k_factor
                     search_kw: dict | None = None,
                    ) -> tuple[np.ndarray, np.ndarray]: # (gallery indices (Q, k), distances (Q, k))
-    """The `topk` nearest gallery items of each query: exact blocked scan or an index, or re-ranked
-    distances."""
+    "The `topk` nearest gallery items per query: exact blocked scan, an index or re-ranking."
     qf = np.asarray(qf, np.float32)
     if qf.ndim != 2 or qf.shape[1] != gallery.dim:
         raise ValueError(
@@ -496,8 +492,9 @@ def ranking_grid(
     ],  # {"query": path, "query_pid": int|None, "matches": [(path, pid|None, distance), ...]}
     tile: tuple = (128, 64),  # (h, w) of each picture
 ) -> Any:  # PIL.Image
-    """Ranked matches as a picture: query, then the top-k with distances; green = same identity, red
-    = another, grey = unknown."""
+    """Ranked matches as a picture: the query, then the top-k with distances, coloured by identity.
+
+    Green = same identity, red = another, grey = unknown."""
     from PIL import Image, ImageDraw
     from spreid_nb.datasets import read_image
     th, tw = tile; bd, pad, gap, text_h = 3, 4, 10, 12
@@ -652,8 +649,7 @@ def index_features(features: str | Path, # a features file from `spreid extract`
                    block_rows: int = 16384, # rows read at a time
                    log: Callable = print,
                   ) -> Path: # the index file
-    """Build a faiss index of a features file, streaming its matrix, and save it with the model
-    identity."""
+    "Build a faiss index of a features file, streaming its matrix; save it with the model identity."
     from spreid_nb.index import build_index, index_path, save_index
     g = load_features(features)
     fi = build_index(lambda: g.blocks(block_rows), kind, n=len(g), dim=g.dim, model=g.model,

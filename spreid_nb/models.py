@@ -211,8 +211,7 @@ def spreid(variant: str = "wfg", # "wfg" or "wofg"
            # learned | oracle | shuffled | uniform (see `SPReID.source_regions`)
            region_source: str = "learned",
           ) -> SPReID:
-    """SPReID w/ or w/o foreground, shared or exclusive backbone, with a frozen parser from `parser`
-    or `parser_ckpt`."""
+    "SPReID w/ or w/o foreground, shared or exclusive backbone; frozen `parser` or `parser_ckpt`."
     if (parser is None) == (parser_ckpt is None):
         raise ValueError(
             "SPReID needs exactly one trained parser: pass parser=HumanParser(...) or"
@@ -266,8 +265,7 @@ class Combined(nn.Module):
         self.config = dict(name="combined", members=[dict(m.config) for m in models])
 
     def forward(self, x: torch.Tensor, xp: torch.Tensor | None = None):
-        """Combined embedding in eval mode; `(tuple of member logits, combined embedding)` in
-        training mode."""
+        "Eval: the combined embedding; training: `(tuple of member logits, combined embedding)`."
         pair = lambda m: xp is not None and isinstance(m, (SPReID, Combined))   # has a parser
         outs = [m(x, xp) if pair(m) else m(x) for m in self.members]
         if self.training and self._with_logits:
@@ -350,8 +348,7 @@ def extract_features(
     transform: Any = None,  # with records: the transform `ImageDataset` applies
     progress: bool = True,  # show a tqdm progress bar
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Features (N, D) float32, pids, camids and paths of `data`, in order, in eval mode and
-    inference mode."""
+    "Features (N, D) float32, pids, camids and paths of `data` in order; eval and inference mode."
     from torch.utils.data import DataLoader
     data, dev = _as_dataset(data, transform), get_device(device)
     loader = DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=workers)

@@ -31,8 +31,7 @@ def _conv_bn_relu(cin: int, cout: int, k: int = 1, rate: int = 1) -> nn.Sequenti
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 class ASPP(nn.Module):
-    """Atrous spatial pyramid pooling: `mode='authors'` (DeepLab-v3, as in the authors' code) or
-    `'paper'` (atrous branches only)."""
+    "Atrous spatial pyramid pooling: `mode='authors'` (DeepLab-v3) or `'paper'` (atrous only)."
     def __init__(self, in_channels: int, # channels of the backbone's map
                  mode: str = "authors", # "authors" or "paper"
                  rates: tuple = ASPP_RATES, # dilation rates of the 3x3 branches
@@ -56,8 +55,7 @@ class ASPP(nn.Module):
 
 # %% ../nbs/04_parser.ipynb #c009
 class HumanParser(nn.Module):
-    """Human semantic parser: backbone at output stride 16 + ASPP + 1x1 classifier over LIP's 20
-    labels."""
+    "Human semantic parser: output-stride-16 backbone + ASPP + 1x1 classifier over LIP's 20 labels."
     def __init__(
         self,
         backbone: str = "inception_v3",  # trunk; the paper's is inception_v3 (Inception-V3*)
@@ -109,8 +107,7 @@ def map_size(self: HumanParser, h: int, w: int) -> tuple[int, int]:
 def parsing_loss(logits: torch.Tensor, # (B, 20, h, w) parser logits at any resolution
                  labels: torch.Tensor, # (B, H, W) LIP labels, 255 = ignore
                 ) -> torch.Tensor:
-    """Per-pixel cross-entropy after upsampling `logits` bilinearly to the label size; label 255 is
-    ignored."""
+    "Per-pixel cross-entropy of `logits` upsampled bilinearly to the label size; label 255 ignored."
     if labels.ndim != 3 or labels.shape[0] != logits.shape[0]:
         raise ValueError(
             f"labels must be (B, H, W) with B={logits.shape[0]}, got shape {tuple(labels.shape)}"
@@ -138,8 +135,7 @@ def load_parser(path: str | Path, # a file written by `save_parser`
                 # architecture the caller requires, e.g. backbone="inception_v3", aspp="authors"
                 **expect,
                ) -> HumanParser:
-    """Rebuild the parser stored in `path`; a checkpoint of another architecture than `expect` is
-    refused."""
+    "Rebuild the parser stored in `path`; refuse a checkpoint whose architecture is not `expect`."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"parser checkpoint {path} does not exist")
     ck = torch.load(path, map_location=map_location, weights_only=True)

@@ -29,8 +29,7 @@ def semantic_pool(x: torch.Tensor, # (B, C, H, W) activations
                   maps: torch.Tensor, # (B, K, H, W) probability maps, same H, W
                   eps: float = 1e-6, # see `normalize_maps`
                  ) -> torch.Tensor: # (B, K, C): one pooled vector per map
-    """Average `x` over space once per map, weighted by the l1-normalised map; absent regions give
-    zeros."""
+    "Average `x` over space once per map, weighted by the l1-normalised map; absent regions give 0."
     if x.ndim != 4 or maps.ndim != 4:
         raise ValueError(
             f"expected x (B, C, H, W) and maps (B, K, H, W), got shapes {tuple(x.shape)} and"
@@ -47,8 +46,7 @@ def semantic_pool(x: torch.Tensor, # (B, C, H, W) activations
 # %% ../nbs/05_pooling.ipynb #c014
 def interp_matrix(n_in: int, n_out: int, dtype: torch.dtype = torch.float32,
                   device: torch.device | str = "cpu") -> torch.Tensor:
-    """The (n_out, n_in) matrix of 1-D linear resizing as `F.interpolate(..., align_corners=False)`
-    does it."""
+    "The (n_out, n_in) matrix of 1-D linear resizing, as `F.interpolate(..., align_corners=False)`."
     eye = torch.eye(n_in, dtype=dtype, device=device)[None]            # n_in impulses, as channels
     return F.interpolate(eye, size=n_out, mode="linear", align_corners=False)[0].T
 
@@ -57,8 +55,10 @@ def semantic_pool_upsampled(x: torch.Tensor, # (B, C, h, w) activations
                             maps: torch.Tensor,
                             eps: float = 1e-6, # see `normalize_maps`
                            ) -> torch.Tensor: # (B, K, C)
-    """`semantic_pool` of `x` bilinearly resized to the maps' H x W, computed on the small map (maps
-    pulled back)."""
+    """`semantic_pool` of `x` bilinearly resized to the maps' H x W, without resizing `x`.
+
+    The maps are pulled back to `x`'s h x w (the resize's transpose) and pooling runs on the
+    small map."""
     if x.ndim != 4 or maps.ndim != 4 or x.shape[0] != maps.shape[0]:
         raise ValueError(
             "expected x (B, C, h, w) and maps (B, K, H, W) with the same B, got shapes"
@@ -123,8 +123,7 @@ def forward(
 def oracle_regions(labels: torch.Tensor, # (B, H, W) integer LIP label maps, 255 = ignore
                    size: tuple | None = None, # (h, w) to area-average down to; None: keep H x W
                   ) -> torch.Tensor: # (B, 5, h, w) region maps in `REGIONS` order, values in [0, 1]
-    """The true region maps of LIP label maps: one-hot labels grouped into `REGIONS`, optionally
-    area-averaged."""
+    "True region maps of LIP labels: one-hot labels summed into `REGIONS`, area-averaged to `size`."
     if labels.ndim != 3:
         raise ValueError(f"labels must be (B, H, W), got shape {tuple(labels.shape)}")
     lab = labels.long()
@@ -138,6 +137,5 @@ def oracle_regions(labels: torch.Tensor, # (B, H, W) integer LIP label maps, 255
 def uniform_regions(batch: int, size: tuple, # (h, w)
                     dtype: torch.dtype = torch.float32,
                     device: torch.device | str = "cpu") -> torch.Tensor:
-    """(B, 5, h, w) maps that weigh every cell alike: with them semantic pooling is global average
-    pooling."""
+    "(B, 5, h, w) maps weighing every cell alike, making semantic pooling global average pooling."
     return torch.ones(batch, len(REGIONS), *size, dtype=dtype, device=device)

@@ -38,8 +38,7 @@ T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8
         12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
 
 def t_quantile(df: int) -> float:
-    """The 97.5% quantile of Student's t with `df` degrees of freedom (scipy if installed, else
-    `T975`)."""
+    "The 97.5% quantile of Student's t with `df` degrees of freedom (scipy, else `T975`)."
     if df < 1: raise ValueError(f"an interval needs at least 2 seeds (df >= 1), got df={df}")
     try:
         from scipy.stats import t
@@ -126,8 +125,7 @@ def _forward(model: nn.Module, arm: str, x: torch.Tensor, lab: torch.Tensor):
 # %% ../nbs/12_study.ipynb #c015
 def train_arm(arm: str, cfg: TrainConfig, root: str | Path, # the synthetic Market-1501 root
               parser=None, misalign: float = 0.0) -> tuple[nn.Module, list[float]]:
-    """Train `arm` with `cfg`'s recipe and seed on the training split; returns the model and its
-    losses."""
+    "Train `arm` with `cfg`'s recipe and seed on the training split; return model and losses."
     set_threads(cfg.threads); seed_everything(cfg.seed)
     train = load_reid("market1501", root).train
     data = StudySet(train, (cfg.height, cfg.width), misalign)
@@ -158,8 +156,7 @@ def train_arm(arm: str, cfg: TrainConfig, root: str | Path, # the synthetic Mark
 def evaluate_arm(model: nn.Module, arm: str, cfg: TrainConfig, root: str | Path,
                  misalign: float = 0.0,
                  batch_size: int = 64) -> dict:
-    """mAP and rank-1/5/10 (percent) of a trained arm on the query/gallery, each image with its
-    arm's regions."""
+    "mAP and rank-1/5/10 (%) of a trained arm on query/gallery, each image with its arm's regions."
     ds, out = load_reid("market1501", root), {}
     model.eval()
     with torch.inference_mode():
@@ -183,8 +180,7 @@ def run_arm(arm: str, cfg: TrainConfig, root: str | Path, runs_root: str | Path,
             # further region sources to score the trained model with, e.g. ("shuffled",)
             test_sources: tuple = (),
             reuse: bool = True) -> dict:
-    """Train and evaluate `arm` (or reuse a stored result): mAP, rank-k, train and eval seconds,
-    final loss."""
+    "Train and evaluate `arm` (or reuse its result): mAP, rank-k, train/eval seconds, final loss."
     import json
     rec = dict(config_record(cfg), arm=arm, misalign=misalign,
                test_misalign=[float(m) for m in test_misalign],
@@ -224,8 +220,7 @@ def region_ious(pred: torch.Tensor, # (N, H, W) predicted LIP labels
 def region_decisions(logits: torch.Tensor, # (N, 20, H, W) parser logits
                     # (N, H, W) 0 background, 1 head, 2 upper body, 3 lower body, 4 shoes
                     ) -> torch.Tensor:
-    """Each pixel's region by the summed label probabilities the pooling uses (`group_probs`), not
-    the top label."""
+    "Each pixel's region by the pooling's summed probabilities (`group_probs`), not its top label."
     g = group_probs(logits.softmax(1))
     return torch.cat([1 - g[:, :1], g[:, 1:]], 1).argmax(1)
 
@@ -245,8 +240,9 @@ def coarse_ious(pred: torch.Tensor, # (N, H, W) region decisions (0-4)
 # %% ../nbs/12_study.ipynb #c020b
 def parser_region_ious(parser: nn.Module, lip_root: str | Path, size: tuple = (128, 64),
                        batch_size: int = 32) -> dict:
-    """Five-region IoUs (percent) of `parser` on the LIP validation split, images at `size`,
-    scored at each label's resolution. Regions are decided as the pooling sees them
+    """Five-region IoUs (percent) of `parser` on the LIP validation split, images at `size`.
+
+    Scored at each label's resolution. Regions are decided as the pooling sees them
     (`region_decisions`); `mean` is their mean, `mean_by_label` the mean when each pixel's top
     label decides instead, `label_miou` the 20-label mean IoU."""
     from spreid_nb.datasets import ParsingDataset, load_parsing

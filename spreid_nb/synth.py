@@ -91,8 +91,7 @@ def swapped(identity: Identity) -> Identity:
 # %% ../nbs/02_synth.ipynb #c011
 @dataclass(frozen=True)
 class Camera:
-    """Per-camera appearance: illumination, colour cast, blur, noise, JPEG quality, and background
-    style."""
+    "Per-camera appearance: illumination, colour cast, blur, noise, JPEG quality, background style."
     gain: float; cast: tuple; blur: float; noise: float; wall: tuple; ground: tuple; horizon: float
     clutter: int; palette: tuple; quality: int
 
@@ -269,8 +268,7 @@ def _paint_occluder(c: _Canvas, kind: str, size: tuple[int, int], rng: np.random
 # %% ../nbs/02_synth.ipynb #c015
 def paint_map(identity: Identity, pose: Pose, size: tuple[int, int],
               rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """Draw the person as an HxW uint8 map of paint ids (LIP labels 1-19, `BAG`, `OCCLUDER`); also
-    return its frame."""
+    "The person as an HxW uint8 map of paint ids (LIP labels 1-19, `BAG`, `OCCLUDER`), and a frame."
     c = _Canvas(identity, pose, size)
     for paint in (_paint_behind, _paint_legs, _paint_torso, _paint_arms, _paint_head):
         paint(c, identity, pose)
@@ -317,8 +315,7 @@ def render_person(identity: Identity, pose: Pose, camera: Camera,
                   # the image's own generator (clutter, noise, occluder)
                   rng: np.random.Generator | None = None,
                  ) -> tuple[Image.Image, np.ndarray]:
-    """Draw one picture of `identity` in `pose` seen by `camera`: an RGB image and its HxW LIP label
-    map."""
+    "One picture of `identity` in `pose` seen by `camera`: an RGB image and its HxW LIP label map."
     rng = rng if rng is not None else np.random.default_rng(0)
     H, W = size
     paint, fr = paint_map(identity, pose, size, rng)

@@ -108,8 +108,7 @@ class _OptimFields(_DataFields):
 # %% ../nbs/09_train.ipynb #c006
 @dataclass
 class TrainConfig(_OptimFields):
-    """Every knob of a run. Presets are dicts of overrides of these defaults (the paper's re-ID
-    phase 1)."""
+    "Every knob of a run; defaults are the paper's re-ID phase 1, presets are dicts of overrides."
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -213,8 +212,7 @@ def _check_values(cfg: TrainConfig):
 
 # %% ../nbs/09_train.ipynb #c006bn
 def config_record(cfg: TrainConfig) -> dict:
-    """The JSON-able record of `cfg` that runs store and hash (`output_stride` only when it is not
-    32)."""
+    "The JSON-able record of `cfg` that runs store and hash (`output_stride` only when not 32)."
     rec = json.loads(json.dumps(asdict(cfg), default=str))
     if rec.get("output_stride") == 32: rec.pop("output_stride")
     return rec
@@ -223,8 +221,9 @@ def config_record(cfg: TrainConfig) -> dict:
 def lr_factor(it: int, # the iteration about to run (0-based)
               iters: int, # run length
               schedule: str = "poly10", power: float = 0.9, steps: int = 10) -> float:
-    """Multiplier of the base lr at iteration `it`: poly in `steps` piecewise-constant steps
-    (authors' code), poly, or constant."""
+    """Multiplier of the base lr at iteration `it` for `schedule`: poly10, poly or constant.
+
+    poly10 is the authors' code: poly in `steps` piecewise-constant steps."""
     if schedule == "constant": return 1.0
     if schedule == "poly": return (1 - min(it, iters - 1) / iters) ** power
     if schedule == "poly10":
@@ -259,8 +258,7 @@ STAGES: dict[str, dict[str, dict[str, Any]]] = {
 def config_for(preset: str = "synthetic", # paper | synthetic | smoke
                stage: str = "train", # train (re-ID phase 1) | finetune | spreid | parser
                **overrides) -> TrainConfig:
-    """`resolve_config` of `preset` with the `stage`'s fields (e.g. the parser recipe) applied
-    before `overrides`."""
+    "`resolve_config` of `preset`, `stage`'s fields (e.g. the parser recipe) before `overrides`."
     if stage == "train": return resolve_config(preset, **overrides)
     if preset not in STAGES or stage not in STAGES[preset]:
         raise ValueError(f"unknown stage {stage!r} for preset {preset!r}; choose train or one of "
@@ -275,8 +273,7 @@ def dist_env() -> tuple[int, int, int]:
                                                                                       0))
 
 def under_torchrun() -> bool:
-    """True in a process that torchrun (or a launcher setting MASTER_ADDR and RANK) started, even
-    alone."""
+    "True in a process started by torchrun (or a launcher setting MASTER_ADDR, RANK), even alone."
     env = os.environ
     return "TORCHELASTIC_RUN_ID" in env or ("MASTER_ADDR" in env and "RANK" in env)
 
@@ -361,8 +358,7 @@ def _truncated(path: Path, e: Exception) -> bool:
 
 # %% ../nbs/09_train.ipynb #c022s1
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint safely (`weights_only=True`): a file that needs arbitrary unpickling is
-    refused."""
+    "Read a checkpoint with `weights_only=True`: a file that needs arbitrary unpickling is refused."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}")
     try:
@@ -395,8 +391,7 @@ def data_roots(cfg: TrainConfig) -> dict[str, Path]:
 
 # %% ../nbs/09_train.ipynb #c026s1
 def train_dataset(cfg: TrainConfig, roots: dict[str, Path]):
-    """The training `Dataset` of the run and its number of classes (identities, or LIP labels for
-    the parser)."""
+    "The run's training `Dataset` and its class count (identities, or LIP labels for the parser)."
     from spreid_nb import datasets as D
     if cfg.task == "parser":
         name = "lip"
@@ -423,8 +418,7 @@ def train_dataset(cfg: TrainConfig, roots: dict[str, Path]):
 
 # %% ../nbs/09_train.ipynb #c026s2
 def build_run_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
-    """The model the config names, with `num_classes` outputs (the SPReID parser loaded frozen from
-    `parser_ckpt`)."""
+    "The config's model with `num_classes` outputs (SPReID's parser frozen from `parser_ckpt`)."
     if cfg.task == "parser":
         from spreid_nb.parser import HumanParser
         return HumanParser(backbone=cfg.parser_backbone, pretrained=cfg.pretrained)
@@ -439,8 +433,7 @@ def build_run_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     return build_model(cfg.model, **kw)
 
 def check_input_size(model: nn.Module, cfg: TrainConfig, device: torch.device):
-    """One dry forward at the run's image size; a size the model cannot take is an error before
-    training."""
+    "One dry forward at the run's image size: a size the model cannot take fails before training."
     was = model.training; model.eval()
     try:
         with torch.no_grad(): model(torch.zeros(1, 3, cfg.height, cfg.width, device=device))
@@ -850,8 +843,7 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
                   root: str | Path, # the dataset folder of `target`
                   target: str = "market1501", # the dataset whose query/gallery to embed
                   device: str | torch.device = "cpu", workers: int = 0) -> dict:
-    """Query/gallery features (`qf`, `gf`), pids, camids and image paths of `model` on `target`, at
-    the run's input size."""
+    "Query/gallery features (`qf`, `gf`), pids, camids, paths of `model` on `target`, at run size."
     from spreid_nb import datasets as D
     from spreid_nb.models import extract_features, parser_input_size
     ds = D.load_reid(target, root)
@@ -872,8 +864,7 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
     return out | {"target": target}  # `score_reid` picks the dataset's protocol from it
 
 def features_file(run: str | Path, target: str) -> Path:
-    """Where a run keeps its final model's `reid_features` on `target` (read back by
-    `paper.run_features`)."""
+    "Where a run keeps its final model's `reid_features` on `target`, for `paper.run_features`."
     return Path(run) / f"features-{target}.npz"
 
 # %% ../nbs/09_train.ipynb #c033s1
@@ -883,8 +874,7 @@ def save_run_features(model: nn.Module, # the model that computed `feats`
                       # the run folder: features_file(run, target), model from its checkpoint
                       run: str | Path,
                      ) -> Path:
-    """Keep `reid_features`' dict in the run folder, in the one features format
-    (`features.save_query_gallery`)."""
+    "Save `reid_features`' dict in the run folder, in the features format (`save_query_gallery`)."
     from spreid_nb.features import model_identity, save_query_gallery
     ident = model_identity(model, dict(height=cfg.height, width=cfg.width),
                            Path(run) / "checkpoints" / "last.pt")
@@ -932,8 +922,7 @@ def evaluate_reid(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], de
                   # also keep the features there as features-<target>.npz
                   features_dir: str | Path | None = None,
                  ) -> dict:
-    """CMC rank-1/5/10 and mAP (percent) of `model` on the target's query/gallery ('plain', and
-    'rerank' when asked)."""
+    "CMC rank-1/5/10 and mAP (%) of `model` on target query/gallery: 'plain', 'rerank' if asked."
     target = "market1501" if cfg.data == "synthetic" else cfg.target
     f = reid_features(model, cfg, roots[target], target, device, cfg.workers)
     if features_dir is not None: save_run_features(model, cfg, f, features_dir)
