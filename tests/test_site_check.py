@@ -39,3 +39,41 @@ def test_public_api_lists_exported_functions_and_classes():
     api = check_site.public_api()
     assert api["load_reid"] == "datasets.load_reid" and api["reiddata"] == "datasets.ReidData"
     assert not any(k.startswith("_") for k in api)
+
+
+def _wrapped(x):
+    """The first sentence of this summary runs past the end of its line and so it continues
+    on the next line."""
+
+
+class _Exported:
+    "One line."
+    def method(self):
+        """A method whose summary continues
+        here."""
+    @property
+    def prop(self):
+        "One line.\n\nA second paragraph is fine."
+    def _private(self):
+        """Private methods are not
+        documented."""
+
+
+def test_wrapped_first_paragraph_is_found(tmp_path, monkeypatch):
+    "The old wrapped form is reported for functions, classes and public methods; one-liners pass."
+    import sys, types
+    fake = types.ModuleType("spreid_nb._fake_docs"); fake.f, fake.C = _wrapped, _Exported
+    monkeypatch.setitem(sys.modules, "spreid_nb._fake_docs", fake)
+    assert check_site.first_paragraph_spans_lines(_wrapped)
+    assert not check_site.first_paragraph_spans_lines(_Exported.prop.fget)
+    api = {"f": "_fake_docs.f", "c": "_fake_docs.C"}
+    assert check_site.wrapped_docstrings(api) == ["_fake_docs.f", "_fake_docs.C.method"]
+    (tmp_path / "a.html").write_text('<h3 id="f">f</h3><h3 id="c">C</h3>')
+    monkeypatch.setattr(check_site, "public_api", lambda: api)
+    found = check_site.scan(tmp_path)
+    assert found == ["docstring's first paragraph spans lines (show_doc italicises only the first line): "
+                     + n for n in ["_fake_docs.f", "_fake_docs.C.method"]], found
+
+
+def test_public_docstrings_have_one_line_first_paragraphs():
+    assert check_site.wrapped_docstrings() == []

@@ -4,7 +4,10 @@
 - an absolute path of a machine (a home, a work or temporary folder) anywhere on a page;
 - a warning, a traceback or stderr text in a stored cell output;
 - `show_doc(...)` source shown to the reader;
-- an exported function or class of `spreid_nb` without its documentation entry (a heading with its name).
+- an exported function or class of `spreid_nb` without its documentation entry (a heading with its name);
+- a docstring of the public API (exported functions and classes, public methods of exported classes) whose
+  first paragraph spans lines: `show_doc` italicises only the first line, so the rest falls out of the
+  italics and a backtick span across the break shows stray asterisks.
 
 Run after `mkdocs build`: `python tools/check_site.py [_site]`.
 """
@@ -64,6 +67,32 @@ def public_api() -> dict[str, str]:
     return api
 
 
+def first_paragraph_spans_lines(obj) -> bool:
+    "Whether `obj`'s docstring has a second line before its first blank line."
+    lines = (inspect.getdoc(obj) or "").splitlines()
+    return len(lines) > 1 and bool(lines[1].strip())
+
+
+def public_members(qualname: str):
+    "('module.name', object) for an exported symbol and, for a class, each public method it defines."
+    mod, name = qualname.split(".", 1)
+    obj = getattr(importlib.import_module(f"spreid_nb.{mod}"), name)
+    yield qualname, obj
+    if not inspect.isclass(obj): return
+    for key, v in vars(obj).items():
+        if key.startswith("_"): continue
+        if isinstance(v, (staticmethod, classmethod)): v = v.__func__
+        if isinstance(v, property): v = v.fget
+        if inspect.isfunction(v): yield f"{qualname}.{key}", v
+
+
+def wrapped_docstrings(api: dict[str, str] | None = None) -> list[str]:
+    "'module.name' of each public function, class or method whose docstring's first paragraph wraps."
+    api = public_api() if api is None else api
+    return [q for name in api.values() for q, obj in public_members(name)
+            if first_paragraph_spans_lines(obj)]
+
+
 def scan(site: Path) -> list[str]:
     problems, ids = [], set()
     pages = sorted(site.glob("*.html"))
@@ -81,6 +110,9 @@ def scan(site: Path) -> list[str]:
                 problems.append(f"{page.name}: warning/traceback in a stored output: {data.strip()[:100]!r}")
     for key, name in public_api().items():
         if key not in ids: problems.append(f"undocumented: {name} has no entry on any page")
+    for name in wrapped_docstrings():
+        problems.append("docstring's first paragraph spans lines (show_doc italicises only the first"
+                        f" line): {name}")
     return problems
 
 
