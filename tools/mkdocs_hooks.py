@@ -43,8 +43,10 @@ def _doc_markdown(obj) -> str:
     "nbdev's `show_doc` markdown for `obj`, with our source link in place of its Quarto-only attribute syntax."
     from nbdev.showdoc import show_doc
     doc = getattr(obj, "__doc__", None)
-    flat = " ".join(doc.split()) if isinstance(doc, str) else doc
-    try: obj.__doc__ = flat       # a docstring wrapped over lines: one paragraph (show_doc italicises line 1)
+    # each paragraph on one line (show_doc italicises line 1, so the summary must be all of it)
+    flat = ("\n\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", doc.strip()))
+            if isinstance(doc, str) else doc)
+    try: obj.__doc__ = flat
     except (AttributeError, TypeError): pass
     try: md = show_doc(obj)._repr_markdown_()
     finally:
