@@ -71,8 +71,8 @@ def test_wrapped_first_paragraph_is_found(tmp_path, monkeypatch):
     (tmp_path / "a.html").write_text('<h3 id="f">f</h3><h3 id="c">C</h3>')
     monkeypatch.setattr(check_site, "public_api", lambda: api)
     found = check_site.scan(tmp_path)
-    assert found == ["docstring's first paragraph spans lines (show_doc italicises only the first line): "
-                     + n for n in ["_fake_docs.f", "_fake_docs.C.method"]], found
+    why = "docstring's first paragraph spans lines (show_doc italicises only the first line): "
+    assert found == [why + n for n in ["_fake_docs.f", "_fake_docs.C.method"]], found
 
 
 def test_public_docstrings_have_one_line_first_paragraphs():

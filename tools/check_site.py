@@ -4,10 +4,11 @@
 - an absolute path of a machine (a home, a work or temporary folder) anywhere on a page;
 - a warning, a traceback or stderr text in a stored cell output;
 - `show_doc(...)` source shown to the reader;
-- an exported function or class of `spreid_nb` without its documentation entry (a heading with its name);
-- a docstring of the public API (exported functions and classes, public methods of exported classes) whose
-  first paragraph spans lines: `show_doc` italicises only the first line, so the rest falls out of the
-  italics and a backtick span across the break shows stray asterisks.
+- an exported function or class of `spreid_nb` without its documentation entry (a heading with its
+  name);
+- a docstring of the public API (exported functions and classes, public methods of exported classes)
+  whose first paragraph spans lines: `show_doc` italicises only the first line, so the rest falls
+  out of the italics and a backtick span across the break shows stray asterisks.
 
 Run after `mkdocs build`: `python tools/check_site.py [_site]`.
 """
@@ -74,7 +75,7 @@ def first_paragraph_spans_lines(obj) -> bool:
 
 
 def public_members(qualname: str):
-    "('module.name', object) for an exported symbol and, for a class, each public method it defines."
+    "('module.name', object) for an exported symbol and, for a class, each public method of it."
     mod, name = qualname.split(".", 1)
     obj = getattr(importlib.import_module(f"spreid_nb.{mod}"), name)
     yield qualname, obj
@@ -87,7 +88,7 @@ def public_members(qualname: str):
 
 
 def wrapped_docstrings(api: dict[str, str] | None = None) -> list[str]:
-    "'module.name' of each public function, class or method whose docstring's first paragraph wraps."
+    "'module.name' of each public function, class or method whose docstring's summary wraps."
     api = public_api() if api is None else api
     return [q for name in api.values() for q, obj in public_members(name)
             if first_paragraph_spans_lines(obj)]
@@ -111,8 +112,8 @@ def scan(site: Path) -> list[str]:
     for key, name in public_api().items():
         if key not in ids: problems.append(f"undocumented: {name} has no entry on any page")
     for name in wrapped_docstrings():
-        problems.append("docstring's first paragraph spans lines (show_doc italicises only the first"
-                        f" line): {name}")
+        problems.append("docstring's first paragraph spans lines"
+                        f" (show_doc italicises only the first line): {name}")
     return problems
 
 
