@@ -204,15 +204,19 @@ def _logged(runs_root: str | Path) -> Iterator[tuple[Any, Path]]:
         try: yield TrainConfig(**json.loads(c.read_text())), c.parent
         except (OSError, ValueError, TypeError): continue
 
+def _last_logged(run: Path) -> dict | None:
+    "The last row of a run's `metrics.csv` (its step and wall seconds so far); None if empty."
+    with open(run / "metrics.csv") as f: rows = list(csv.DictReader(f))
+    return rows[-1] if rows else None
+
 def step_costs(runs_root: str | Path) -> dict:
     "Seconds per megapixel of batch per (kind, backbone), as runs under `runs_root` logged them."
     seen: dict = {}
     for cfg, d in _logged(runs_root):
-        try:
-            with open(d / "metrics.csv") as f: rows = list(csv.DictReader(f))
+        try: last = _last_logged(d)
         except OSError: continue
-        if rows and float(rows[-1]["wall_s"]) > 0 and int(rows[-1]["step"]) > 0:
-            sec = float(rows[-1]["wall_s"]) / int(rows[-1]["step"])
+        if last and float(last["wall_s"]) > 0 and int(last["step"]) > 0:
+            sec = float(last["wall_s"]) / int(last["step"])
             seen.setdefault(_kind(cfg), []).append(sec / _mpx(cfg))
     return {k: median(v) for k, v in seen.items()}
 
@@ -247,9 +251,8 @@ def estimate_seconds(cfg, # a run's resolved `TrainConfig`
 # %% ../nbs/09a_plan.ipynb #p016
 def runs_train_seconds(runs: dict) -> float:
     "Training wall seconds of `runs` (key -> run folder) as their `metrics.csv` logged them."
-    import csv
     total = 0.0
     for r in set(map(str, runs.values())):
-        with open(Path(r) / "metrics.csv") as f: rows = list(csv.DictReader(f))
-        if rows: total += float(rows[-1]["wall_s"])
+        last = _last_logged(Path(r))
+        if last: total += float(last["wall_s"])
     return round(total, 1)

@@ -727,8 +727,7 @@ class _RunLog:
 def _save_run(ck_path: Path, model: nn.Module, optim: _Optim, done: int, cfg: TrainConfig,
               cfg_dict: dict, num_classes: int):
     "Write `last.pt` after `done` steps; the finished run's checkpoint is the model alone."
-    going = done < cfg.iters
-    resumable = optim.state_dict() if going else {}
+    resumable = optim.state_dict() if done < cfg.iters else {}
     save_checkpoint(ck_path, model=model.state_dict(), **resumable, step=done,
                     config=cfg_dict,
                     task=cfg.task, model_name=cfg.model,

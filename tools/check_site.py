@@ -109,9 +109,10 @@ def scan(site: Path) -> list[str]:
                 problems.append(f"{page.name}: stderr in a stored output: {data.strip()[:100]!r}")
             elif BAD_OUTPUT.search(data):
                 problems.append(f"{page.name}: warning/traceback in a stored output: {data.strip()[:100]!r}")
-    for key, name in public_api().items():
+    api = public_api()
+    for key, name in api.items():
         if key not in ids: problems.append(f"undocumented: {name} has no entry on any page")
-    for name in wrapped_docstrings():
+    for name in wrapped_docstrings(api):
         problems.append("docstring's first paragraph spans lines"
                         f" (show_doc italicises only the first line): {name}")
     return problems
