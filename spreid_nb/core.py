@@ -260,23 +260,30 @@ def worker_errors() -> Iterator[None]:
         raise short from None
 
 # %% ../nbs/00_core.ipynb #c029
-def config_hash(config: dict) -> str:
+def config_hash(config: dict, # a JSON-able config
+                ignore: tuple = (), # keys left out: where things lie, not what the run is
+               ) -> str:
     "A stable 8-hex-digit hash of a JSON-able config (key order does not matter)."
-    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    kept = _identity(config, ignore)
+    return hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+def _identity(config: dict, ignore: tuple) -> dict:
+    return {k: v for k, v in config.items() if k not in ignore}
 
 def run_dir(root: str | Path, # folder holding all runs
             name: str, # experiment name, e.g. "baseline-inception_v3"
             config: dict, # the fully resolved config
+            ignore: tuple = (), # keys neither hashed nor compared (e.g. where the data lies)
            ) -> Path:
     "Create (or reopen) the run folder `root/name-<hash of config>`, with `config.json` inside."
     if not name or any(c in name for c in "/\\"):
         raise ValueError(f"run name must be a plain folder name, got {name!r}")
-    d = Path(root) / f"{name}-{config_hash(config)}"
+    d = Path(root) / f"{name}-{config_hash(config, ignore)}"
     cfg_file = d / "config.json"
     want = json.loads(json.dumps(config, sort_keys=True, default=str))
     if cfg_file.exists():
         have = json.loads(cfg_file.read_text())
-        if have != want:
+        if _identity(have, ignore) != _identity(want, ignore):
             raise ValueError(
                 f"run folder {d} holds a different config.json; refusing to reuse it (delete the"
                 " folder to start over)"

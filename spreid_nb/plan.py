@@ -52,9 +52,10 @@ class Plan:
 
     def folder(self, run: Run) -> Path:
         "The folder `run` trains into (`core.run_dir`'s name), known before it exists."
-        from spreid_nb.train import config_record
+        from spreid_nb.train import LOCATION_FIELDS, config_record
         from spreid_nb.core import config_hash
-        return Path(self.runs_root) / f"{run.key}-{config_hash(config_record(run.cfg))}"
+        rec = config_record(run.cfg, self.runs_root)
+        return Path(self.runs_root) / f"{run.key}-{config_hash(rec, LOCATION_FIELDS)}"
 
     def _src(self, run: Run, runs: dict | None) -> Path:
         return Path(runs[run.key]) if runs is not None else self.folder(run)

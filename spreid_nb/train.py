@@ -31,12 +31,12 @@ from .core import (atomic_write, get_device, provenance, save_json, seed_everyth
 from .core import one_writer, worker_errors
 
 # %% auto #0
-__all__ = ['SIZES', 'PRESETS', 'STAGES', 'METRIC_FIELDS', 'CUHK03_DRAWS', 'size_fields', 'TrainConfig', 'resolve_config',
-           'config_record', 'lr_factor', 'config_for', 'dist_env', 'under_torchrun', 'setup_process', 'StepBatches',
-           'save_checkpoint', 'load_checkpoint', 'data_roots', 'train_dataset', 'build_run_model', 'check_input_size',
-           'batch_inputs', 'ProgressLines', 'progress_bar', 'train', 'model_from_config', 'load_trained',
-           'reid_features', 'features_file', 'save_run_features', 'eval_protocol', 'score_reid', 'evaluate_reid',
-           'evaluate_parser', 'plot_learning_curve', 'main', 'ensure_run']
+__all__ = ['SIZES', 'PRESETS', 'LOCATION_FIELDS', 'STAGES', 'METRIC_FIELDS', 'CUHK03_DRAWS', 'size_fields', 'TrainConfig',
+           'resolve_config', 'config_record', 'lr_factor', 'config_for', 'dist_env', 'under_torchrun', 'setup_process',
+           'StepBatches', 'save_checkpoint', 'load_checkpoint', 'data_roots', 'train_dataset', 'build_run_model',
+           'check_input_size', 'batch_inputs', 'ProgressLines', 'progress_bar', 'train', 'model_from_config',
+           'load_trained', 'reid_features', 'features_file', 'save_run_features', 'eval_protocol', 'score_reid',
+           'evaluate_reid', 'evaluate_parser', 'plot_learning_curve', 'main', 'ensure_run']
 
 # %% ../nbs/09_train.ipynb #c005t
 SIZES: dict[str, dict[str, tuple[int, int]]] = {
@@ -211,11 +211,24 @@ def _check_values(cfg: TrainConfig):
                              f"{h}x{w} images; each side must be at least {least} pixels")
 
 # %% ../nbs/09_train.ipynb #c006bn
-def config_record(cfg: TrainConfig) -> dict:
+LOCATION_FIELDS = ("data_root",)
+"Config fields that say where the data lies, not what a run is: stored, but not in a run's name."
+
+def config_record(cfg: TrainConfig,
+                  root: str | Path | None = None, # the folder holding the run (a runs root)
+                 ) -> dict:
     "The JSON-able record of `cfg` that runs store and hash (`output_stride` only when not 32)."
     rec = json.loads(json.dumps(asdict(cfg), default=str))
     if rec.get("output_stride") == 32: rec.pop("output_stride")
+    if root is not None:
+        for k in ("init_from", "parser_ckpt", "pretrained"): rec[k] = _beside(rec[k], Path(root))
     return rec
+
+def _beside(path: str | None, root: Path) -> str | None:
+    "`path` as `../<run>/<file>` when it lies inside `root` (another run's file), else as given."
+    if path in (None, "imagenet"): return path
+    p, r = Path(path).resolve(), root.resolve()
+    return f"../{p.relative_to(r).as_posix()}" if p.is_relative_to(r) else path
 
 # %% ../nbs/09_train.ipynb #c010
 def lr_factor(it: int, # the iteration about to run (0-based)
@@ -543,8 +556,9 @@ def _check_run_folder(cfg_dict: dict, out: Path, resume: bool):
     has_ck = (out / "checkpoints" / "last.pt").exists()
     if (out / "config.json").exists() and has_ck:
         have = json.loads((out / "config.json").read_text())
-        if have != cfg_dict:
-            diff = sorted(k for k in set(have) | set(cfg_dict) if have.get(k) != cfg_dict.get(k))
+        diff = sorted(k for k in set(have) | set(cfg_dict)
+                      if k not in LOCATION_FIELDS and have.get(k) != cfg_dict.get(k))
+        if diff:
             raise ValueError(f"{out} holds a run of another config (differs in {diff}); "
                              "use another folder")
     if has_ck and not resume:
@@ -557,7 +571,7 @@ def _one_run_writer(fn):
     @functools.wraps(fn)
     def run(cfg: TrainConfig, out: str | Path, resume: bool = False, *args, **kw):
         _check_values(cfg); _check_files(cfg)
-        out = Path(out); cfg_dict = config_record(cfg)  # as the run stores it
+        out = Path(out); cfg_dict = config_record(cfg, out.parent)  # as stored
         if out.exists() and not out.is_dir(): raise ValueError(f"{out} is a file, not a run folder")
         if dist_env()[0] != 0: return fn(cfg, out, resume, *args, **kw)
         out.mkdir(parents=True, exist_ok=True)
@@ -763,7 +777,7 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
     "Train the model `cfg` names into the run folder `out`; returns `out`."
     rank, world, device = setup_process(cfg)
     out = Path(out); ck_path = out / "checkpoints" / "last.pt"
-    cfg_dict = config_record(cfg)
+    cfg_dict = config_record(cfg, out.parent)
     if rank == 0: save_json(cfg_dict, out / "config.json")
     seed_everything(cfg.seed)
     roots = data_roots(cfg)
@@ -1040,7 +1054,7 @@ def ensure_run(cfg: TrainConfig, # the run's resolved config
     "The folder of a finished run of `cfg`: reused when present, else trained (or resumed)."
     from spreid_nb.core import run_dir
     import shutil
-    d = run_dir(runs_root, name, config_record(cfg))
+    d = run_dir(runs_root, name, config_record(cfg, runs_root), LOCATION_FIELDS)
     if reuse and (d / "eval.json").exists() and (d / "checkpoints" / "last.pt").exists(): return d
     if not reuse:
         for p in ["checkpoints", "metrics.csv", "eval.json", "learning_curve.png", "parser.pt"]:

@@ -40,12 +40,13 @@ def test_paper_preset_validates_layout_and_starts(tmp_path):
         c = one(prefix)
         assert (c["backbone"], c["height"], c["width"], c["lr"], c["momentum"], c["data"]) == (bb, 492, 164, 0.01, 0.9, "market1501")
         ft = one(prefix[:-1] + "-ft-market1501-")
-        assert (ft["backbone"], ft["height"], ft["width"], ft["lr"]) == (bb, 748, 246, 0.001) and ft["init_from"].startswith(str(tmp_path))
+        assert (ft["backbone"], ft["height"], ft["width"], ft["lr"]) == (bb, 748, 246, 0.001)
+        assert ft["init_from"].startswith(f"../{prefix}") and ft["init_from"].endswith("/checkpoints/last.pt")
     for v in ("wfg", "wofg"):
         c = one(f"spreid_{v}-exclusive-")
         assert (c["model"], c["backbone"], c["parser_backbone"], c["height"], c["width"], c["parser_size"]) == \
                (f"spreid_{v}", "inception_v3", "inception_v3", 512, 170, [512, 512])
-        assert c["parser_ckpt"].endswith("parser.pt") and one(f"spreid_{v}-exclusive-ft-market1501-")["height"] == 748
+        assert c["parser_ckpt"].startswith("../parser-") and c["parser_ckpt"].endswith("/parser.pt") and one(f"spreid_{v}-exclusive-ft-market1501-")["height"] == 748
     assert all((tmp_path / "runs" / n / "eval.json").exists() for n in cfgs), sorted(cfgs)
     table = pd.read_csv(tmp_path / "figs" / "table6.csv")
     assert set(table.method) >= {"Inception-V3 ft", "Inception-V3 ft*", "SPReID combined-ft", "SPReID combined-ft*"}

@@ -84,3 +84,28 @@ def test_bad_input_fails_before_training(tmp_path):
     for d in "abc": assert not (tmp_path / d / "checkpoints").exists()
     r = _run(["--preset", "smoke", "--set", "bogus=1", "--out", str(tmp_path / "d")], check=False)
     assert r.returncode == 2 and "unknown config key(s) ['bogus']" in r.stderr
+
+
+def test_moved_runs_folder_is_reused(tmp_path, monkeypatch):
+    "Runs moved to another folder, their data elsewhere too, keep their names: nothing trains again."
+    import shutil
+    from spreid_nb import train as T
+    from spreid_nb.plan import Plan
+
+    def chain(top: Path, trained: dict) -> dict:
+        "A parser, SPReID on it, a baseline and its fine-tuning: files of one run start another."
+        plan, runs = Plan("smoke", top / "runs", dict(threads=1, data_root=str(top / "data"))), {}
+        steps = [plan.parser, lambda: plan.spreid("wfg", shared=True, runs=runs),
+                 lambda: plan.baseline("L"), lambda: plan.finetuned(plan.baseline("L"), runs)]
+        for step in steps:  # each after the runs it starts from
+            r = step(); trained[r.key] = plan.run(r, runs).name
+        return trained
+
+    before = chain(tmp_path / "a", {})
+    cfg = (tmp_path / "a" / "runs" / before["spreid_wfg-shared"] / "config.json").read_text()
+    assert f'"../{before["parser"]}/parser.pt"' in cfg, "another run's file is stored relative"
+    shutil.move(tmp_path / "a", tmp_path / "b")
+
+    def refuse(cfg, out, *a, **k): raise AssertionError(f"{Path(out).name} trained again")
+    monkeypatch.setattr(T, "train", refuse)
+    assert chain(tmp_path / "b", {}) == before
