@@ -992,17 +992,15 @@ def _write_eval(model, cfg, roots, device, out: Path, step: int):
 # %% ../nbs/09_train.ipynb #c033s5
 def plot_learning_curve(metrics_csv: str | Path, png: str | Path, title: str = "") -> Path:
     "Loss, batch accuracy and learning rate against the step, from a run's `metrics.csv`."
-    import matplotlib; matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: the caller's backend and figures stay as they are
     with open(metrics_csv) as f: rows = list(csv.DictReader(f))
     if not rows: raise ValueError(f"{metrics_csv} has no logged steps")
     s = [int(r["step"]) for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 2.8))
+    fig = Figure(figsize=(11, 2.8)); axes = fig.subplots(1, 3)
     for ax, k in zip(axes, ["loss", "acc", "lr"]):
         ax.plot(s, [float(r[k]) for r in rows]); ax.set_xlabel("step"); ax.set_title(k)
     fig.suptitle(title, fontsize=10); fig.tight_layout()
     with atomic_write(png) as f: fig.savefig(f, format="png", dpi=80)
-    plt.close(fig)
     return Path(png)
 
 # %% ../nbs/09_train.ipynb #c035
