@@ -992,7 +992,7 @@ def _write_eval(model, cfg, roots, device, out: Path, step: int):
 # %% ../nbs/09_train.ipynb #c033s5
 def plot_learning_curve(metrics_csv: str | Path, png: str | Path, title: str = "") -> Path:
     "Loss, batch accuracy and learning rate against the step, from a run's `metrics.csv`."
-    from matplotlib.figure import Figure  # not pyplot: the caller's backend and figures stay as they are
+    from matplotlib.figure import Figure  # not pyplot: the caller's backend stays as it is
     with open(metrics_csv) as f: rows = list(csv.DictReader(f))
     if not rows: raise ValueError(f"{metrics_csv} has no logged steps")
     s = [int(r["step"]) for r in rows]
