@@ -28,7 +28,7 @@ import torch
 # %% auto #0
 __all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'save_json', 'Busy', 'one_writer', 'git_commit',
            'device_name', 'provenance', 'provenance_line', 'shown', 'Timer', 'short_error', 'printable',
-           'worker_errors', 'config_hash', 'run_dir']
+           'worker_errors', 'config_hash', 'run_path', 'run_dir']
 
 # %% ../nbs/00_core.ipynb #c006
 def set_threads(n: int | None = None, # torch's intra-op threads; None reads `SPREID_THREADS`
@@ -270,15 +270,24 @@ def config_hash(config: dict, # a JSON-able config
 def _identity(config: dict, ignore: tuple) -> dict:
     return {k: v for k, v in config.items() if k not in ignore}
 
+def run_path(root: str | Path, # folder holding all runs
+             name: str, # experiment name, e.g. "baseline-inception_v3"
+             config: dict, # the fully resolved config
+             ignore: tuple = (), # keys neither hashed nor compared (e.g. where the data lies)
+            ) -> Path:
+    "The folder `run_dir` opens for `config`, not yet created: `root/name-<hash of config>`."
+    if not name or any(c in name for c in "/\\"):
+        raise ValueError(f"run name must be a plain folder name, got {name!r}")
+    return Path(root) / f"{name}-{config_hash(config, ignore)}"
+
+# %% ../nbs/00_core.ipynb #c029b
 def run_dir(root: str | Path, # folder holding all runs
             name: str, # experiment name, e.g. "baseline-inception_v3"
             config: dict, # the fully resolved config
             ignore: tuple = (), # keys neither hashed nor compared (e.g. where the data lies)
            ) -> Path:
     "Create (or reopen) the run folder `root/name-<hash of config>`, with `config.json` inside."
-    if not name or any(c in name for c in "/\\"):
-        raise ValueError(f"run name must be a plain folder name, got {name!r}")
-    d = Path(root) / f"{name}-{config_hash(config, ignore)}"
+    d = run_path(root, name, config, ignore)
     cfg_file = d / "config.json"
     want = json.loads(json.dumps(config, sort_keys=True, default=str))
     if cfg_file.exists():

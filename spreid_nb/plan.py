@@ -51,11 +51,9 @@ class Plan:
     def synthetic(self) -> bool: return self.preset != "paper"
 
     def folder(self, run: Run) -> Path:
-        "The folder `run` trains into (`core.run_dir`'s name), known before it exists."
-        from spreid_nb.train import LOCATION_FIELDS, config_record
-        from spreid_nb.core import config_hash
-        rec = config_record(run.cfg, self.runs_root)
-        return Path(self.runs_root) / f"{run.key}-{config_hash(rec, LOCATION_FIELDS)}"
+        "The folder `run` trains into (`train.run_folder`), known before it exists."
+        from spreid_nb.train import run_folder
+        return run_folder(run.cfg, self.runs_root, run.key)
 
     def _src(self, run: Run, runs: dict | None) -> Path:
         return Path(runs[run.key]) if runs is not None else self.folder(run)

@@ -36,7 +36,7 @@ __all__ = ['SIZES', 'PRESETS', 'LOCATION_FIELDS', 'STAGES', 'METRIC_FIELDS', 'CU
            'StepBatches', 'save_checkpoint', 'load_checkpoint', 'data_roots', 'train_dataset', 'build_run_model',
            'check_input_size', 'batch_inputs', 'ProgressLines', 'progress_bar', 'train', 'model_from_config',
            'load_trained', 'reid_features', 'features_file', 'save_run_features', 'eval_protocol', 'score_reid',
-           'evaluate_reid', 'evaluate_parser', 'plot_learning_curve', 'main', 'ensure_run']
+           'evaluate_reid', 'evaluate_parser', 'plot_learning_curve', 'main', 'run_folder', 'ensure_run']
 
 # %% ../nbs/09_train.ipynb #c005t
 SIZES: dict[str, dict[str, tuple[int, int]]] = {
@@ -1043,6 +1043,14 @@ def main(argv: list[str] | None = None) -> Path:
 if __name__ == "__main__" and "__file__" in globals(): main()
 
 # %% ../nbs/09_train.ipynb #c039
+def run_folder(cfg: TrainConfig, # the run's resolved config
+               runs_root: str | Path, # folder of all runs
+               name: str, # a readable prefix, e.g. "baseline-resnet18-128x64"
+              ) -> Path:
+    "The folder `ensure_run` gives `cfg`, known before it exists (`core.run_path`)."
+    from spreid_nb.core import run_path
+    return run_path(runs_root, name, config_record(cfg, runs_root), LOCATION_FIELDS)
+
 def ensure_run(cfg: TrainConfig, # the run's resolved config
                runs_root: str | Path, # folder of all runs
                name: str, # a readable prefix, e.g. "baseline-resnet18-128x64"
