@@ -102,6 +102,55 @@ def _to_stride16(family: str, layers: OrderedDict) -> OrderedDict:
             _dilate(m)
     return layers
 
+# %% ../nbs/03_backbones.ipynb #c010t1
+GRAPHS = ("torchvision", "tf")
+
+class _PoolBranchBlock(nn.Module):
+    "An Inception A, C or E block (torchvision's modules) whose pooling branch pools as `pool` says."
+    def __init__(self, block: nn.Module, kind: str, # "A", "C" or "E"
+                 pool: str = "avg", # "avg" or "max"
+                 k: int = 3, # window (stride 1, size-preserving padding)
+                 count_pad: bool = False, # average over padded zeros too (torchvision) or not (TF)
+                ):
+        super().__init__()
+        for n, m in block.named_children(): self.add_module(n, m)
+        self.kind, self.pool, self.k, self.count_pad = kind, pool, k, count_pad
+
+    def _pooled(self, x):
+        if self.pool == "max": return F.max_pool2d(x, self.k, 1, self.k // 2)
+        return F.avg_pool2d(x, self.k, 1, self.k // 2, count_include_pad=self.count_pad)
+
+    def _towers(self, x) -> list:
+        if self.kind == "A":
+            return [self.branch5x5_2(self.branch5x5_1(x)),
+                    self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))]
+        if self.kind == "C":
+            a, b = self.branch7x7_1(x), self.branch7x7dbl_1(x)
+            for i in (2, 3): a = getattr(self, f"branch7x7_{i}")(a)
+            for i in (2, 3, 4, 5): b = getattr(self, f"branch7x7dbl_{i}")(b)
+            return [a, b]
+        a, b = self.branch3x3_1(x), self.branch3x3dbl_2(self.branch3x3dbl_1(x))
+        return [torch.cat([self.branch3x3_2a(a), self.branch3x3_2b(a)], 1),
+                torch.cat([self.branch3x3dbl_3a(b), self.branch3x3dbl_3b(b)], 1)]
+
+    def forward(self, x):
+        return torch.cat([self.branch1x1(x), *self._towers(x), self.branch_pool(self._pooled(x))], 1)
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind}, pool={self.pool} {self.k}x{self.k}, count_pad={self.count_pad}"
+
+_BLOCK_KINDS = {**{n: "A" for n in ("Mixed_5b", "Mixed_5c", "Mixed_5d")},
+                **{n: "C" for n in ("Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e")},
+                "Mixed_7b": "E", "Mixed_7c": "E"}
+
+def _to_tf_graph(layers: OrderedDict, output_stride: int) -> OrderedDict:
+    "TF's pooling in every Inception block: no padded zeros averaged, `Mixed_7c` max; 5x5 if dilated."
+    for name, kind in _BLOCK_KINDS.items():
+        dilated = output_stride == 16 and name.startswith("Mixed_7")
+        layers[name] = _PoolBranchBlock(layers[name], kind, "max" if name == "Mixed_7c" else "avg",
+                                        5 if dilated else 3)
+    return layers
+
 # %% ../nbs/03_backbones.ipynb #c012
 _STEPS = {  # (kernel, stride, padding) of the layers that change the size, in order
     # 1a 2a mp1 4a mp2 6a 7a
@@ -123,10 +172,12 @@ class Backbone(nn.Sequential):
                  layers: OrderedDict, # torchvision's layers in forward order
                  # 32, or 16 with the last reduction at stride 1 and dilation after it
                  output_stride: int = 32,
+                 graph: str = "torchvision", # the pooling of `GRAPHS` the layers were built with
                 ):
         super().__init__(layers)
         spec = BACKBONES[arch]
         self.arch, self.output_stride, self.family = arch, output_stride, spec.family
+        self.graph = graph
         self.out_channels = spec.out_channels
         self.weights_source = "random init"
         self.set_input_norm(spec.mean, spec.std)
@@ -194,7 +245,8 @@ def check_input(self: Backbone, x: torch.Tensor):
 def extra_repr(self: Backbone) -> str:
     return (
         f"arch={self.arch!r}, out_channels={self.out_channels},"
-        f" output_stride={self.output_stride}, weights={self.weights_source!r}"
+        f" output_stride={self.output_stride}, graph={self.graph!r},"
+        f" weights={self.weights_source!r}"
     )
 
 # %% ../nbs/03_backbones.ipynb #c016
@@ -298,21 +350,43 @@ def load_backbone_weights(model: Backbone, # the backbone to load into
     return model
 
 # %% ../nbs/03_backbones.ipynb #c019
+def _tf_dump(pretrained: Any) -> bool:
+    "Is `pretrained` a folder of the authors' TF Inception-V3 dump (one `.h5` file per layer)?"
+    return isinstance(pretrained, (str, os.PathLike)) and Path(pretrained).is_dir() and any(
+        Path(pretrained).glob("*.h5"))
+
+def _resolve_graph(name: str, graph: str, pretrained: Any) -> str:
+    "The pooling graph to build: `graph`, or for 'auto' TF's for the authors' dump."
+    if graph not in GRAPHS + ("auto",):
+        raise ValueError(f"graph must be one of {GRAPHS + ('auto',)}, got {graph!r}")
+    if graph == "auto": graph = "tf" if _tf_dump(pretrained) else "torchvision"
+    if graph == "tf" and BACKBONES[name].family != "inception":
+        raise ValueError(f"graph='tf' is Inception-V3's TF pooling; {name} has none")
+    return graph
+
 def build_backbone(
     name: str,  # "inception_v3", "resnet50", "resnet152", or "resnet18"/"resnet34" (CPU presets)
-    # None (random init), "imagenet", a weights enum member or name, or a file
+    # None (random init), "imagenet", a weights enum member or name, a file, or the folder of
+    # the authors' TF Inception-V3 dump (`03a_inception_dump`)
     pretrained: Any = None,
     # 32 (the classifier's) or 16 (last reduction at stride 1, dilation 2 after it)
     output_stride: int = 32,
     download: bool = True,  # let torchvision download weights missing from its cache
+    # pooling: "torchvision", "tf" (the graph of TF's weights), "auto" (tf for the TF dump)
+    graph: str = "auto",
 ) -> Backbone:
     "A torchvision backbone giving its last map at any size; has `.out_channels`, `.output_stride`."
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
     if output_stride not in (16, 32):
         raise ValueError(f"output_stride must be 32 or 16, got {output_stride}")
-    layers = _torchvision_layers(name, init_weights=pretrained is None)
+    graph = _resolve_graph(name, graph, pretrained)
+    layers = _torchvision_layers(name, init_weights=pretrained is None or _tf_dump(pretrained))
     if output_stride == 16: layers = _to_stride16(BACKBONES[name].family, layers)
-    model = Backbone(name, layers, output_stride)
-    if pretrained is not None: load_backbone_weights(model, pretrained, download)
+    if graph == "tf": layers = _to_tf_graph(layers, output_stride)
+    model = Backbone(name, layers, output_stride, graph)
+    if _tf_dump(pretrained):
+        from .inception_dump import load_tf_dump   # the importer builds on this module
+        load_tf_dump(model, pretrained)
+    elif pretrained is not None: load_backbone_weights(model, pretrained, download)
     return model
