@@ -220,6 +220,18 @@ def feature_size(self: Backbone, h: int, w: int) -> tuple[int, int]:
                                                                             self.output_stride,
                                                                             w)
 
+@patch
+def forward_taps(self: Backbone, x: torch.Tensor, # RGB in [0, 1], as `forward` takes it
+                 taps: tuple = (), # names of layers whose outputs are kept too
+                ) -> tuple[torch.Tensor, dict]:
+    "The last map of `x` and the outputs of the `taps` layers (e.g. a stride-4 map for a decoder)."
+    self.check_input(x)
+    x, kept = self.normalize(x), {}
+    for name, layer in self.named_children():
+        x = layer(x)
+        if name in taps: kept[name] = x
+    return x, kept
+
 # %% ../nbs/03_backbones.ipynb #c014q2
 @patch
 def check_input(self: Backbone, x: torch.Tensor):

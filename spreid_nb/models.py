@@ -42,15 +42,17 @@ class Baseline(nn.Module):
         download: bool = True,  # let torchvision download missing weights
         # 32, or 16: a re-ID map twice as tall and wide (see `build_backbone`)
         output_stride: int = 32,
+        graph: str = "auto",  # the backbone's pooling (see `build_backbone`)
     ):
         super().__init__()
         self.backbone = build_backbone(
-            backbone, pretrained, output_stride=output_stride, download=download
+            backbone, pretrained, output_stride=output_stride, download=download, graph=graph
         )
         self.embed_dim = self.backbone.out_channels
         self.classifier = nn.Linear(self.embed_dim, num_classes) if num_classes else None
         self.config = dict(name="baseline", backbone=backbone, num_classes=num_classes)
         if output_stride != 32: self.config["output_stride"] = output_stride
+        if self.backbone.graph != "torchvision": self.config["graph"] = self.backbone.graph
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         "Embedding (B, C) in eval mode; `(logits, embedding)` in training mode."
@@ -63,9 +65,11 @@ def baseline(
     pretrained: Any = None,
     download: bool = True,
     output_stride: int = 32,
+    graph: str = "auto",
 ) -> Baseline:
     "The paper's baseline: `backbone` with global average pooling (Section 3.3, Tables 2 and 3)."
-    return Baseline(backbone, num_classes, pretrained, download, output_stride=output_stride)
+    return Baseline(backbone, num_classes, pretrained, download, output_stride=output_stride,
+                    graph=graph)
 
 # %% ../nbs/06_models.ipynb #c009
 def _resize(x: torch.Tensor, size: tuple) -> torch.Tensor:
@@ -114,13 +118,14 @@ class SPReID(nn.Module):
                  output_stride: int = 32,
                  # one of `REGION_SOURCES` (controls of the study notebook)
                  region_source: str = "learned",
+                 graph: str = "auto", # the re-ID backbone's pooling (see `build_backbone`)
                 ):
         super().__init__()
         _check_spreid_args(parser, variant, region_source)
         self.variant, self.shared_backbone = variant, shared_backbone
         self.region_source = region_source
         self.reid_size, self.parser_size = tuple(reid_size), tuple(parser_size)
-        bb = dict(output_stride=output_stride, download=download)
+        bb = dict(output_stride=output_stride, download=download, graph=graph)
         self.backbone = build_backbone(backbone, pretrained, **bb)
         self.semantic_backbone = (None if shared_backbone
                                   else build_backbone(backbone, pretrained, **bb))
@@ -136,6 +141,7 @@ class SPReID(nn.Module):
                            parser_size=list(self.parser_size), parser=dict(parser.config))
         if output_stride != 32: self.config["output_stride"] = output_stride
         if region_source != "learned": self.config["region_source"] = region_source
+        if self.backbone.graph != "torchvision": self.config["graph"] = self.backbone.graph
 
 # %% ../nbs/06_models.ipynb #c009s1u
 @patch
@@ -210,6 +216,7 @@ def spreid(variant: str = "wfg", # "wfg" or "wofg"
            output_stride: int = 32, # re-ID backbone(s): 32 or 16
            # learned | oracle | shuffled | uniform (see `SPReID.source_regions`)
            region_source: str = "learned",
+           graph: str = "auto", # the re-ID backbone's pooling (see `build_backbone`)
           ) -> SPReID:
     "SPReID w/ or w/o foreground, shared or exclusive backbone; frozen `parser` or `parser_ckpt`."
     if (parser is None) == (parser_ckpt is None):
@@ -227,7 +234,7 @@ def spreid(variant: str = "wfg", # "wfg" or "wofg"
         )
     return SPReID(parser, variant, shared_backbone, backbone, num_classes, reid_size, parser_size,
                   pretrained, download,
-                  output_stride=output_stride, region_source=region_source)
+                  output_stride=output_stride, region_source=region_source, graph=graph)
 
 # %% ../nbs/06_models.ipynb #c027
 def combine(

@@ -14,12 +14,12 @@ from torch import nn
 
 from .core import atomic_write
 from .datasets import IGNORE_LABEL, LIP_LABELS, REGIONS, group_probs
-from .backbones import BACKBONES, build_backbone
+from .backbones import _STEPS, BACKBONES, build_backbone
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['ASPP_RATES', 'PARSER_FORMAT', 'VGG_MEAN_RGB', 'ASPP', 'HumanParser', 'parsing_loss', 'save_parser', 'load_parser',
-           'chainer_parser_names', 'import_chainer_parser']
+__all__ = ['ASPP_RATES', 'SKIP_LAYERS', 'PARSER_FORMAT', 'VGG_MEAN_RGB', 'ASPP', 'Decoder', 'HumanParser', 'parsing_loss',
+           'save_parser', 'load_parser', 'chainer_parser_names', 'import_chainer_parser']
 
 # %% ../nbs/04_parser.ipynb #c006
 ASPP_RATES = (3, 6, 9, 12)
@@ -53,7 +53,33 @@ class ASPP(nn.Module):
         pooled = self.image_pool(x.mean((2, 3), keepdim=True)).expand(-1, -1, *x.shape[-2:])
         return self.project(torch.cat([pooled, self.branch1x1(x), *branches], 1))
 
+# %% ../nbs/04_parser.ipynb #c007d1
+SKIP_LAYERS = {"inception": ("Conv2d_4a_3x3", 4), "resnet": ("layer1", 2)}  # (layer, size steps)
+
+class Decoder(nn.Module):
+    "DeepLab-v3+ style: the ASPP map upsampled onto a stride-4 trunk map, fused by two 3x3 convs."
+    def __init__(self, high_channels: int, # channels of the ASPP output
+                 low_channels: int, # channels of the stride-4 trunk map
+                 channels: int = 128, # width of the fused map
+                ):
+        super().__init__()
+        self.reduce_low = _conv_bn_relu(low_channels, 48, 1)
+        self.reduce_high = _conv_bn_relu(high_channels, channels, 1)
+        self.fuse = nn.Sequential(_conv_bn_relu(48 + channels, channels, 3),
+                                  _conv_bn_relu(channels, channels, 3))
+        self.out_channels = channels
+
+    def forward(self, high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        h = F.interpolate(self.reduce_high(high), size=low.shape[-2:], mode="bilinear",
+                          align_corners=False)
+        return self.fuse(torch.cat([self.reduce_low(low), h], 1))
+
 # %% ../nbs/04_parser.ipynb #c009
+def _tap_channels(backbone: nn.Module, layer: str) -> int:
+    "Channels of `backbone`'s `layer` output: those of its last batch norm."
+    return [m for m in backbone.get_submodule(layer).modules()
+            if isinstance(m, nn.BatchNorm2d)][-1].num_features
+
 class HumanParser(nn.Module):
     "Human semantic parser: output-stride-16 backbone + ASPP + 1x1 classifier over LIP's 20 labels."
     def __init__(
@@ -66,11 +92,18 @@ class HumanParser(nn.Module):
         pretrained: Any = None,
         download: bool = True,  # let torchvision download missing trunk weights
         input_norm: tuple | None = None,  # (mean, std) of [0, 1] RGB; None: the backbone's
+        decoder: bool = False,  # a light DeepLab-v3+ decoder: logits at stride 4 (`Decoder`)
+        graph: str = "auto",  # the trunk's pooling (see `build_backbone`)
     ):
         super().__init__()
-        self.backbone = build_backbone(backbone, pretrained, output_stride=16, download=download)
+        self.backbone = build_backbone(backbone, pretrained, output_stride=16, download=download,
+                                       graph=graph)
         self.aspp = ASPP(self.backbone.out_channels, aspp)
-        self.classifier = nn.Conv2d(self.aspp.out_channels, len(LIP_LABELS), 1)
+        self.skip = SKIP_LAYERS[self.backbone.family][0] if decoder else None
+        self.decoder = (Decoder(self.aspp.out_channels, _tap_channels(self.backbone, self.skip))
+                        if decoder else None)
+        head_in = self.decoder.out_channels if decoder else self.aspp.out_channels
+        self.classifier = nn.Conv2d(head_in, len(LIP_LABELS), 1)
         self.config = dict(
             backbone=backbone,
             aspp=aspp,
@@ -78,6 +111,8 @@ class HumanParser(nn.Module):
             num_classes=len(LIP_LABELS),
             output_stride=16,
         )
+        if decoder: self.config["decoder"] = True
+        if self.backbone.graph != "torchvision": self.config["graph"] = self.backbone.graph
         if input_norm is not None:   # e.g. the authors' parser (`import_chainer_parser`)
             self.backbone.set_input_norm(*input_norm)
             self.config["input_norm"] = [list(self.backbone.mean), list(self.backbone.std)]
@@ -88,7 +123,10 @@ def forward(self: HumanParser, x: torch.Tensor, # (B, 3, H, W) images
             # upsample the logits bilinearly to this (h, w), e.g. the label size
             size: tuple | None = None,
            ) -> torch.Tensor: # (B, 20, h, w) logits
-    logits = self.classifier(self.aspp(self.backbone(x)))
+    if self.decoder is None: logits = self.classifier(self.aspp(self.backbone(x)))
+    else:
+        high, taps = self.backbone.forward_taps(x, (self.skip,))
+        logits = self.classifier(self.decoder(self.aspp(high), taps[self.skip]))
     if size is not None and tuple(size) != tuple(logits.shape[-2:]):
         logits = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
     return logits
@@ -101,7 +139,12 @@ def region_probs(self: HumanParser, x: torch.Tensor) -> torch.Tensor:
 @patch
 def map_size(self: HumanParser, h: int, w: int) -> tuple[int, int]:
     "Size of the logit map for an `h` x `w` input."
-    return self.backbone.feature_size(h, w)
+    if self.decoder is None: return self.backbone.feature_size(h, w)
+    steps = _STEPS[self.backbone.family][:SKIP_LAYERS[self.backbone.family][1]]
+    def side(n):
+        for k, s, p in steps: n = (n + 2 * p - k) // s + 1
+        return n
+    return side(h), side(w)
 
 # %% ../nbs/04_parser.ipynb #c010
 def parsing_loss(logits: torch.Tensor, # (B, 20, h, w) parser logits at any resolution
@@ -155,13 +198,15 @@ def load_parser(path: str | Path, # a file written by `save_parser`
         have = ", ".join(f"{k}={cfg[k]!r}" for k in diff)
         want = ", ".join(f"{k}={v!r}" for k, v in diff.items())
         raise ValueError(f"{path} holds a parser with {have}; expected {want}")
-    parser = HumanParser(cfg["backbone"], cfg["aspp"], input_norm=cfg.get("input_norm"))
+    parser = HumanParser(cfg["backbone"], cfg["aspp"], input_norm=cfg.get("input_norm"),
+                         decoder=cfg.get("decoder", False), graph=cfg.get("graph", "torchvision"))
     if parser.config != cfg:
         raise ValueError(
             f"{path}: stored parser config {cfg} cannot be rebuilt by this version (got"
             f" {parser.config})"
         )
     parser.load_state_dict(ck["state_dict"])
+    parser.backbone.weights_source = f"parser checkpoint {path}"
     return parser
 
 # %% ../nbs/04_parser.ipynb #c031

@@ -36,7 +36,8 @@ __all__ = ['SIZES', 'PRESETS', 'LOCATION_FIELDS', 'STAGES', 'METRIC_FIELDS', 'CU
            'StepBatches', 'save_checkpoint', 'load_checkpoint', 'data_roots', 'train_dataset', 'build_run_model',
            'check_input_size', 'batch_inputs', 'ProgressLines', 'progress_bar', 'train', 'model_from_config',
            'load_trained', 'reid_features', 'features_file', 'save_run_features', 'eval_protocol', 'score_reid',
-           'evaluate_reid', 'evaluate_parser', 'plot_learning_curve', 'main', 'run_folder', 'ensure_run']
+           'evaluate_reid', 'evaluate_parser', 'weights_sources', 'plot_learning_curve', 'main', 'run_folder',
+           'ensure_run']
 
 # %% ../nbs/09_train.ipynb #c005t
 SIZES: dict[str, dict[str, tuple[int, int]]] = {
@@ -67,6 +68,7 @@ class _ModelFields:
     shared_backbone: bool = True        # SPReID: one backbone feeds both heads (Table 5 "Y")
     parser_ckpt: str | None = None      # SPReID: the trained (frozen) parser
     parser_backbone: str = "inception_v3"  # the parser's backbone (Inception-V3* in the paper)
+    parser_decoder: bool = False        # parser: a light stride-4 decoder (small inputs; not the paper's)
     parser_size: tuple = SIZES["paper"]["parser"]  # parser input, HxW
     # re-ID backbone: 32, or 16 (a map twice as tall and wide; the study's)
     output_stride: int = 32
@@ -220,6 +222,7 @@ def config_record(cfg: TrainConfig,
     "The JSON-able record of `cfg` that runs store and hash (`output_stride` only when not 32)."
     rec = json.loads(json.dumps(asdict(cfg), default=str))
     if rec.get("output_stride") == 32: rec.pop("output_stride")
+    if not rec.get("parser_decoder", True): rec.pop("parser_decoder")   # later fields, at defaults
     if root is not None:
         for k in ("init_from", "parser_ckpt", "pretrained"): rec[k] = _beside(rec[k], Path(root))
     return rec
@@ -434,7 +437,8 @@ def build_run_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     "The config's model with `num_classes` outputs (SPReID's parser frozen from `parser_ckpt`)."
     if cfg.task == "parser":
         from spreid_nb.parser import HumanParser
-        return HumanParser(backbone=cfg.parser_backbone, pretrained=cfg.pretrained)
+        return HumanParser(backbone=cfg.parser_backbone, pretrained=cfg.pretrained,
+                           decoder=cfg.parser_decoder)
     from spreid_nb.models import build_model
     kw = dict(backbone=cfg.backbone, num_classes=num_classes, pretrained=cfg.pretrained)
     if cfg.output_stride != 32: kw["output_stride"] = cfg.output_stride
@@ -527,9 +531,10 @@ def batch_inputs(cfg: TrainConfig, batch: Any, device: torch.device,
 # %% ../nbs/09_train.ipynb #c028b
 def _check_files(cfg: TrainConfig):
     "Refuse a config whose files are missing: pretrained weights, the SPReID parser, `init_from`."
-    if cfg.pretrained not in (None, "imagenet") and not Path(cfg.pretrained).is_file():
-        raise ValueError(f"config pretrained={cfg.pretrained!r}: expected 'imagenet', None or "
-                         "an existing weights file")
+    pre = Path(cfg.pretrained) if cfg.pretrained not in (None, "imagenet") else None
+    if pre is not None and not (pre.is_file() or (pre.is_dir() and any(pre.glob("*.h5")))):
+        raise ValueError(f"config pretrained={cfg.pretrained!r}: expected 'imagenet', None, "
+                         "an existing weights file or a folder of the authors' TF dump (*.h5)")
     if cfg.model.startswith("spreid") and not cfg.parser_ckpt:
         raise ValueError(f"config model={cfg.model!r} needs parser_ckpt: a trained parser")
     for k in ("parser_ckpt", "init_from"):
@@ -820,10 +825,13 @@ def model_from_config(mc: dict, num_classes: int | None = None) -> nn.Module:
     name = mc.get("name")
     n = mc.get("num_classes", 0) if num_classes is None else num_classes
     os_ = dict(output_stride=mc["output_stride"]) if "output_stride" in mc else {}
+    os_["graph"] = mc.get("graph", "torchvision")
     if name == "baseline": return M.baseline(backbone=mc["backbone"], num_classes=n, **os_)
     if name in ("spreid_wfg", "spreid_wofg"):
-        parser = HumanParser(backbone=mc["parser"]["backbone"], aspp=mc["parser"]["aspp"],
-                             input_norm=mc["parser"].get("input_norm"))
+        pc = mc["parser"]
+        parser = HumanParser(backbone=pc["backbone"], aspp=pc["aspp"],
+                             input_norm=pc.get("input_norm"), decoder=pc.get("decoder", False),
+                             graph=pc.get("graph", "torchvision"))
         return M.spreid(mc["variant"], shared_backbone=mc["shared_backbone"],
                         backbone=mc["backbone"], num_classes=n,
                         parser=parser, reid_size=tuple(mc["reid_size"]),
@@ -832,7 +840,8 @@ def model_from_config(mc: dict, num_classes: int | None = None) -> nn.Module:
     if name == "combined": return M.Combined(*[model_from_config(m) for m in mc["members"]])
     if "aspp" in mc and "output_stride" in mc:
         return HumanParser(backbone=mc["backbone"], aspp=mc["aspp"],
-                           input_norm=mc.get("input_norm"))
+                           input_norm=mc.get("input_norm"), decoder=mc.get("decoder", False),
+                           graph=mc.get("graph", "torchvision"))
     raise ValueError(f"cannot rebuild a model from config {mc!r}")
 
 # %% ../nbs/09_train.ipynb #c031s1
@@ -977,6 +986,11 @@ def evaluate_parser(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path],
             "class IoU": {name: round(100 * float(v), 2) for name,
                           v in zip(D.LIP_LABELS, sc["class_iou"])}, "n_val": len(ds)}
 
+def weights_sources(model: nn.Module) -> list[str]:
+    "Where each backbone of `model` got its weights (a TF-dump import names the layers it left)."
+    from spreid_nb.backbones import Backbone
+    return sorted({m.weights_source for m in model.modules() if isinstance(m, Backbone)})
+
 def _write_eval(model, cfg, roots, device, out: Path, step: int):
     with Timer() as t:
         # the final model's features are kept for the reproduction notebooks (paper.run_features)
@@ -985,6 +999,7 @@ def _write_eval(model, cfg, roots, device, out: Path, step: int):
               evaluate_reid(model, cfg, roots, device, features_dir=out if final else None)
     res.update(step=step,
                provenance=provenance(device, data=cfg.data, preset_task=cfg.task, run=shown(out),
+                                     weights=weights_sources(getattr(model, "module", model)),
                                      wall_time_s=round(t.seconds, 1)))
     save_json(res, out / ("eval.json" if final else f"eval_step{step}.json"))
     return res
