@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from spreid_nb.datasets import (CUHK03_MAT, LAYOUTS, PAPER_SIZES, FolderLayout, ImageDataset, ParsingDataset,
-                                ReidRecord, aggregate, build_transforms, flip_labels, load_parsing, load_reid,
-                                make_loader)
+from spreid_nb.datasets import (CUHK03_MAT, LAYOUTS, FolderLayout, ReidRecord, aggregate, flip_labels, load_parsing,
+                                load_reid)
+from spreid_nb.transforms import PAPER_SIZES, ImageDataset, ParsingDataset, build_transforms, make_loader
 
 torch.set_num_threads(1)
 
