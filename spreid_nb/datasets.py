@@ -21,10 +21,12 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['LIP_LABELS', 'IGNORE_LABEL', 'REGIONS', 'REGION_GROUPS', 'FLIP_PAIRS', 'MARKET1501', 'DUKEMTMCREID', 'VIPER',
            'CUHK01', 'CUHK02', 'PRID2011', 'PES3D', 'CUHKSYSU', 'SHINPUHKAN2014', 'LAYOUTS', 'CUHK03_MAT',
-           'CUHK03_FOLDERS', 'REID_NAMES', 'PAPER_TRAIN_SETS', 'AGGREGATE_OPTIONS', 'AGGREGATE_EXPECTED',
-           'PAPER_AGGREGATE', 'PARSING_NAMES', 'region_matrix', 'group_probs', 'coarse_labels', 'flip_labels',
-           'ReidRecord', 'Skipped', 'as_record', 'ReidData', 'FolderLayout', 'read_folder', 'read_cuhk03', 'read_list',
-           'read_lists', 'load_reid', 'aggregate', 'aggregate_table', 'ParsingPairs', 'load_parsing']
+           'CUHK03_FOLDERS', 'CUHK03_JPG_FOLDERS', 'MARKET1501_CROPS', 'REID_NAMES', 'PAPER_TRAIN_SETS',
+           'AGGREGATE_OPTIONS', 'AGGREGATE_EXPECTED', 'PAPER_AGGREGATE', 'PARSING_NAMES', 'region_matrix',
+           'group_probs', 'coarse_labels', 'flip_labels', 'ReidRecord', 'Skipped', 'as_record', 'ReidData',
+           'FolderLayout', 'read_folder', 'read_cuhk03', 'read_list', 'read_lists', 'read_cuhk03_jpg',
+           'read_market_crops', 'load_reid', 'aggregate', 'aggregate_table', 'ParsingPairs', 'load_parsing',
+           'realdata_root']
 
 # %% ../nbs/01_datasets.ipynb #c005
 LIP_LABELS = ("Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat",
@@ -181,7 +183,7 @@ class FolderLayout:
     junk_pids: tuple[int, ...] = () # ids dropped (and counted) as junk
     # cameras in the protocol; a camid outside 0..n_cams-1 is not this layout's
     n_cams: int | None = None
-    # entries the dataset folder must hold; default: the split folders
+    # entries the dataset folder must hold (a glob such as "*.png": one match); default: splits
     required: tuple[str, ...] | None = None
     example: str = "" # one valid path, for error messages
     # split -> (images, identities, cameras) of the real dataset
@@ -210,6 +212,12 @@ def describe(self: FolderLayout) -> str:
         f" {self.example!r} (pattern {self.pattern!r})"
     )
 
+# %% ../nbs/01_datasets.ipynb #c019h
+def _holds(d: Path, entry: str) -> bool:
+    "Whether folder `d` holds `entry`: a relative path, or a glob (`*.png`) that matches a file."
+    if any(ch in entry for ch in "*?["): return next(d.glob(entry), None) is not None
+    return (d / entry).exists()
+
 # %% ../nbs/01_datasets.ipynb #c019
 def _find_dataset_folder(layout: FolderLayout, root: str | Path) -> Path:
     root = Path(root).expanduser()
@@ -221,7 +229,7 @@ def _find_dataset_folder(layout: FolderLayout, root: str | Path) -> Path:
     for cand in layout.folders:
         d = root / cand
         if not d.is_dir(): continue
-        missing = [n for n in need if not (d / n).exists()]
+        missing = [n for n in need if not _holds(d, n)]
         if not missing: return d
         if len(missing) < len(need) and partial is None: partial = (d, missing)
     if partial:
@@ -250,15 +258,17 @@ def _relabel(items: list[tuple[str, Any, int]]) -> list[ReidRecord]:
     return [ReidRecord(p, label[k], c) for p, k, c in items]
 
 # %% ../nbs/01_datasets.ipynb #c020a
+_IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+
 def _plain_ext(rel: str, exts: Sequence[str]) -> str | None:
-    "`rel` with one lower-case image extension (`a.jpg.jpg`, `a.JPG` -> `a.jpg`), None: no image."
+    "The release name of `rel` (`a.JPG`, `a.jpg.jpg`, `a.jpg.png` -> `a.jpg`); None: no image."
     low = rel.lower()
-    for e in exts:
-        if low.endswith(e):
-            stem = rel[:-len(e)]
-            while stem.lower().endswith(e): stem = stem[:-len(e)]
-            return stem + e
-    return None
+    outer = next((e for e in exts if low.endswith(e)), None)  # the file's own format
+    if outer is None: return None
+    stem, ext = rel[:-len(outer)], outer
+    while inner := next((e for e in (*exts, *_IMAGE_EXTS) if stem.lower().endswith(e)), None):
+        stem, ext = stem[:-len(inner)], inner  # an extension the release name already had
+    return stem + ext
 
 def _system_file(rel: str) -> str | None:
     "Why `rel` is a file the operating system left (hidden, macOS archive metadata), or None."
@@ -404,8 +414,9 @@ VIPER = FolderLayout(
     example="cam_a/000_45.bmp", published={"train": (1264, 632, 2)},
     protocols={"dgd": _test_half, "torchreid": _test_half})
 CUHK01 = FolderLayout(
-    name="cuhk01", folders=("campus", "cuhk01/campus", "CUHK01/campus"), splits={"train": ""},
-    required=(),
+    name="cuhk01",
+    folders=("campus", "cuhk01/campus", "CUHK01/campus", "CUHK03_dataset/CUHK01/campus", ""),
+    splits={"train": ""}, required=("*.png",),
     pattern=r"(?P<pid>\d{4})(?P<cam>\d{3})\.png", exts=(".png",), cam_fn=_cuhk01_cam, n_cams=2,
     example="0001001.png", published={"train": (3884, 971, 2)},
     protocols={"dgd": _test_half, "torchreid": _test_half})
@@ -773,6 +784,66 @@ def read_lists(root: str | Path, # the folder the lists' paths are relative to
     name = name or "list:" + ";".join(f"{s}={p}" for s, p in given.items())
     return ReidData(name, root, train_recs, keep("query"), keep("gallery"), skipped)
 
+# %% ../nbs/01_datasets.ipynb #x002
+CUHK03_JPG_FOLDERS = ("CUHK03_dataset", "cuhk03_dataset", "cuhk03_jpg", "cuhk03_pair1", "cuhk03",
+                      "")
+
+# %% ../nbs/01_datasets.ipynb #x003
+def _cuhk03_jpg_cam(g: dict) -> int: return int(g["cam"]) // 5  # images 00-04: A, 05-09: B
+
+def _cuhk03_jpg_layout(variant: str) -> FolderLayout:
+    "The JPEG copy's `variant` as a `FolderLayout` with splits `train` and `val`."
+    return FolderLayout(
+        name="cuhk03_jpg", folders=CUHK03_JPG_FOLDERS,
+        splits={"train": f"{variant}/train", "val": f"{variant}/val"},
+        pattern=r"(?P<pid>\d{4})_(?P<cam>\d{2})\.jpg", cam_fn=_cuhk03_jpg_cam, n_cams=2,
+        example="0000_05.jpg", note="CUHK03 camera pair 1 cut into JPEGs (manideep2510)")
+
+# %% ../nbs/01_datasets.ipynb #x004
+def read_cuhk03_jpg(root: str | Path, # the data root, or the copy's folder itself
+                    variant: str = "labeled", # "labeled" or "detected"
+                    strict: bool = False, # a name outside the layout is an error (default: skipped)
+                   ) -> ReidData:
+    "CUHK03 cut into JPEGs (`{variant}/{train,val}/PPPP_II.jpg`): val as camera A query, B gallery."
+    if variant not in ("labeled", "detected"):
+        raise ValueError(f"cuhk03_jpg: variant must be 'labeled' or 'detected', got {variant!r}")
+    layout = _cuhk03_jpg_layout(variant)
+    ds, parts, skipped = _find_dataset_folder(layout, root), {}, []
+    for split, sub in layout.splits.items():
+        parts[split] = _read_split(layout, ds / sub, split, strict, skipped)
+        if not parts[split]:
+            raise ValueError(f"cuhk03_jpg: split {split!r} is empty: no image in {ds / sub} "
+                             f"matches {layout.pattern!r} (e.g. {layout.example!r})")
+    val = [ReidRecord(p, k, c) for p, k, c in parts["val"]]
+    query, gallery = [r for r in val if r.camid == 0], [r for r in val if r.camid == 1]
+    if not query or not gallery:
+        raise ValueError(f"cuhk03_jpg: {ds / layout.splits['val']} holds no image of camera "
+                         f"{'A (00-04)' if not query else 'B (05-09)'}")
+    return ReidData("cuhk03_jpg", ds, _relabel(parts["train"]), query, gallery, skipped)
+
+# %% ../nbs/01_datasets.ipynb #x008
+MARKET1501_CROPS = FolderLayout(
+    name="market1501_crops", folders=("",), splits={"query": ""}, required=(),
+    pattern=r"(?:[^/]+/)*(?P<pid>-1|\d{4})_c(?P<cam>\d)s\d+_\d+_\d+\.jpg", exts=(".jpg", ".png"),
+    junk_pids=(-1,), n_cams=6, example="0001/0001_c1s1_001051_00.jpg.png",
+    note="Market-1501 crops named as released, in any sub-folders (HQ-Market: `.jpg.png`)")
+
+def read_market_crops(root: str | Path, # the folder holding the crops (walked whole)
+                      query_cams: Sequence[int] | None = None, # 0-based; None: all are queries
+                      strict: bool = False, # a name outside Market's rule is an error
+                     ) -> ReidData:
+    "Market-1501 crops named as released, in any sub-folders: all query, or split by camera."
+    d = read_folder(MARKET1501_CROPS, root, strict=strict)
+    if query_cams is None: return d
+    cams = {int(c) for c in query_cams}
+    query = [r for r in d.query if r.camid in cams]
+    gallery = [r for r in d.query if r.camid not in cams]
+    if not query or not gallery:
+        have = sorted({r.camid for r in d.query})
+        raise ValueError(f"market1501_crops: query_cams={sorted(cams)} leaves the "
+                         f"{'query' if not query else 'gallery'} empty (cameras here: {have})")
+    return ReidData(d.name, d.root, [], query, gallery, d.skipped)
+
 # %% ../nbs/01_datasets.ipynb #c046a
 def _list_spec(spec: str) -> dict[str, str]:
     "'PATH' (a train list) or 'train=PATH;query=PATH;gallery=PATH' (any of them) as {split: path}."
@@ -792,18 +863,23 @@ def _list_spec(spec: str) -> dict[str, str]:
 _ALIASES = {"market": "market1501", "market-1501": "market1501", "duke": "dukemtmcreid",
             "dukemtmc-reid": "dukemtmcreid",
             "prid": "prid2011", "shinpuhkan": "shinpuhkan2014", "psdb": "cuhksysu",
-            "cuhk-sysu": "cuhksysu", "pes3d": "3dpes"}
-REID_NAMES = tuple(LAYOUTS) + ("cuhk03",)
+            "cuhk-sysu": "cuhksysu", "pes3d": "3dpes",
+            "cuhk03-jpg": "cuhk03_jpg", "cuhk03_jpeg": "cuhk03_jpg", "cuhk03-jpeg": "cuhk03_jpg",
+            "market1501-crops": "market1501_crops", "market_crops": "market1501_crops",
+            "hq-market": "market1501_crops"}
+REID_NAMES = tuple(LAYOUTS) + ("cuhk03", "cuhk03_jpg", "market1501_crops")
 
 def load_reid(name: str | FolderLayout, # a name in `REID_NAMES` (or an alias), or a `FolderLayout`
               root: str | Path, # the data root
               **options) -> ReidData:
-    "Read a re-ID dataset in its published layout (`options`: `strict`, `split`; `read_cuhk03`'s)."
+    "Read a re-ID dataset in its published layout (`options` go to its reader: `strict`, ...)."
     if isinstance(name, FolderLayout): return read_folder(name, root, **options)
     if name.lower().startswith("list:"):  # the authors' image lists
         return read_lists(root, **{**_list_spec(name[5:]), **options}, name=name)
     key = _ALIASES.get(name.lower(), name.lower())
-    if key == "cuhk03": return read_cuhk03(root, **options)
+    readers = {"cuhk03": read_cuhk03, "cuhk03_jpg": read_cuhk03_jpg,
+               "market1501_crops": read_market_crops}
+    if key in readers: return readers[key](root, **options)
     if key not in LAYOUTS:
         raise ValueError(
             f"unknown re-ID dataset {name!r}; known: {', '.join(REID_NAMES)} (or pass a"
@@ -918,9 +994,8 @@ class ParsingPairs(list):
                             index=[self.split])
 
 # %% ../nbs/01_datasets.ipynb #c056
-def _lip_dirs(root: Path, split: str) -> tuple[Path, Path, Path] | None:
-    """(images folder, labels folder, id file) of the LIP layout under `root`: both folders found,
-    else one, else None."""
+def _lip_candidates(root: Path, split: str) -> list[tuple[Path, Path, Path | None]]:
+    "(images folder, labels folder, id file) wherever LIP's `split` may lie under `root`."
     cands = []
     for base in (root, root / "LIP", root / "lip"):
         for imgs in ("TrainVal_images", "TrainVal_images/TrainVal_images"):
@@ -931,80 +1006,134 @@ def _lip_dirs(root: Path, split: str) -> tuple[Path, Path, Path] | None:
                               base / imgs / f"{split}_id.txt"))
         cands.append((base / f"{split}_images", base / f"{split}_segmentations",
                       base / f"{split}_id.txt"))
-    return next((c for c in cands if c[0].is_dir() and c[1].is_dir()), None) or \
-           next((c for c in cands if c[0].is_dir() or c[1].is_dir()), None)
+    return cands
+
+def _cihp_candidates(root: Path, split: str) -> list[tuple[Path, Path, Path | None]]:
+    "CIHP as released (`Training/Images`, `Category_ids`) or as CIHP_PGN keeps it (`images`...)."
+    part, cands = {"train": "Training", "val": "Validation"}[split], []
+    for base in (root, root / "CIHP", root / "cihp", root / "instance-level_human_parsing",
+                 root / "CIHP/instance-level_human_parsing"):
+        cands.append((base / part / "Images", base / part / "Category_ids",
+                      base / part / f"{split}_id.txt"))
+        cands.append((base / "images", base / "labels", base / "list" / f"{split}_id.txt"))
+    return cands
+
+def _viton_candidates(root: Path, split: str) -> list[tuple[Path, Path, Path | None]]:
+    "VITON's `{split}/image` and `{split}/image-parse` under `root`, `data/` or `viton/data/`."
+    bases = (root, root / "data", root / "viton", root / "viton/data", root / "VITON",
+             root / "VITON/data")
+    return [(b / split / "image", b / split / "image-parse", None) for b in bases]
 
 # %% ../nbs/01_datasets.ipynb #c057
-PARSING_NAMES = ("lip",)
+PARSING_NAMES = ("lip", "cihp", "viton")
+
+# %% ../nbs/01_datasets.ipynb #c057r
+_PARSING = {  # name -> (where its folders may lie, its splits, its layout in words)
+    "lip": (_lip_candidates, ("train", "val"),
+            "TrainVal_images/{s}_images + TrainVal_parsing_annotations/{s}_segmentations, or"
+            " {s}_images + {s}_segmentations"),
+    "cihp": (_cihp_candidates, ("train", "val"),
+             "Training/Images + Training/Category_ids (Validation/ for val), or images + labels +"
+             " list/{s}_id.txt"),
+    "viton": (_viton_candidates, ("train", "test"),
+              "{s}/image + {s}/image-parse, or data/{s}/... (VITON's data folder)"),
+}
+_SPLIT_ALIASES = {"viton": {"val": "test"}}  # VITON publishes train and test only
 
 # %% ../nbs/01_datasets.ipynb #c057b
-def _lip_folders(root: Path, split: str) -> tuple[Path, Path, Path]:
+def _parsing_folders(name: str, root: Path, split: str) -> tuple[Path, Path, Path | None]:
     "Images folder, labels folder and id file of `split` under `root`; an error if one is missing."
-    found = _lip_dirs(root, split)
+    find, _, expected = _PARSING[name]
+    cands = find(root, split)
+    found = next((c for c in cands if c[0].is_dir() and c[1].is_dir()), None) or \
+            next((c for c in cands if c[0].is_dir() or c[1].is_dir()), None)
     if found is None:
-        raise FileNotFoundError(
-            f"lip: no {split} split under {root}; expected TrainVal_images/{split}_images +"
-            f" TrainVal_parsing_annotations/{split}_segmentations, or {split}_images +"
-            f" {split}_segmentations"
-        )
+        raise FileNotFoundError(f"{name}: no {split} split under {root}; expected "
+                                f"{expected.format(s=split)}")
     imgs, labs, _ = found
     for d in (imgs, labs):
         if not d.is_dir():
             raise FileNotFoundError(
-                f"lip: folder {d} is missing (its partner {imgs if d is labs else labs} exists)"
+                f"{name}: folder {d} is missing (its partner {imgs if d is labs else labs} exists)"
             )
     return found
 
 # %% ../nbs/01_datasets.ipynb #c057d
-def _lip_ids(imgs: Path, id_file: Path, split: str,
-            ) -> tuple[list[str], dict[str, Path], list[Skipped]]:
+def _pair_ids(name: str, imgs: Path, id_file: Path | None, split: str,
+             ) -> tuple[list[str], dict[str, Path], list[Skipped]]:
     "The split's image ids, its `.jpg` files by id, and the files it skips, with their reasons."
-    files = _walk(imgs)
-    skipped = [Skipped(split, str(p), "stray file (not .jpg)")
-               for p in files if p.suffix.lower() != ".jpg"]
-    jpgs = {p.stem: p for p in files if p.suffix.lower() == ".jpg"}
-    if id_file.is_file():
+    jpgs, skipped = {}, []
+    for p in _walk(imgs):
+        why = _system_file(p.relative_to(imgs).as_posix()) or \
+              (None if p.suffix.lower() == ".jpg" else "stray file (not .jpg)")
+        if why: skipped.append(Skipped(split, str(p), why))
+        else: jpgs[p.stem] = p
+    listed = id_file is not None and id_file.is_file()
+    if listed:
         ids = [l.strip() for l in id_file.read_text().splitlines() if l.strip()]
-        listed = set(ids)
+        known = set(ids)
         skipped += [Skipped(split, str(p), f"not in {id_file.name}") for s,
-                    p in sorted(jpgs.items()) if s not in listed]
+                    p in sorted(jpgs.items()) if s not in known]
     else:
         ids = sorted(jpgs)
     if not ids:
-        raise ValueError(f"lip: split {split!r} is empty ({id_file if id_file.is_file() else imgs} "
+        raise ValueError(f"{name}: split {split!r} is empty ({id_file if listed else imgs} "
                          f"lists no images)")
     return ids, jpgs, skipped
 
 # %% ../nbs/01_datasets.ipynb #c057f
-def _lip_pairs(ids: list[str], jpgs: dict[str, Path], imgs: Path, labs: Path,
-               id_file: Path) -> list[tuple[str, str]]:
+def _pairs(name: str, ids: list[str], jpgs: dict[str, Path], imgs: Path, labs: Path,
+           id_file: Path | None) -> list[tuple[str, str]]:
     "`(image_path, label_path)` of every id, in the order of `ids`."
     pairs = []
     for i in ids:
         img, lab = jpgs.get(i, imgs / f"{i}.jpg"), labs / f"{i}.png"
         if not img.is_file():
-            raise FileNotFoundError(f"lip: image {img} (id {i!r} in {id_file.name}) does not exist")
+            raise FileNotFoundError(f"{name}: image {img} (id {i!r} in {id_file.name}) does not "
+                                    "exist")
         if not lab.is_file():
-            raise FileNotFoundError(f"lip: label map {lab} for image {img} does not exist")
+            raise FileNotFoundError(f"{name}: label map {lab} for image {img} does not exist")
         pairs.append((str(img), str(lab)))
     return pairs
 
 # %% ../nbs/01_datasets.ipynb #c057s1
-def load_parsing(name: str, # "lip"
-                 root: str | Path, # the data root holding LIP in its original or flattened layout
-                 split: str = "train", # "train" or "val"
+def load_parsing(name: str, # "lip", "cihp" or "viton" (`PARSING_NAMES`)
+                 root: str | Path, # the folder that holds the set, in a layout described above
+                 split: str = "train", # "train" or "val" (VITON: "train" or "test"; "val" = test)
                 ) -> ParsingPairs:
     "The `(image_path, label_path)` pairs of a human-parsing dataset split; skipped files reported."
-    if name.lower() not in PARSING_NAMES:
+    key = name.lower()
+    if key not in PARSING_NAMES:
         raise ValueError(f"unknown parsing dataset {name!r}; known: {PARSING_NAMES}")
-    if split not in ("train", "val"):
-        raise ValueError(f"lip: split must be 'train' or 'val', got {split!r}")
-    imgs, labs, id_file = _lip_folders(Path(root).expanduser(), split)
-    ids, jpgs, skipped = _lip_ids(imgs, id_file, split)
-    pairs = _lip_pairs(ids, jpgs, imgs, labs, id_file)
-    skipped += [Skipped(split, str(p), "stray file (not .png)")
-                for p in _walk(labs) if p.suffix.lower() != ".png"]
-    return ParsingPairs(pairs, skipped, "lip", split, imgs.parent)
+    splits = _PARSING[key][1]
+    split = _SPLIT_ALIASES.get(key, {}).get(split, split)
+    if split not in splits:
+        raise ValueError(f"{key}: split must be {' or '.join(map(repr, splits))}, got {split!r}")
+    imgs, labs, id_file = _parsing_folders(key, Path(root).expanduser(), split)
+    if key == "cihp" and not id_file.is_file():
+        raise FileNotFoundError(f"cihp: {id_file} not found: CIHP's id list decides the {split} "
+                                "split")
+    ids, jpgs, skipped = _pair_ids(key, imgs, id_file, split)
+    pairs = _pairs(key, ids, jpgs, imgs, labs, id_file)
+    for p in _walk(labs):
+        rel = p.relative_to(labs).as_posix()
+        why = _system_file(rel) or ("stray file (not .png)" if p.suffix.lower() != ".png" else
+                                    "label map without its photo" if p.stem not in jpgs else None)
+        if why: skipped.append(Skipped(split, str(p), why))
+    return ParsingPairs(pairs, skipped, key, split, imgs.parent)
+
+# %% ../nbs/01_datasets.ipynb #r002
+def realdata_root() -> Path | None:
+    "The shared real-data folder: `$SPREID_REALDATA`, else `<repo>/../shared/realdata`; or None."
+    env = os.environ.get("SPREID_REALDATA")
+    if env is not None:
+        if not env.strip(): return None  # set but empty: the real data is switched off
+        p = Path(env).expanduser()
+        if not p.is_dir(): raise FileNotFoundError(f"SPREID_REALDATA={env!r} is not a folder")
+        return p
+    import spreid_nb
+    p = Path(spreid_nb.__file__).resolve().parents[1].parent / "shared" / "realdata"
+    return p if p.is_dir() else None
 
 # %% ../nbs/01_datasets.ipynb #s002
 _MOVED_TO_TRANSFORMS = ("PAPER_SIZES", "CPU_SIZES", "PairTransform", "build_transforms",
