@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from spreid_nb.core import Timer, provenance, provenance_line
-from spreid_nb.datasets import (PAPER_SIZES, ImageDataset, ParsingDataset, build_transforms, load_parsing, load_reid,
-                                make_loader)
+from spreid_nb.datasets import load_parsing, load_reid
+from spreid_nb.transforms import PAPER_SIZES, ImageDataset, ParsingDataset, build_transforms, make_loader
 from spreid_nb.synth import SYNTH_PRESETS, synthetic_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]

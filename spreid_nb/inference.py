@@ -137,7 +137,8 @@ def parse_batch(parser, # a `HumanParser` in eval mode
     "LIP labels (20) and body regions (`PARSE_REGIONS`) of each image, at the image's own size."
     import torch
     import torch.nn.functional as F
-    from spreid_nb.datasets import build_transforms, group_probs
+    from spreid_nb.datasets import group_probs
+    from spreid_nb.transforms import build_transforms
     tf = build_transforms(int(size[0]), int(size[1]))
     dev = next(parser.parameters()).device
     with torch.inference_mode():
@@ -192,7 +193,7 @@ def _image_list(images: Sequence[str | Path]) -> list[Path]:
 
 def _read_batch(files: Sequence[Path], skipped: list, log: Callable) -> list[tuple[Path, Any]]:
     "(file, image) of each readable file; an unreadable one is added to `skipped` and reported."
-    from spreid_nb.datasets import read_image
+    from spreid_nb.transforms import read_image
     batch = []
     for f in files:
         try: batch.append((f, read_image(f)))
@@ -249,7 +250,7 @@ class _ImageFiles:
     def __len__(self) -> int: return len(self.files)
     def __getitem__(self, i: int):
         import torch
-        from spreid_nb.datasets import build_transforms, read_image
+        from spreid_nb.transforms import build_transforms, read_image
         if self.tf is None: self.tf = build_transforms(*self.size, parser_size=self.parser_size)
         try: return self.tf(read_image(self.files[i])), i, ""
         except (OSError, ValueError) as e:
@@ -496,7 +497,7 @@ def ranking_grid(
 
     Green = same identity, red = another, grey = unknown."""
     from PIL import Image, ImageDraw
-    from spreid_nb.datasets import read_image
+    from spreid_nb.transforms import read_image
     th, tw = tile; bd, pad, gap, text_h = 3, 4, 10, 12
     k = max((len(r["matches"]) for r in rows), default=0)
     cell_w, cell_h = tw + 2 * bd, th + 2 * bd + text_h
@@ -731,7 +732,7 @@ def _onnx_inputs(net, cfg: dict, check_images: str | Path | None) -> tuple[list,
     ps = parser_input_size(net)                           # SPReID: a 2nd input, the parser's copy
     names, shapes = ["images"] + (["parser_images"] if ps else []), [(h, w)] + ([ps] if ps else [])
     if check_images is not None:
-        from spreid_nb.datasets import build_transforms, read_image
+        from spreid_nb.transforms import build_transforms, read_image
         tf = build_transforms(h, w, parser_size=ps)
         its = [tf(read_image(f)) for f in find_images(check_images)[0][:8]]
         xs = tuple(torch.stack([it[i] if ps else it for it in its]) for i in range(len(names)))

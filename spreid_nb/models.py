@@ -331,7 +331,7 @@ def _as_dataset(data: Any, transform: Any):
                 "data is not a torch Dataset: pass a Dataset yielding (img, pid, camid, path), or"
                 " records with transform="
             )
-        from spreid_nb.datasets import ImageDataset
+        from spreid_nb.transforms import ImageDataset
         data = ImageDataset(list(data), transform)
     if len(data) == 0: raise ValueError("data is empty: nothing to extract")
     return data

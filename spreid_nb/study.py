@@ -21,8 +21,8 @@ from spreid_nb.datasets import (
     coarse_labels,
     group_probs,
     load_reid,
-    read_image,
 )
+from .transforms import read_image
 from .pooling import oracle_regions
 from .synth import true_parsing
 from .train import StepBatches, TrainConfig, config_record, lr_factor, score_reid
@@ -245,7 +245,8 @@ def parser_region_ious(parser: nn.Module, lip_root: str | Path, size: tuple = (1
     Scored at each label's resolution. Regions are decided as the pooling sees them
     (`region_decisions`); `mean` is their mean, `mean_by_label` the mean when each pixel's top
     label decides instead, `label_miou` the 20-label mean IoU."""
-    from spreid_nb.datasets import ParsingDataset, load_parsing
+    from spreid_nb.datasets import load_parsing
+    from spreid_nb.transforms import ParsingDataset
     ds = ParsingDataset(load_parsing("lip", lip_root, "val"), size=size, train=False,
                         original_labels=True)
     dec, top, trues = [], [], []

@@ -409,11 +409,12 @@ def data_roots(cfg: TrainConfig) -> dict[str, Path]:
 def train_dataset(cfg: TrainConfig, roots: dict[str, Path]):
     "The run's training `Dataset` and its class count (identities, or LIP labels for the parser)."
     from spreid_nb import datasets as D
+    from spreid_nb.transforms import ImageDataset, ParsingDataset, build_transforms
     if cfg.task == "parser":
         name = "lip"
         pairs = D.load_parsing(name, roots[name], "train")
         # the loop flips (cfg.flip, the same decisions on a resume); the dataset must not flip again
-        ds = D.ParsingDataset(pairs, size=(cfg.height, cfg.width), train=True, flip=False)
+        ds = ParsingDataset(pairs, size=(cfg.height, cfg.width), train=True, flip=False)
         return ds, len(D.LIP_LABELS)
     names = (
         ["market1501"]
@@ -429,8 +430,8 @@ def train_dataset(cfg: TrainConfig, roots: dict[str, Path]):
             f" num_classes={cfg.num_classes}"
         )
     ps = tuple(cfg.parser_size) if cfg.model.startswith("spreid") else None   # parser's copy
-    tf = D.build_transforms(cfg.height, cfg.width, train=False, parser_size=ps)
-    return D.ImageDataset(records, tf), n_ids
+    tf = build_transforms(cfg.height, cfg.width, train=False, parser_size=ps)
+    return ImageDataset(records, tf), n_ids
 
 # %% ../nbs/09_train.ipynb #c026s2
 def build_run_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
@@ -868,13 +869,14 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
     "Query/gallery features (`qf`, `gf`), pids, camids, paths of `model` on `target`, at run size."
     from spreid_nb import datasets as D
     from spreid_nb.models import extract_features, parser_input_size
+    from spreid_nb.transforms import ImageDataset, build_transforms
     ds = D.load_reid(target, root)
-    tf = D.build_transforms(cfg.height, cfg.width, parser_size=parser_input_size(model))
+    tf = build_transforms(cfg.height, cfg.width, parser_size=parser_input_size(model))
     was = model.training; model.eval()
     out = {}
     try:
         for split, recs in (("q", ds.query), ("g", ds.gallery)):
-            data = D.ImageDataset(recs, tf)
+            data = ImageDataset(recs, tf)
             f, p, c, paths = extract_features(model, data, batch_size=64, device=device,
                                               workers=workers,
                                               progress=False)
@@ -967,8 +969,9 @@ def evaluate_parser(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path],
     "LIP metrics (percent) on the val split: input at the run's size, scored at each label's size."
     from spreid_nb import datasets as D
     from spreid_nb.metrics import ConfusionMatrix
-    ds = D.ParsingDataset(D.load_parsing("lip", roots["lip"], "val"), size=(cfg.height, cfg.width),
-                          original_labels=True)   # LIP's evaluation: each label map at its own size
+    from spreid_nb.transforms import ParsingDataset
+    ds = ParsingDataset(D.load_parsing("lip", roots["lip"], "val"), size=(cfg.height, cfg.width),
+                        original_labels=True)   # LIP's evaluation: each label map at its own size
     cm = ConfusionMatrix(len(D.LIP_LABELS), device=device)
     was = model.training; model.eval()
     with torch.inference_mode():

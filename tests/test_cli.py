@@ -112,7 +112,7 @@ def test_extract_resumes_and_reports(runs, gallery, tmp_path, capsys, monkeypatc
     assert f.known.all() and f.pids.tolist() == [int(p.split("_")[0]) for p in f.paths]
     model, cfg = load_trained(runs["spreid"])
     from spreid_nb.models import extract_features
-    from spreid_nb.datasets import build_transforms
+    from spreid_nb.transforms import build_transforms
     some = [0, 7, 8, 15, 16, 29]                                 # either side of each part boundary
     ref, *_ = extract_features(model, [(str(f.files()[i]), 0, 0) for i in some], transform=build_transforms(64, 32), progress=False)
     np.testing.assert_allclose(f.load()[some], ref, atol=1e-5)   # resumed = the features of each image
@@ -156,7 +156,7 @@ def test_search_csv_png_and_model_checks(runs, gallery, tmp_path, capsys):
     g = load_features(tmp_path / "g.npz")
     model, cfg = load_trained(runs["spreid"])
     from spreid_nb.models import extract_features
-    from spreid_nb.datasets import build_transforms
+    from spreid_nb.transforms import build_transforms
     from spreid_nb.metrics import compute_distmat
     qf, *_ = extract_features(model, [(str(p), 0, 0) for p in sorted(qdir.glob("*.jpg"))], transform=build_transforms(64, 32), progress=False)
     full = compute_distmat(qf, g.load())
@@ -210,7 +210,7 @@ def test_export_onnx_matches_pytorch(runs, gallery, tmp_path, capsys):
     meta = sess.get_modelmeta().custom_metadata_map
     assert json.loads(meta["spreid_nb.model"])["feature_dim"] == 1536
     model, cfg = load_trained(runs["spreid"])
-    from spreid_nb.datasets import build_transforms, read_image
+    from spreid_nb.transforms import build_transforms, read_image
     tf = build_transforms(64, 32, parser_size=tuple(cfg["parser_size"]))   # SPReID: the parser's own copy too
     pairs = [tf(read_image(p)) for p in sorted(gallery.glob("*.jpg"))[:7]]   # a batch size not exported with
     x, xp = (torch.stack([pr[i] for pr in pairs]) for i in (0, 1))

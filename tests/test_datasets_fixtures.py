@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from spreid_nb.datasets import (CUHK03_MAT, LAYOUTS, PAPER_SIZES, FolderLayout, ImageDataset, ParsingDataset,
-                                ReidRecord, aggregate, build_transforms, flip_labels, load_parsing, load_reid,
-                                make_loader)
+from spreid_nb.datasets import (CUHK03_MAT, LAYOUTS, FolderLayout, ReidRecord, aggregate, flip_labels, load_parsing,
+                                load_reid)
+from spreid_nb.transforms import PAPER_SIZES, ImageDataset, ParsingDataset, build_transforms, make_loader
 
 torch.set_num_threads(1)
 
@@ -412,6 +412,85 @@ def test_lip_errors(tmp_path):
         load_parsing("lip", tmp_path, "test")
     with pytest.raises(ValueError, match="unknown parsing dataset"):
         load_parsing("atr", tmp_path)
+
+
+# ---------------------------------------------------------------- copies cut by others; CIHP and VITON
+
+def test_cuhk03_jpg(tmp_path):
+    files = ([f"labeled/train/{p:04d}_{i:02d}.jpg" for p in (3, 0) for i in (0, 4, 5, 9)]
+             + [f"labeled/val/{p:04d}_{i:02d}.jpg" for p in (0, 1) for i in (1, 6)]
+             + ["labeled/val/0002_02.jpg", "labeled/val/0002_12.jpg", "labeled/val/._0000_01.jpg"])
+    write_images(tmp_path / "CUHK03_dataset", files)
+    d = load_reid("cuhk03_jpg", tmp_path)
+    assert table(d) == [[8, 2, 2, 0], [3, 3, 1, 0], [2, 2, 1, 0]]
+    assert sorted({r.pid for r in d.train}) == [0, 1] and [r.pid for r in d.query] == [0, 1, 2]
+    assert sorted(s.reason for s in d.skipped) == ["hidden file", "names camera '12', outside the layout's 2 cameras"]
+    for p in (tmp_path / "CUHK03_dataset/labeled/val").glob("*_06.jpg"): p.unlink()
+    with pytest.raises(ValueError, match=r"holds no image of camera B \(05-09\)"):
+        load_reid("cuhk03_jpg", tmp_path)
+    with pytest.raises(FileNotFoundError, match="no dataset folder found"):
+        load_reid("cuhk03_jpg", tmp_path, variant="detected")
+
+
+def test_market_crops_any_folders(tmp_path):
+    write_images(tmp_path, ["pytorch/query/0001/0001_c1s1_001051_00.jpg.png", "pytorch/query/0001/0001_c4s6_000810_00.jpg",
+                            "flat/0003_c3s1_000201_00.JPG", "flat/-1_c1s1_000401_03.jpg.png",
+                            "flat/0003_c7s1_000201_00.jpg", "flat/desktop.ini"])
+    d = load_reid("market1501_crops", tmp_path)
+    assert table(d)[1] == [3, 2, 3, 3] and d.train == [] and d.gallery == []
+    assert sorted((r.pid, r.camid) for r in d.query) == [(1, 0), (1, 3), (3, 2)]
+    s = load_reid("market_crops", tmp_path, query_cams=(0, 2))
+    assert [len(s.query), len(s.gallery)] == [2, 1]
+    with pytest.raises(ValueError, match="0003_c7s1_000201_00.jpg names camera '7'"):
+        load_reid("market1501_crops", tmp_path, strict=True)
+
+
+def write_pairs(imgs: Path, labs: Path, ids, size=(8, 4)):
+    write_images(imgs, [f"{i}.jpg" for i in ids], size=size)
+    labs.mkdir(parents=True, exist_ok=True)
+    for i in ids: Image.fromarray(np.full(size, 5, np.uint8)).save(labs / f"{i}.png")
+
+
+def test_cihp_layouts(tmp_path):
+    pgn = tmp_path / "CIHP"
+    write_pairs(pgn / "images", pgn / "labels", ["0000001", "0000002", "0000003"])
+    (pgn / "list").mkdir()
+    (pgn / "list/train_id.txt").write_text("0000002\n0000001")
+    (pgn / "list/val_id.txt").write_text("0000003\n")
+    tr = load_parsing("cihp", tmp_path, "train")
+    assert [Path(i).stem for i, _ in tr] == ["0000002", "0000001"]                   # id-list order
+    assert [s.reason for s in tr.skipped] == ["not in train_id.txt"]
+    rel = tmp_path / "rel/instance-level_human_parsing/Validation"
+    write_pairs(rel / "Images", rel / "Category_ids", ["0000004"])
+    (rel / "val_id.txt").write_text("0000004\n")
+    assert len(load_parsing("cihp", tmp_path / "rel", "val")) == 1
+    x, y = ParsingDataset(tr, size=(8, 4))[0]
+    assert x.shape == (3, 8, 4) and y.unique().tolist() == [5]
+
+
+def test_viton_pairs(tmp_path):
+    v = tmp_path / "data"
+    write_pairs(v / "train/image", v / "train/image-parse", ["000001_0", "000002_0"], size=(16, 12))
+    write_pairs(v / "test/image", v / "test/image-parse", ["000003_0"], size=(16, 12))
+    (v / "train/image-parse/000009_0.png").write_bytes((v / "train/image-parse/000001_0.png").read_bytes())
+    (v / "train/image/notes.txt").write_text("x")
+    tr = load_parsing("viton", tmp_path, "train")
+    assert len(tr) == 2 and sorted(s.reason for s in tr.skipped) == ["label map without its photo",
+                                                                     "stray file (not .jpg)"]
+    assert len(load_parsing("viton", tmp_path, "val")) == 1
+    with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
+        load_parsing("viton", tmp_path, "trainval")
+    (v / "train/image-parse/000002_0.png").unlink()
+    with pytest.raises(FileNotFoundError, match="label map .*000002_0.png for image .*000002_0.jpg does not exist"):
+        load_parsing("viton", tmp_path, "train")
+
+
+def test_grayscale_photo_is_rgb(tmp_path):
+    Image.fromarray(np.full((8, 4), 77, np.uint8)).save(tmp_path / "grey.jpg")
+    Image.fromarray(np.full((8, 4), 2, np.uint8)).save(tmp_path / "grey.png")
+    x, y = ParsingDataset([(tmp_path / "grey.jpg", tmp_path / "grey.png")], size=(8, 4))[0]
+    assert x.shape == (3, 8, 4) and torch.allclose(x[0], x[2])
+    assert ImageDataset([(str(tmp_path / "grey.jpg"), 0, 0)])[0][0].shape == (3, 8, 4)
 
 
 # ---------------------------------------------------------------- errors a user will meet

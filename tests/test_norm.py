@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from spreid_nb.backbones import IMAGENET_MEAN, IMAGENET_STD
-from spreid_nb.datasets import ImageDataset, build_transforms, load_reid
+from spreid_nb.datasets import load_reid
+from spreid_nb.transforms import ImageDataset, build_transforms
 from spreid_nb.models import extract_features
 from spreid_nb.train import StepBatches, config_for, data_roots, load_trained, train, train_dataset
 
@@ -96,7 +97,7 @@ def onnx_vectors(path: Path) -> list[np.ndarray]:
 
 
 def _read(path, h, w):
-    from spreid_nb.datasets import read_image
+    from spreid_nb.transforms import read_image
     return build_transforms(h, w)(read_image(path))
 
 

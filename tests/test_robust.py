@@ -240,7 +240,7 @@ def test_files_follow_the_umask(tmp_path):
 
 
 def test_worker_failure_is_one_line(tmp_path):
-    from spreid_nb.datasets import ImageDataset, build_transforms
+    from spreid_nb.transforms import ImageDataset, build_transforms
     bad = tmp_path / "0001_c1s1_000001_00.jpg"; bad.write_bytes(b"not a jpeg")
     ds = ImageDataset([(str(bad), 0, 0)], build_transforms(64, 32))
     loader = torch.utils.data.DataLoader(ds, num_workers=1)
