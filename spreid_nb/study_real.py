@@ -42,7 +42,7 @@ class RealStudy:
     reid_size: tuple = (192, 96)        # re-ID input (h, w): a 10x4 map at output stride 16
     output_stride: int = 16
     parser_size: tuple = (192, 128)     # parser input: 44x28 region maps with the decoder
-    parser_steps: int = 450
+    parser_steps: int = 300
     parser_batch: int = 8
     parser_lr: float = 0.01             # trunk; ASPP, decoder and classifier 10x
     steps: int = 300                    # re-ID fine-tuning steps per run
@@ -493,8 +493,8 @@ def plot_real_study(runs: "pd.DataFrame", path: str | Path | None = None):
             for y, m in zip(ys, ms): ax.plot(g.get_group(m), [y] * len(g.get_group(m)), "k.", ms=4)
         ax.set(yticks=range(len(order)), yticklabels=order, xlabel="mAP (%)", title=label)
         ax.invert_yaxis()
-    axes[0].legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=2, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     if path: fig.savefig(path, dpi=110)
     return fig
 
