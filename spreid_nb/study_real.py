@@ -91,7 +91,7 @@ def load_images(paths: list, size: tuple) -> torch.Tensor:
     h, w = size
     out = torch.empty(len(paths), 3, h, w, dtype=torch.uint8)
     for i, p in enumerate(paths):
-        out[i] = torch.from_numpy(np.asarray(read_image(p).resize((w, h), Image.BILINEAR))
+        out[i] = torch.from_numpy(np.array(read_image(p).resize((w, h), Image.BILINEAR))
                                   ).permute(2, 0, 1)
     return out
 
@@ -507,7 +507,7 @@ def figure2_real(parser: HumanParser, paths: list, # Market-1501 crops (never CU
     from matplotlib.figure import Figure
     from spreid_nb.synth import colorize_labels, overlay
     imgs = [read_image(p) for p in paths]
-    x = torch.stack([torch.from_numpy(np.asarray(im.resize(size[::-1], Image.BILINEAR))
+    x = torch.stack([torch.from_numpy(np.array(im.resize(size[::-1], Image.BILINEAR))
                                       ).permute(2, 0, 1) for im in imgs])
     parser.eval()
     with torch.inference_mode():
