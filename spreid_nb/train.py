@@ -63,7 +63,8 @@ class _ModelFields:
     model: str = "baseline"             # reid: baseline | spreid_wfg | spreid_wofg; parser: parser
     # re-ID backbone (inception_v3, resnet50, resnet152, resnet18)
     backbone: str = "inception_v3"
-    # "imagenet" (torchvision weights, cached) or a file; None: random init
+    # "imagenet" (torchvision weights, cached), a file, or the folder of the authors' TF
+    # Inception-V3 dump (03a_inception_dump; builds TF's pooling); None: random init
     pretrained: str | None = None
     shared_backbone: bool = True        # SPReID: one backbone feeds both heads (Table 5 "Y")
     parser_ckpt: str | None = None      # SPReID: the trained (frozen) parser
