@@ -283,7 +283,7 @@ def _features(model, imgs: dict, regions=None) -> dict:
 def zero_shot(study: RealStudy, sets: dict, imgs: dict, regions: dict, parser, log=print) -> dict:
     "ImageNet features without re-ID training: each arm scored on both test sets."
     set_threads(study.threads); seed_everything(0)
-    out = {}
+    out, t0 = {}, time.perf_counter()
     for init in ("imported", "random", "broken"):
         m = build_reid(study, "baseline", init, 0)
         if init != "random": _calibrated(m, imgs["train"])
@@ -295,6 +295,7 @@ def zero_shot(study: RealStudy, sets: dict, imgs: dict, regions: dict, parser, l
                    ("uniform", "uniform")):
         out[f"{src}/imported"] = score_real(_features(m, imgs, r), sets)
     out["shuffled_same_id"] = {k: v[1] for k, v in shuf.items()}
+    out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
 ARMS_TRAINED = (("baseline", "imported"), ("spreid", "imported"), ("baseline", "random"))
@@ -306,13 +307,14 @@ def one_run(study: RealStudy, arm: str, init: str, seed: int, sets: dict, imgs: 
     t0 = time.perf_counter()
     model, losses = fine_tune(study, arm, init, seed, imgs["train"], pids,
                               regions["train"] if arm == "spreid" else None, parser, log)
-    train_s = time.perf_counter() - t0
+    train_s, t1 = time.perf_counter() - t0, time.perf_counter()
     if arm == "baseline": scores = {f"baseline/{init}": score_real(_features(model, imgs), sets)}
     else:
         shuf = {k: shuffled_regions(regions[k], [r[1] for r in sets[k]], seed)[0] for k in TEST_SETS}
         scores = {f"{src}/{init}": score_real(_features(model, imgs, r), sets)
                   for src, r in (("learned", regions), ("shuffled", shuf), ("uniform", "uniform"))}
     return dict(arm=arm, init=init, seed=seed, train_s=round(train_s, 1),
+                eval_s=round(time.perf_counter() - t1, 1),
                 final_loss=float(np.mean(losses[-20:])), scores=scores)
 
 
@@ -362,7 +364,9 @@ def run_real_study(study: RealStudy, runs_root: str | Path, log=print) -> dict:
                              for k, v in sets.items()))
     imgs = {k: load_images([r[0] for r in v], study.reid_size) for k, v in sets.items()}
     parser, pscores = real_parser(study, runs, log)
-    rpath = runs / f"regions-{study.key()}.pt"
+    # regions and zero-shot features do not depend on the fine-tuning recipe: their own keys
+    pkey = parser_dir(study, runs).name.split("-", 1)[1]
+    rpath = runs / f"regions-{pkey}-{study.key('parser_size', 'limit')}.pt"
     if rpath.exists(): regions = torch.load(rpath, weights_only=True)
     else:
         log(f"regions: the parser on {sum(len(v) for v in sets.values())} images")
@@ -370,7 +374,8 @@ def run_real_study(study: RealStudy, runs_root: str | Path, log=print) -> dict:
                    for k, v in sets.items()}
         torch.save(regions, rpath)
     key = study.key()
-    zs = _cached(runs / f"zeroshot-{key}.json",
+    zkey = study.key("init", "reid_size", "output_stride", "parser_size", "limit")
+    zs = _cached(runs / f"zeroshot-{pkey}-{zkey}.json",
                  lambda: zero_shot(study, sets, imgs, regions, parser, log))
     ft = []
     for seed in study.seeds:
