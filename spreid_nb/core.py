@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'save_json', 'Busy', 'one_writer', 'git_commit',
-           'device_name', 'provenance', 'provenance_line', 'shown', 'Timer', 'short_error', 'printable',
+__all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'json_ready', 'save_json', 'Busy', 'one_writer',
+           'git_commit', 'device_name', 'provenance', 'provenance_line', 'shown', 'Timer', 'short_error', 'printable',
            'worker_errors', 'config_hash', 'run_path', 'run_dir']
 
 # %% ../nbs/00_core.ipynb #c006
@@ -113,9 +113,19 @@ def atomic_write(path: str | Path, # the file to (re)write
         raise
 
 # %% ../nbs/00_core.ipynb #c017
+def json_ready(obj: Any) -> Any:
+    "`obj` as strict JSON can hold it: NaN and infinities as None, NumPy scalars and arrays as plain values."
+    if isinstance(obj, dict): return {k: json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)): return [json_ready(v) for v in obj]
+    if isinstance(obj, np.ndarray): return json_ready(obj.tolist())
+    if isinstance(obj, np.generic): obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj): return None
+    return obj
+
 def save_json(obj: Any, path: str | Path) -> Path:
-    "Write `obj` as indented, key-sorted JSON to `path`, atomically."
-    with atomic_write(path, "w") as f: json.dump(obj, f, indent=2, sort_keys=True, default=str)
+    "Write `obj` as indented, key-sorted, strict JSON (NaN -> null) to `path`, atomically."
+    with atomic_write(path, "w") as f:
+        json.dump(json_ready(obj), f, indent=2, sort_keys=True, default=str, allow_nan=False)
     return Path(path)
 
 # %% ../nbs/00_core.ipynb #c019c

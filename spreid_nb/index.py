@@ -187,13 +187,13 @@ def index_path(features: str | Path) -> Path:
 
 def save_index(fi: FeatureIndex, path: str | Path) -> Path:
     "Write the faiss index and its description (PATH.json) atomically."
-    from spreid_nb.core import atomic_write
+    from spreid_nb.core import atomic_write, json_ready
     faiss, path = _faiss(), Path(path)
     with atomic_write(path) as f: faiss.write_index(fi.index, faiss.PyCallbackIOWriter(f.write))
     meta = dict(format=INDEX_FORMAT, kind=fi.kind, factory=fi.factory, model=fi.model,
                 source=fi.source,
                 build_s=round(fi.build_s, 3), faiss=faiss.__version__)
-    with atomic_write(Path(f"{path}.json"), "w") as f: json.dump(meta, f, indent=1, sort_keys=True)
+    with atomic_write(Path(f"{path}.json"), "w") as f: json.dump(json_ready(meta), f, indent=1, sort_keys=True, allow_nan=False)
     return path
 
 # %% ../nbs/07a_index.ipynb #c022

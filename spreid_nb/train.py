@@ -36,8 +36,8 @@ __all__ = ['SIZES', 'PRESETS', 'LOCATION_FIELDS', 'STAGES', 'METRIC_FIELDS', 'CU
            'StepBatches', 'save_checkpoint', 'load_checkpoint', 'data_roots', 'train_dataset', 'build_run_model',
            'check_input_size', 'batch_inputs', 'ProgressLines', 'progress_bar', 'train', 'model_from_config',
            'load_trained', 'reid_features', 'features_file', 'save_run_features', 'eval_protocol', 'score_reid',
-           'evaluate_reid', 'evaluate_parser', 'weights_sources', 'plot_learning_curve', 'main', 'run_folder',
-           'ensure_run']
+           'evaluate_reid', 'evaluate_parser', 'weights_sources', 'plot_learning_curve', 'parse_override', 'main',
+           'run_folder', 'ensure_run']
 
 # %% ../nbs/09_train.ipynb #c005t
 SIZES: dict[str, dict[str, tuple[int, int]]] = {
@@ -190,7 +190,9 @@ def _check_values(cfg: TrainConfig):
     for f in dataclasses.fields(TrainConfig):
         v = getattr(cfg, f.name)
         if not _type_ok(v, str(f.type)):
-            raise ValueError(f"config {f.name}={v!r}: expected {f.type}, got {type(v).__name__}")
+            want = ("True or False (on the command line also true/false/1/0)"
+                    if str(f.type) == "bool" else f.type)
+            raise ValueError(f"config {f.name}={v!r}: expected {want}, got {type(v).__name__}")
         if f.name in _AT_LEAST and v is not None and v < _AT_LEAST[f.name]:
             raise ValueError(f"config {f.name}={v!r}: must be >= {_AT_LEAST[f.name]}")
     choices = {**_CHOICES, "model": _MODELS.get(cfg.task, ()), "backbone": tuple(BACKBONES),
@@ -542,7 +544,31 @@ def _check_files(cfg: TrainConfig):
     for k in ("parser_ckpt", "init_from"):
         if getattr(cfg, k) is not None and not Path(getattr(cfg, k)).exists():
             raise ValueError(f"config {k}={getattr(cfg, k)!r}: no such file or folder")
+    _check_parser_ckpt(cfg.parser_ckpt)
     _check_init_from(cfg.init_from)
+
+def _check_parser_ckpt(path: str | None):
+    "Refuse a `parser_ckpt` that is not a parser file, naming the one to use (the run's parser.pt)."
+    if path is None: return
+    from spreid_nb.parser import PARSER_FORMAT
+    p = Path(path)
+    if p.is_dir():
+        use = p / "parser.pt"
+        raise ValueError(f"config parser_ckpt={path!r} is a folder; parser_ckpt takes the parser "
+                         + (f"file a parser run writes: use {use}" if use.is_file() else
+                            "file a parser run writes (RUN/parser.pt), and there is none in it"))
+    ck = load_checkpoint(p)
+    if isinstance(ck, dict) and ck.get("format") == PARSER_FORMAT: return
+    mc = ck.get("model_config") if isinstance(ck, dict) else None
+    if isinstance(mc, dict) and (ck.get("task") == "parser" or "aspp" in mc):
+        run = p.parent.parent if p.parent.name == "checkpoints" else p.parent
+        use = run / "parser.pt"
+        raise ValueError(f"config parser_ckpt={path!r} is a parser run's training checkpoint; "
+                         f"parser_ckpt takes the parser file the run wrote: use {use}"
+                         + ("" if use.is_file() else " (not there yet: the run has not finished)"))
+    what = "a re-ID checkpoint" if isinstance(mc, dict) else "not a spreid_nb parser file"
+    raise ValueError(f"config parser_ckpt={path!r} is {what}; parser_ckpt takes the parser.pt "
+                     "a parser run writes (python -m spreid_nb.train --stage parser)")
 
 def _check_init_from(path: str | None):
     "Refuse an `init_from` that is not a re-ID checkpoint (a parser, a foreign file), saying what."
@@ -1029,24 +1055,38 @@ def _parse_value(v: str):
         if "," in v: return [_parse_value(x) for x in v.split(",")]
         return v
 
+def parse_override(key: str, # a `TrainConfig` field
+                   text: str, # the VALUE of `--set KEY=VALUE`
+                  ) -> Any:
+    "`--set KEY=VALUE`'s value, read by the field's type: True/False/true/false/1/0, None, text."
+    kinds = {f.name: [a.strip() for a in str(f.type).split("|")]
+             for f in dataclasses.fields(TrainConfig)}.get(key, [])
+    t = text.strip()
+    if "None" in kinds and t in ("None", "none", "null"): return None
+    if "bool" in kinds and t.lower() in ("true", "1"): return True
+    if "bool" in kinds and t.lower() in ("false", "0"): return False
+    if "str" in kinds: return text   # data=market1501,cuhk03 stays one string
+    return _parse_value(text)
+
 def main(argv: list[str] | None = None) -> Path:
     "Command-line entry point of `python -m spreid_nb.train`."
     p = argparse.ArgumentParser(prog="python -m spreid_nb.train",
                                 description="Train a SPReID re-ID model or human parser.")
-    p.add_argument("--preset", default="synthetic", help=f"one of {sorted(PRESETS)}")
-    p.add_argument("--stage", default="train",
-                   help="train (re-ID phase 1) | finetune | spreid | parser")
+    p.add_argument("--preset", default="synthetic", choices=sorted(PRESETS),
+                   help="sizes and recipe (default: synthetic)")
+    p.add_argument("--stage", default="train", choices=["train", "finetune", "spreid", "parser"],
+                   help="train (re-ID phase 1), finetune, spreid or parser (default: train)")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field (repeatable)")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--no-eval", action="store_true")
+                   help="override a config field (repeatable); booleans: true/false/1/0")
+    p.add_argument("--no-progress", action="store_true", help="print no progress bar")
+    p.add_argument("--no-eval", action="store_true", help="skip the evaluation at the end")
     a = p.parse_args(argv)
     over = {}
     for kv in a.set:
         if "=" not in kv: p.error(f"--set expects KEY=VALUE, got {kv!r}")
-        k, v = kv.split("=", 1); over[k] = _parse_value(v)
+        k, v = kv.split("=", 1); over[k] = parse_override(k, v)
     try:
         cfg = config_for(a.preset, a.stage, **over)
     except ValueError as e: p.error(str(e))
