@@ -28,7 +28,7 @@ import torch
 # %% auto #0
 __all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'json_ready', 'save_json', 'Busy', 'one_writer',
            'git_commit', 'device_name', 'provenance', 'provenance_line', 'shown', 'Timer', 'short_error', 'printable',
-           'worker_errors', 'config_hash', 'run_path', 'run_dir']
+           'worker_errors', 'config_hash', 'run_path', 'run_dir', 'link_latest']
 
 # %% ../nbs/00_core.ipynb #c006
 def set_threads(n: int | None = None, # torch's intra-op threads; None reads `SPREID_THREADS`
@@ -311,3 +311,20 @@ def run_dir(root: str | Path, # folder holding all runs
         d.mkdir(parents=True, exist_ok=True)
         save_json(want, cfg_file)
     return d
+
+# %% ../nbs/00_core.ipynb #c031m
+def link_latest(link: str | Path, # the stable name, e.g. runs/synthetic/latest-parser
+                target: str | Path, # the folder it names (relative when beside `link`)
+               ) -> Path | None: # `link`, or None where links cannot be made
+    "Point the symbolic link `link` at `target`, replacing what it pointed at, atomically."
+    link, target = Path(link), Path(target)
+    rel = os.path.relpath(target.resolve(), link.parent.resolve())
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    try:
+        with contextlib.suppress(FileNotFoundError): tmp.unlink()
+        os.symlink(rel, tmp, target_is_directory=True)
+        os.replace(tmp, link)
+        return link
+    except OSError:
+        with contextlib.suppress(OSError): tmp.unlink()
+        return None

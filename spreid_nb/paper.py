@@ -21,7 +21,7 @@ from .plan import (Plan, Run, check_parameters, estimate_seconds, eval_costs,
 # %% auto #0
 __all__ = ['PAPER', 'KEYS', 'BACKBONE_TITLES', 'paper_table', 'beside_paper', 'write_table', 'run_features', 'score_features',
            'scoring_notes', 'eval_rows', 'read_eval', 'repo_path', 'results_table', 'results_markdown', 'claim_lines',
-           'show_results', 'write_results', 'Reproduction', 'reproduction']
+           'show_results', 'write_results', 'Reproduction', 'figures_dir', 'reproduction']
 
 # %% ../nbs/10_paper.ipynb #c006
 _PAPER_CSV = "paper_numbers.csv"  # beside the modules, in the installed package
@@ -349,6 +349,7 @@ def _train(self: Reproduction, specs: list[Run]) -> dict:
     from spreid_nb.train import _clock
     costs, ecosts = step_costs(self.plan.runs_root), eval_costs(self.plan.runs_root)
     todo = [s for s in specs if not ready[s.key]]
+    if todo and self.plan.synthetic: self.benchmark(todo[0].cfg)   # before the estimate: minutes
     est = {s.key: estimate_seconds(s.cfg, costs, ecosts) for s in todo}
     basis = ("the times of runs under the runs folder" if costs or ecosts
              else "built-in costs for a 2-core CPU")
@@ -367,7 +368,17 @@ def _train(self: Reproduction, specs: list[Run]) -> dict:
 def _finished(d: Path) -> bool:
     return (d / "eval.json").exists() and (d / "checkpoints" / "last.pt").exists()
 
-Reproduction.train = _train
+def _benchmark(self: Reproduction, cfg) -> Path:
+    "Draw (once, saying how far) or find the synthetic benchmark; link it as `runs_root/benchmark`."
+    from spreid_nb.core import link_latest, shown
+    from spreid_nb.train import data_roots
+    market = data_roots(cfg)["market1501"] / "Market-1501-v15.09.15"
+    if link_latest(self.plan.runs_root / "benchmark", market):
+        print(f"benchmark: {shown(self.plan.runs_root / 'benchmark')} (bounding_box_test, query, "
+              f"bounding_box_train), a link to {shown(market)}", flush=True)
+    return market
+
+Reproduction.train, Reproduction.benchmark = _train, _benchmark
 
 # %% ../nbs/10_paper.ipynb #c030u
 def _measure(self: Reproduction, table: int, method: str, keys: list[str], target: str,
@@ -425,21 +436,36 @@ Reproduction.results, Reproduction.claims, Reproduction.write = _results, _claim
 
 
 # %% ../nbs/10_paper.ipynb #c030s
+def figures_dir(preset: str, # the reproduction's preset
+                out_dir: str | Path | None, # the notebook's out_dir parameter
+                refresh_figures: bool, # the notebook's refresh_figures parameter
+               ) -> Path | None: # None: the default, `<runs_root>/results`
+    "Where a reproduction writes: `out_dir`, or the repository's figures/ only when asked to refresh them."
+    if not isinstance(refresh_figures, bool):
+        raise ValueError(f"parameter refresh_figures={refresh_figures!r}: expected True or False")
+    if refresh_figures and out_dir:
+        raise ValueError(f"parameters refresh_figures=True and out_dir={str(out_dir)!r}: "
+                         "refresh_figures writes into the repository's figures/; give one of them")
+    sub = [] if preset == "synthetic" else [preset]
+    return repo_path("figures", *sub) if refresh_figures else Path(out_dir) if out_dir else None
+
 def reproduction(name: str, # the written files' stem, e.g. "table6"
                  preset: str, data_root: str | None, targets: list | None, runs_root: str | None,
                  out_dir: str | None, device: str = "auto", threads: int | None = 2, seed: int = 0,
                  reuse: bool = True, overrides: dict | str | None = None, max_rank: int = 50,
                  spreid_ft_size: list | None = None, # SPReID fine-tuning HxW; None: the baselines'
+                 # write into the repository's figures/ (the committed tables): the project's refresh
+                 refresh_figures: bool = False,
                  **checks, # more parameters to validate: rerank, k1, k2, lambda_value
                 ) -> Reproduction:
     "A reproduction notebook's setup: check parameters, set threads, say where runs and files go."
     from spreid_nb.core import set_threads, shown
     overrides = check_parameters(preset, data_root, targets, overrides or {}, threads=threads,
                                  seed=seed, max_rank=max_rank, device=device, reuse=reuse, **checks)
+    out_dir = figures_dir(preset, out_dir, refresh_figures)
     set_threads(threads)
     runs_root = Path(runs_root) if runs_root else repo_path("runs", preset)
-    sub = [] if preset == "synthetic" else [preset]
-    out_dir = Path(out_dir) if out_dir else repo_path("figures", *sub)
+    out_dir = out_dir or runs_root / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     targets = list(targets or (["market1501", "cuhk03", "dukemtmcreid"] if preset == "paper"
                                else ["market1501"]))
@@ -447,6 +473,6 @@ def reproduction(name: str, # the written files' stem, e.g. "table6"
                   **({"data_root": data_root} if data_root else {}), **overrides)
     plan = Plan(preset, runs_root, common, tuple(spreid_ft_size) if spreid_ft_size else None)
     print(f"{name}: preset {preset}, targets {targets}, runs in {shown(runs_root)}, "
-          f"files in {shown(out_dir)}")
+          f"tables and figures in {shown(out_dir)}")
     return Reproduction(name, plan, targets, out_dir, device, reuse, max_rank)
 

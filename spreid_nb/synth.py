@@ -9,10 +9,12 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -24,7 +26,7 @@ from .datasets import LIP_LABELS
 __all__ = ['COLOURS', 'SKINS', 'HAIRS', 'PATTERNS', 'BAG', 'OCCLUDER', 'PAINT_LABEL', 'LIP_COLOURS', 'SYNTH_VERSION',
            'SYNTH_PRESETS', 'Identity', 'sample_identity', 'swapped', 'Camera', 'sample_camera', 'Pose', 'sample_pose',
            'paint_map', 'render_person', 'colorize_labels', 'overlay', 'write_market_layout', 'write_lip_layout',
-           'synth_cache_dir', 'synthetic_benchmark', 'true_parsing_path', 'true_parsing']
+           'synth_cache_dir', 'draw_progress', 'synthetic_benchmark', 'true_parsing_path', 'true_parsing']
 
 # %% ../nbs/02_synth.ipynb #c006
 COLOURS = {"red": (196, 32, 38), "blue": (38, 72, 196), "navy": (28, 34, 84),
@@ -475,8 +477,8 @@ _SHOT_POSES = {"person": {}, "distractor": dict(scale=(.6, 1.0), shift=(.35, .15
 
 def _draw_plan(plan: list[_Shot], root: Path, ds: Path, folders: dict[str, str],
                cams: list[Camera], frame: list[int], size: tuple[int, int], seed: int,
-               write_parsing: bool) -> None:
-    "Render and save every planned image (and its label map with `write_parsing`)."
+               write_parsing: bool, progress: Callable[[int, int], None] | None = None) -> None:
+    "Render and save every planned image (and its label map); `progress(done, total)` after each."
     for j, s in enumerate(plan):
         g = np.random.default_rng([seed, 20, j])
         frame[s.cam] += int(g.integers(1, 40))
@@ -487,6 +489,7 @@ def _draw_plan(plan: list[_Shot], root: Path, ds: Path, folders: dict[str, str],
         label_path = (root / "parsing" / folders[s.split] / name.replace(".jpg", ".png")
                       if write_parsing else None)
         _save(img, lab, ds / folders[s.split] / name, cams[s.cam].quality, label_path)
+        if progress: progress(j + 1, len(plan))
 
 def _market_info(plan: list[_Shot], params: dict, n_junk: int,
                  ids: dict[str, list[Identity]]) -> dict:
@@ -515,6 +518,7 @@ def write_market_layout(
     cams_per_id: tuple[int, int] = (2, 5),  # test identities appear in this many cameras
     query_share: float = 0.5,  # chance that a test identity's camera holds one query
     gallery_per_cam: tuple[int, int] = (1, 3),  # gallery images per test identity per camera
+    progress: Callable[[int, int], None] | None = None,  # called with (images drawn, of how many)
 ) -> Path:
     "Draw a synthetic re-ID dataset in Market-1501's published layout; return `root`."
     _check_market_args(n_train_ids, n_test_ids, n_cams)
@@ -530,7 +534,7 @@ def write_market_layout(
                          gallery_per_cam)
             + _plan_others(n_distractors, 0, "distractor", (13, 14), seed, n_cams)
             + _plan_others(n_junk, -1, "junk", (15, 16), seed, n_cams))
-    _draw_plan(plan, root, ds, folders, cams, frame, size, seed, write_parsing)
+    _draw_plan(plan, root, ds, folders, cams, frame, size, seed, write_parsing, progress)
     params = dict(n_train_ids=n_train_ids, n_test_ids=n_test_ids, n_cams=n_cams, seed=seed,
                   size=list(size), imgs_per_id=imgs_per_id, n_distractors=n_distractors,
                   n_junk=n_junk, swap_frac=swap_frac)
@@ -544,6 +548,7 @@ def write_lip_layout(
     n_val: int = 300,
     seed: int = 0,
     size: tuple[int, int] = (128, 64),  # (height, width)
+    progress: Callable[[int, int], None] | None = None,  # called with (images drawn, of how many)
 ) -> Path:
     "Draw a synthetic human-parsing set in LIP's original published layout; return `root`."
     if n_train < 1 or n_val < 1:
@@ -567,6 +572,7 @@ def write_lip_layout(
             img.save(imgs / f"{name}.jpg", quality=cam.quality)
             Image.fromarray(lab).save(labs / f"{name}.png")
             ids.append(name)
+            if progress: progress(k + 1 + (0 if split == "train" else n_train), n_train + n_val)
         (root / "TrainVal_images" / f"{split}_id.txt").write_text("\n".join(ids) + "\n")
     return root
 
@@ -599,8 +605,24 @@ def synth_cache_dir(cache_dir: str | Path | None = None) -> Path:
         cache_dir or os.environ.get("SPREID_DATA_CACHE") or Path.home() / ".cache" / "spreid_nb"
     ).expanduser()
 
+def draw_progress(what: str, # named in each line, e.g. "synthetic benchmark default: market"
+                  every_s: float = 20.0, # at most this long between two lines
+                  file=None, # default: sys.stdout
+                 ) -> Callable[[int, int], None]:
+    "A `progress(done, total)` that prints `what: done/total images, elapsed, ETA` every `every_s`."
+    t0 = time.perf_counter(); last = [t0]
+    def tick(done: int, total: int):
+        now = time.perf_counter()
+        if now - last[0] < every_s and done < total: return
+        last[0] = now; el = now - t0
+        left = "done" if done >= total else f"ETA {el / done * (total - done):.0f}s"
+        print(f"  {what}: {done}/{total} images, {el:.0f}s elapsed, {left}",
+              file=file or sys.stdout, flush=True)
+    return tick
+
 def synthetic_benchmark(cache_dir: str | Path | None = None, seed: int = 0,
                         preset: str = "default", # a key of `SYNTH_PRESETS`
+                        progress: bool = True, # while drawing: a line at least every 20 s
                        ) -> dict[str, Path]:
     "Write once and return the synthetic sets' roots: `{'market1501': ..., 'lip': ...}`."
     if preset not in SYNTH_PRESETS:
@@ -611,13 +633,16 @@ def synthetic_benchmark(cache_dir: str | Path | None = None, seed: int = 0,
     final = cache / f"synth-{preset}-seed{seed}-{key}"
     roots = {"market1501": final / "market", "lip": final / "lip"}
     if (final / "synth.json").is_file(): return roots
+    tick = lambda part: draw_progress(f"synthetic benchmark {preset}: {part}") if progress else None
+    if progress: print(f"drawing the synthetic benchmark {preset} into {final} (once; then reused)",
+                       flush=True)
     if final.exists():
         raise FileExistsError(f"{final} exists but lacks synth.json (not written by "
                               f"synthetic_benchmark?); delete it to regenerate")
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=cache))
     try:
-        write_market_layout(tmp / "market", seed=seed, **params["market"])
-        write_lip_layout(tmp / "lip", seed=seed, **params["lip"])
+        write_market_layout(tmp / "market", seed=seed, **params["market"], progress=tick("market"))
+        write_lip_layout(tmp / "lip", seed=seed, **params["lip"], progress=tick("LIP"))
         save_json(dict(preset=preset, seed=seed, version=SYNTH_VERSION, params=params),
                   tmp / "synth.json")
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is meant to be shared
