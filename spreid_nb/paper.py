@@ -19,9 +19,10 @@ from .plan import (Plan, Run, check_parameters, estimate_seconds, eval_costs,
                             runs_train_seconds, step_costs)
 
 # %% auto #0
-__all__ = ['PAPER', 'KEYS', 'BACKBONE_TITLES', 'paper_table', 'beside_paper', 'write_table', 'run_features', 'score_features',
-           'scoring_notes', 'eval_rows', 'read_eval', 'repo_path', 'results_table', 'results_markdown', 'claim_lines',
-           'show_results', 'write_results', 'Reproduction', 'figures_dir', 'reproduction']
+__all__ = ['PAPER', 'KEYS', 'BACKBONE_TITLES', 'paper_table', 'beside_paper', 'write_table', 'show_paper', 'run_features',
+           'score_features', 'scoring_notes', 'eval_rows', 'read_eval', 'repo_path', 'results_table',
+           'results_markdown', 'claim_lines', 'show_results', 'write_results', 'Reproduction', 'figures_dir',
+           'reproduction']
 
 # %% ../nbs/10_paper.ipynb #c006
 _PAPER_CSV = "paper_numbers.csv"  # beside the modules, in the installed package
@@ -102,6 +103,21 @@ def _plain_markdown(df: pd.DataFrame) -> str:
     rows = ["| " + " | ".join(fmt(v) for v in r) + " |" for r in df.itertuples(index=False)]
     return "\n".join([head, sep, *rows])
 
+
+# %% ../nbs/10_paper.ipynb #c017q
+def show_paper(df: pd.DataFrame, # rows of `paper_table`
+              ) -> "Markdown":
+    "Rows of `paper_table` as a Markdown table: no index, the paper's digits, \"–\" where it has none."
+    from IPython.display import Markdown
+    df = df.loc[:, [c for c in df.columns if not (df[c].astype(str) == "").all()]]  # empty variant
+    cell = lambda v: ("–" if isinstance(v, float) and pd.isna(v)
+                      else f"{v:.1f}" if isinstance(v, float) and round(v, 1) == v
+                      else f"{v:.2f}" if isinstance(v, float) else str(v))
+    head = ["| " + " | ".join(map(str, df.columns)) + " |",
+            "|" + "|".join("---:" if pd.api.types.is_float_dtype(df[c]) else "---"
+                           for c in df.columns) + "|"]
+    return Markdown("\n".join(head + ["| " + " | ".join(map(cell, r)) + " |"
+                                      for r in df.itertuples(index=False)]))
 
 # %% ../nbs/10_paper.ipynb #c019
 BACKBONE_TITLES = {"inception_v3": "Inception-V3", "resnet18": "ResNet-18", "resnet34": "ResNet-34",
@@ -357,7 +373,12 @@ def _train(self: Reproduction, specs: list[Run]) -> dict:
           + (f"; about {_clock(sum(est.values()))} of training and evaluation (an estimate from "
              f"{basis})" if todo else ""), flush=True)
     for i, s in enumerate(todo, 1):
-        print(f"[{i}/{len(todo)}] {s.key}: {s.cfg.iters} steps, about {_clock(est[s.key])}",
+        if i > 1:  # the runs trained so far measured this machine: estimate the rest from them
+            costs, ecosts = step_costs(self.plan.runs_root), eval_costs(self.plan.runs_root)
+            est.update({r.key: estimate_seconds(r.cfg, costs, ecosts) for r in todo[i - 1:]})
+        left = sum(est[r.key] for r in todo[i - 1:])
+        print(f"[{i}/{len(todo)}] {s.key}: {s.cfg.iters} steps, about {_clock(est[s.key])}"
+              + (f" ({_clock(left)} left in all, at the rates measured so far)" if i > 1 else ""),
               flush=True)
         t = time.perf_counter()
         self.plan.run(s, self.runs, reuse=self.reuse, progress="lines")

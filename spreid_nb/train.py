@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, asdict
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -625,20 +625,23 @@ def _clock(s: float) -> str:
 
 class ProgressLines:
     "A tqdm stand-in that prints `name: step k/n, elapsed, ETA` about every `every_s` seconds."
-    def __init__(self, name: str, total: int, initial: int = 0, every_s: float = 60.0, file=None):
+    def __init__(self, name: str, total: int, initial: int = 0, every_s: float = 20.0, file=None):
         self.name, self.total, self.n, self.every_s, self.file = name, total, initial, every_s, file
-        self.start, self.t0, self.last, self.postfix = initial, time.perf_counter(), None, ""
+        self.t0, self.last, self.postfix = time.perf_counter(), None, ""
+        self.first = None  # (time, step) at the first step's end: the ETA's rate is measured after it
     def set_postfix(self, **kw): self.postfix = ", ".join(f"{k} {v}" for k, v in kw.items())
     def line(self) -> str:
-        el = time.perf_counter() - self.t0; done = self.n - self.start
-        eta = el / done * (self.total - self.n) if done else None
-        left = (
-            "done" if self.n >= self.total else f"ETA {_clock(eta)}" if eta is not None else "ETA ?"
-        )
+        now = time.perf_counter(); el = now - self.t0
+        if self.n >= self.total: left = "done"
+        elif self.first and self.n > self.first[1]:   # steps measured after the first (warm-up)
+            per = (now - self.first[0]) / (self.n - self.first[1])
+            left = f"ETA {_clock(per * (self.total - self.n))}"
+        else: left = "ETA from the next steps"
         extra = f", {self.postfix}" if self.postfix else ""
         return f"  {self.name}: step {self.n}/{self.total}, {_clock(el)} elapsed, {left}{extra}"
     def update(self, k: int = 1):
         self.n += k; now = time.perf_counter()
+        if self.first is None: self.first = (now, self.n)
         if self.last is None or now - self.last >= self.every_s or self.n >= self.total:
             self.last = now; print(self.line(), file=self.file or sys.stdout, flush=True)
     def close(self): pass
@@ -790,11 +793,12 @@ def _kill_hook(done: int):
     if done == int(os.environ.get("SPREID_KILL_AFTER_STEP", -1)): os.kill(os.getpid(), 9)
 
 def _finish_run(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], device: torch.device,
-                out: Path, evaluate: bool):
+                out: Path, evaluate: bool, lines: bool = False):
     "The end of a run: learning curve, evaluation of the target, a parser run's `parser.pt`."
     plot_learning_curve(out / "metrics.csv", out / "learning_curve.png",
                         title=f"{cfg.task}: {cfg.model} ({out.name})")
-    res = _write_eval(model, cfg, roots, device, out, step=cfg.iters) if evaluate else None
+    res = _write_eval(model, cfg, roots, device, out, step=cfg.iters, lines=lines) \
+        if evaluate else None
     if cfg.task == "parser":
         from spreid_nb.parser import save_parser
         save_parser(model, out / "parser.pt", iters=cfg.iters, scores=_plain(res), run=str(out))
@@ -836,7 +840,7 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
         if _eval_due(cfg, done, evaluate) and rank == 0:
             _write_eval(model, cfg, roots, device, out, step=done)
     log.close()
-    if rank == 0: _finish_run(model, cfg, roots, device, out, evaluate)
+    if rank == 0: _finish_run(model, cfg, roots, device, out, evaluate, lines=progress == "lines")
     if ddp: dist.barrier(); dist.destroy_process_group()
     return out
 
@@ -892,7 +896,9 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
                   cfg: TrainConfig, # its run's config: input size
                   root: str | Path, # the dataset folder of `target`
                   target: str = "market1501", # the dataset whose query/gallery to embed
-                  device: str | torch.device = "cpu", workers: int = 0) -> dict:
+                  device: str | torch.device = "cpu", workers: int = 0,
+                  progress: Callable[[int, int], None] | None = None, # (images done, of how many)
+                 ) -> dict:
     "Query/gallery features (`qf`, `gf`), pids, camids, paths of `model` on `target`, at run size."
     from spreid_nb import datasets as D
     from spreid_nb.models import extract_features, parser_input_size
@@ -906,7 +912,7 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
             data = ImageDataset(recs, tf)
             f, p, c, paths = extract_features(model, data, batch_size=64, device=device,
                                               workers=workers,
-                                              progress=False)
+                                              progress=progress or False)
             out.update({f"{split}f": f, f"{split}_pids": np.asarray(p),
                         f"{split}_camids": np.asarray(c),
                         f"{split}_paths": list(paths)})
@@ -972,10 +978,12 @@ def evaluate_reid(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], de
                   rerank: bool | None = None,
                   # also keep the features there as features-<target>.npz
                   features_dir: str | Path | None = None,
+                  # lines while embedding: a function of (images done, of how many)
+                  progress: Callable[[int, int], None] | None = None,
                  ) -> dict:
     "CMC rank-1/5/10 and mAP (%) of `model` on target query/gallery: 'plain', 'rerank' if asked."
     target = "market1501" if cfg.data == "synthetic" else cfg.target
-    f = reid_features(model, cfg, roots[target], target, device, cfg.workers)
+    f = reid_features(model, cfg, roots[target], target, device, cfg.workers, progress)
     if features_dir is not None: save_run_features(model, cfg, f, features_dir)
     res = {}
     for rr in ([False, True] if (cfg.rerank if rerank is None else rerank) else [False]):
@@ -1021,12 +1029,16 @@ def weights_sources(model: nn.Module) -> list[str]:
     from spreid_nb.backbones import Backbone
     return sorted({m.weights_source for m in model.modules() if isinstance(m, Backbone)})
 
-def _write_eval(model, cfg, roots, device, out: Path, step: int):
+def _write_eval(model, cfg, roots, device, out: Path, step: int, lines: bool = False):
+    "Evaluate the model at `step` into eval.json (eval_stepN.json); `lines`: say how far it is."
+    from spreid_nb.synth import draw_progress
+    tick = draw_progress(f"{out.name}: evaluating") if lines else None
     with Timer() as t:
         # the final model's features are kept for the reproduction notebooks (paper.run_features)
         final = step == cfg.iters
         res = evaluate_parser(model, cfg, roots, device) if cfg.task == "parser" else \
-              evaluate_reid(model, cfg, roots, device, features_dir=out if final else None)
+              evaluate_reid(model, cfg, roots, device, features_dir=out if final else None,
+                            progress=tick)
     res.update(step=step,
                provenance=provenance(device, data=cfg.data, preset_task=cfg.task, run=shown(out),
                                      weights=weights_sources(getattr(model, "module", model)),
