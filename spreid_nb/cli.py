@@ -58,7 +58,7 @@ def _hints(fn: Callable) -> dict:
     except Exception: return dict(fn.__annotations__)
 
 def _for_command(text: str, cmd: Command | None = None) -> str:
-    "Help in the command line's words: `fn` as `spreid CMD`, `param` as its option, `None:` as `default:`."
+    "Help in the command line's words: `fn` as `spreid CMD`, `param` as --param, None as default."
     for name, c in globals().get("COMMANDS", {}).items():
         text = text.replace(f"`{c.fn.__name__}`", f"`spreid {name}`")
     for p in inspect.signature(cmd.fn).parameters if cmd is not None else ():
@@ -101,7 +101,8 @@ def add_command(sub, # the `add_subparsers` object
     doc = (cmd.fn.__doc__ or "").strip()
     s = sub.add_parser(name, parents=list(parents), help=cmd.help,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=textwrap.fill(_for_command(f"{doc} {cmd.about}".strip(), cmd), 100),
+                       description=textwrap.fill(
+                           _for_command(f"{doc} {cmd.about}".strip(), cmd), 100),
                        epilog="example:\n  " + cmd.example.replace("\n",
                                                                    "\n  ") if cmd.example else None)
     docs, hints = docments(cmd.fn), _hints(cmd.fn)
@@ -205,7 +206,8 @@ COMMANDS["search"] = Command(
 COMMANDS["evaluate"] = Command(evaluate_model, "CMC rank-1/5/10 and mAP on a dataset",
     about="Single query, Euclidean distance, the dataset's standard protocol; a table in percent. "
           "These are the numbers the training runs and the reproduction notebooks report.",
-    example="spreid evaluate --dataset market1501 --root /data --model runs/paper/latest-spreid_wfg-exclusive-ft-market1501 --rerank",
+    example="spreid evaluate --dataset market1501 --root /data --rerank "
+            "--model runs/paper/latest-spreid_wfg-exclusive-ft-market1501",
     metavar=dict(model="CKPT", root="DIR"), after=_print_results,
     extra={"--out": dict(default=None, metavar="RESULTS.json",
                          help="also write the results as JSON")})

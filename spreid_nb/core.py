@@ -27,8 +27,8 @@ import torch
 
 # %% auto #0
 __all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'json_ready', 'save_json', 'Busy', 'one_writer',
-           'git_commit', 'device_name', 'provenance', 'provenance_line', 'shown', 'Timer', 'short_error', 'printable',
-           'worker_errors', 'config_hash', 'run_path', 'run_dir', 'link_latest']
+           'git_commit', 'device_name', 'provenance', 'provenance_line', 'shown', 'Timer', 'progress_lines',
+           'short_error', 'printable', 'worker_errors', 'config_hash', 'run_path', 'run_dir', 'link_latest']
 
 # %% ../nbs/00_core.ipynb #c006
 def set_threads(n: int | None = None, # torch's intra-op threads; None reads `SPREID_THREADS`
@@ -114,7 +114,7 @@ def atomic_write(path: str | Path, # the file to (re)write
 
 # %% ../nbs/00_core.ipynb #c017
 def json_ready(obj: Any) -> Any:
-    "`obj` as strict JSON can hold it: NaN and infinities as None, NumPy scalars and arrays as plain values."
+    "`obj` as strict JSON holds it: NaN and infinities as None, NumPy values as plain ones."
     if isinstance(obj, dict): return {k: json_ready(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)): return [json_ready(v) for v in obj]
     if isinstance(obj, np.ndarray): return json_ready(obj.tolist())
@@ -246,6 +246,23 @@ class Timer:
     "Context manager measuring wall time in seconds (`.seconds`)."
     def __enter__(self): self.start = time.perf_counter(); self.seconds = 0.0; return self
     def __exit__(self, *exc): self.seconds = time.perf_counter() - self.start
+
+# %% ../nbs/00_core.ipynb #c027q
+def progress_lines(what: str, # named in each line, e.g. "synthetic benchmark default: market"
+                   unit: str = "images", # what is counted
+                   every_s: float = 20.0, # at most this long between two lines
+                   log=None, # a function of one line; default: print to stdout, flushed
+                  ):
+    "A `progress(done, total)` that logs `what: done/total unit, elapsed, ETA` every `every_s`."
+    say = log or (lambda s: print(s, flush=True))
+    t0 = time.perf_counter(); last = [t0]
+    def progress(done: int, total: int):
+        now = time.perf_counter()
+        if now - last[0] < every_s and done < total: return
+        last[0] = now; el = now - t0
+        left = "done" if done >= total else f"ETA {el / done * (total - done):.0f}s"
+        say(f"  {what}: {done}/{total} {unit}, {el:.0f}s elapsed, {left}")
+    return progress
 
 # %% ../nbs/00_core.ipynb #c027b
 def short_error(e: BaseException) -> str:

@@ -107,7 +107,7 @@ def _plain_markdown(df: pd.DataFrame) -> str:
 # %% ../nbs/10_paper.ipynb #c017q
 def show_paper(df: pd.DataFrame, # rows of `paper_table`
               ) -> "Markdown":
-    "Rows of `paper_table` as a Markdown table: no index, the paper's digits, \"–\" where it has none."
+    "Rows of `paper_table` as Markdown: no index, the paper's digits, \"–\" where it has none."
     from IPython.display import Markdown
     df = df.loc[:, [c for c in df.columns if not (df[c].astype(str) == "").all()]]  # empty variant
     cell = lambda v: ("–" if isinstance(v, float) and pd.isna(v)
@@ -389,6 +389,7 @@ def _train(self: Reproduction, specs: list[Run]) -> dict:
 def _finished(d: Path) -> bool:
     return (d / "eval.json").exists() and (d / "checkpoints" / "last.pt").exists()
 
+# %% ../nbs/10_paper.ipynb #c030tb
 def _benchmark(self: Reproduction, cfg) -> Path:
     "Draw (once, saying how far) or find the synthetic benchmark; link it as `runs_root/benchmark`."
     from spreid_nb.core import link_latest, shown
@@ -461,7 +462,7 @@ def figures_dir(preset: str, # the reproduction's preset
                 out_dir: str | Path | None, # the notebook's out_dir parameter
                 refresh_figures: bool, # the notebook's refresh_figures parameter
                ) -> Path | None: # None: the default, `<runs_root>/results`
-    "Where a reproduction writes: `out_dir`, or the repository's figures/ only when asked to refresh them."
+    "Where a reproduction writes: `out_dir`; the repository's figures/ only to refresh them."
     if not isinstance(refresh_figures, bool):
         raise ValueError(f"parameter refresh_figures={refresh_figures!r}: expected True or False")
     if refresh_figures and out_dir:
@@ -475,7 +476,7 @@ def reproduction(name: str, # the written files' stem, e.g. "table6"
                  out_dir: str | None, device: str = "auto", threads: int | None = 2, seed: int = 0,
                  reuse: bool = True, overrides: dict | str | None = None, max_rank: int = 50,
                  spreid_ft_size: list | None = None, # SPReID fine-tuning HxW; None: the baselines'
-                 # write into the repository's figures/ (the committed tables): the project's refresh
+                 # write into the repository's figures/ (the committed tables): the refresh
                  refresh_figures: bool = False,
                  **checks, # more parameters to validate: rerank, k1, k2, lambda_value
                 ) -> Reproduction:

@@ -9,9 +9,7 @@ import json
 import math
 import os
 import shutil
-import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -19,14 +17,14 @@ from typing import Callable, NamedTuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .core import config_hash, save_json
+from .core import config_hash, progress_lines, save_json
 from .datasets import LIP_LABELS
 
 # %% auto #0
 __all__ = ['COLOURS', 'SKINS', 'HAIRS', 'PATTERNS', 'BAG', 'OCCLUDER', 'PAINT_LABEL', 'LIP_COLOURS', 'SYNTH_VERSION',
            'SYNTH_PRESETS', 'Identity', 'sample_identity', 'swapped', 'Camera', 'sample_camera', 'Pose', 'sample_pose',
            'paint_map', 'render_person', 'colorize_labels', 'overlay', 'write_market_layout', 'write_lip_layout',
-           'synth_cache_dir', 'draw_progress', 'synthetic_benchmark', 'true_parsing_path', 'true_parsing']
+           'synth_cache_dir', 'synthetic_benchmark', 'true_parsing_path', 'true_parsing']
 
 # %% ../nbs/02_synth.ipynb #c006
 COLOURS = {"red": (196, 32, 38), "blue": (38, 72, 196), "navy": (28, 34, 84),
@@ -605,21 +603,7 @@ def synth_cache_dir(cache_dir: str | Path | None = None) -> Path:
         cache_dir or os.environ.get("SPREID_DATA_CACHE") or Path.home() / ".cache" / "spreid_nb"
     ).expanduser()
 
-def draw_progress(what: str, # named in each line, e.g. "synthetic benchmark default: market"
-                  every_s: float = 20.0, # at most this long between two lines
-                  file=None, # default: sys.stdout
-                 ) -> Callable[[int, int], None]:
-    "A `progress(done, total)` that prints `what: done/total images, elapsed, ETA` every `every_s`."
-    t0 = time.perf_counter(); last = [t0]
-    def tick(done: int, total: int):
-        now = time.perf_counter()
-        if now - last[0] < every_s and done < total: return
-        last[0] = now; el = now - t0
-        left = "done" if done >= total else f"ETA {el / done * (total - done):.0f}s"
-        print(f"  {what}: {done}/{total} images, {el:.0f}s elapsed, {left}",
-              file=file or sys.stdout, flush=True)
-    return tick
-
+# %% ../nbs/02_synth.ipynb #c037s3
 def synthetic_benchmark(cache_dir: str | Path | None = None, seed: int = 0,
                         preset: str = "default", # a key of `SYNTH_PRESETS`
                         progress: bool = True, # while drawing: a line at least every 20 s
@@ -633,7 +617,8 @@ def synthetic_benchmark(cache_dir: str | Path | None = None, seed: int = 0,
     final = cache / f"synth-{preset}-seed{seed}-{key}"
     roots = {"market1501": final / "market", "lip": final / "lip"}
     if (final / "synth.json").is_file(): return roots
-    tick = lambda part: draw_progress(f"synthetic benchmark {preset}: {part}") if progress else None
+    tick = lambda part: (progress_lines(f"synthetic benchmark {preset}: {part}") if progress
+                         else None)
     if progress: print(f"drawing the synthetic benchmark {preset} into {final} (once; then reused)",
                        flush=True)
     if final.exists():

@@ -547,6 +547,7 @@ def _check_files(cfg: TrainConfig):
     _check_parser_ckpt(cfg.parser_ckpt)
     _check_init_from(cfg.init_from)
 
+# %% ../nbs/09_train.ipynb #c028b0
 def _check_parser_ckpt(path: str | None):
     "Refuse a `parser_ckpt` that is not a parser file, naming the one to use (the run's parser.pt)."
     if path is None: return
@@ -570,6 +571,7 @@ def _check_parser_ckpt(path: str | None):
     raise ValueError(f"config parser_ckpt={path!r} is {what}; parser_ckpt takes the parser.pt "
                      "a parser run writes (python -m spreid_nb.train --stage parser)")
 
+# %% ../nbs/09_train.ipynb #c028b0i
 def _check_init_from(path: str | None):
     "Refuse an `init_from` that is not a re-ID checkpoint (a parser, a foreign file), saying what."
     if path is None: return
@@ -628,7 +630,7 @@ class ProgressLines:
     def __init__(self, name: str, total: int, initial: int = 0, every_s: float = 20.0, file=None):
         self.name, self.total, self.n, self.every_s, self.file = name, total, initial, every_s, file
         self.t0, self.last, self.postfix = time.perf_counter(), None, ""
-        self.first = None  # (time, step) at the first step's end: the ETA's rate is measured after it
+        self.first = None  # (time, step) after the first step: the ETA's rate is measured from it
     def set_postfix(self, **kw): self.postfix = ", ".join(f"{k} {v}" for k, v in kw.items())
     def line(self) -> str:
         now = time.perf_counter(); el = now - self.t0
@@ -1029,10 +1031,11 @@ def weights_sources(model: nn.Module) -> list[str]:
     from spreid_nb.backbones import Backbone
     return sorted({m.weights_source for m in model.modules() if isinstance(m, Backbone)})
 
+# %% ../nbs/09_train.ipynb #c033s4w
 def _write_eval(model, cfg, roots, device, out: Path, step: int, lines: bool = False):
     "Evaluate the model at `step` into eval.json (eval_stepN.json); `lines`: say how far it is."
-    from spreid_nb.synth import draw_progress
-    tick = draw_progress(f"{out.name}: evaluating") if lines else None
+    from spreid_nb.core import progress_lines
+    tick = progress_lines(f"{out.name}: evaluating") if lines else None
     with Timer() as t:
         # the final model's features are kept for the reproduction notebooks (paper.run_features)
         final = step == cfg.iters
@@ -1067,6 +1070,7 @@ def _parse_value(v: str):
         if "," in v: return [_parse_value(x) for x in v.split(",")]
         return v
 
+# %% ../nbs/09_train.ipynb #c035p
 def parse_override(key: str, # a `TrainConfig` field
                    text: str, # the VALUE of `--set KEY=VALUE`
                   ) -> Any:
@@ -1080,6 +1084,7 @@ def parse_override(key: str, # a `TrainConfig` field
     if "str" in kinds: return text   # data=market1501,cuhk03 stays one string
     return _parse_value(text)
 
+# %% ../nbs/09_train.ipynb #c035m
 def main(argv: list[str] | None = None) -> Path:
     "Command-line entry point of `python -m spreid_nb.train`."
     p = argparse.ArgumentParser(prog="python -m spreid_nb.train",
