@@ -230,11 +230,11 @@ def run_worker(args: list[str], data: Path, timeout: int) -> dict:
 
 
 def record(part: str, res: dict):
-    from spreid_nb.core import provenance
+    from spreid_nb.core import json_ready, provenance
     res = {"part": part, **res, "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if not QUICK:
         res["commit"] = provenance().get("commit")
-        with open(JSONL, "a") as f: f.write(json.dumps(res) + "\n")
+        with open(JSONL, "a") as f: f.write(json.dumps(json_ready(res), allow_nan=False) + "\n")
 
 
 def run_part(part: str, data: Path):

@@ -44,6 +44,7 @@ class Command:
     # options that are no parameter: flag -> add_argument kwargs
     extra: dict = field(default_factory=dict)
     after: Callable | None = None # called with (the function's result, the parsed arguments)
+    helps: dict = field(default_factory=dict) # parameter -> help, where its docment will not do
 
 def _size(s: str) -> tuple[int, int]:
     m = re.fullmatch(r"(\d+)x(\d+)", s)
@@ -56,12 +57,23 @@ def _hints(fn: Callable) -> dict:
     try: return typing.get_type_hints(fn)
     except Exception: return dict(fn.__annotations__)
 
+def _for_command(text: str, cmd: Command | None = None) -> str:
+    "Help in the command line's words: `fn` as `spreid CMD`, `param` as --param, None as default."
+    for name, c in globals().get("COMMANDS", {}).items():
+        text = text.replace(f"`{c.fn.__name__}`", f"`spreid {name}`")
+    for p in inspect.signature(cmd.fn).parameters if cmd is not None else ():
+        opt = (cmd.metavar.get(p, p.upper()) if p in cmd.positional
+               else cmd.renamed.get(p, "--" + p.replace("_", "-")))
+        text = text.replace(f"`{p}`", opt)
+    return re.sub(r"(^|[;,(]\s*)None: ", r"\1default: ", text)
+
 def _argument(p: inspect.Parameter, hint: Any, doc: str | None, cmd: Command) -> tuple[list, dict]:
     "The add_argument (flags, kwargs) of parameter `p` of `cmd.fn`."
     default = cmd.defaults.get(p.name, p.default)
     required = default is inspect.Parameter.empty
     flag = cmd.renamed.get(p.name, "--" + p.name.replace("_", "-"))
-    kw = dict(help=doc or None)
+    doc = cmd.helps.get(p.name, doc)
+    kw = dict(help=_for_command(doc, cmd) if doc else None)
     if hint is bool:
         kw["help"] = kw["help"] or p.name.replace("_", " ")
         if default: return ["--no-" + flag[2:]], dict(kw, dest=p.name, action="store_false")
@@ -89,7 +101,8 @@ def add_command(sub, # the `add_subparsers` object
     doc = (cmd.fn.__doc__ or "").strip()
     s = sub.add_parser(name, parents=list(parents), help=cmd.help,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=textwrap.fill(f"{doc} {cmd.about}".strip(), 100),
+                       description=textwrap.fill(
+                           _for_command(f"{doc} {cmd.about}".strip(), cmd), 100),
                        epilog="example:\n  " + cmd.example.replace("\n",
                                                                    "\n  ") if cmd.example else None)
     docs, hints = docments(cmd.fn), _hints(cmd.fn)
@@ -131,7 +144,7 @@ COMMANDS["parse"] = Command(
         "(background, head, upper body, lower body, shoes) and NAME_labelmap.png (label indices). "
         "Unreadable images are reported and skipped."
     ),
-    example="spreid parse person.jpg crops/ --parser runs/parser/parser.pt --out parsed/",
+    example="spreid parse person.jpg crops/ --parser runs/synthetic/latest-parser --out parsed/",
     positional=("images",),
     types=dict(size=_size),
     metavar=dict(images="IMG", parser="CKPT", out="DIR", size="HxW"),
@@ -146,12 +159,12 @@ COMMANDS["extract"] = Command(
         "identity) is built in part files (OUT.parts/) merged at the end: run the same command "
         "again to resume an interrupted extraction or to add new images to an existing OUT."
     ),
-    example=(
-        "spreid extract Market-1501-v15.09.15/bounding_box_test --model runs/spreid --out g.npz"
-    ),
+    example=("spreid extract Market-1501-v15.09.15/bounding_box_test "
+             "--model runs/synthetic/latest-spreid_wfg-exclusive-ft --out g.npz"),
     positional=("folder",),
     defaults=dict(workers=2),
     metavar=dict(folder="FOLDER", model="CKPT", out="FEATS.npz"),
+    helps=dict(progress="print no progress bar"),
 )
 
 # %% ../nbs/11a_cli.ipynb #c014d
@@ -192,8 +205,9 @@ COMMANDS["search"] = Command(
 # %% ../nbs/11a_cli.ipynb #c015
 COMMANDS["evaluate"] = Command(evaluate_model, "CMC rank-1/5/10 and mAP on a dataset",
     about="Single query, Euclidean distance, the dataset's standard protocol; a table in percent. "
-          "These are the numbers the training runs and notebooks report (train.evaluate_reid).",
-    example="spreid evaluate --dataset market1501 --root /data --model runs/spreid --rerank",
+          "These are the numbers the training runs and the reproduction notebooks report.",
+    example="spreid evaluate --dataset market1501 --root /data --rerank "
+            "--model runs/paper/latest-spreid_wfg-exclusive-ft-market1501",
     metavar=dict(model="CKPT", root="DIR"), after=_print_results,
     extra={"--out": dict(default=None, metavar="RESULTS.json",
                          help="also write the results as JSON")})
@@ -207,7 +221,7 @@ COMMANDS["export"] = Command(
         "compared with PyTorch; the file is kept only if the difference is within --atol. Runs on "
         "the CPU (--device is ignored). Needs onnx, onnxruntime and onnxscript."
     ),
-    example="spreid export --model runs/spreid --format onnx --out spreid.onnx",
+    example="spreid export --model runs/synthetic/latest-spreid_wfg-exclusive-ft --out spreid.onnx",
     metavar=dict(model="CKPT", out="MODEL.onnx", check_images="DIR"),
     extra={
         "--format": dict(default="onnx", choices=["onnx"], help="output format (default: onnx)")
@@ -227,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Models are run folders of `python -m spreid_nb.train` (or their "
-            "checkpoints/last.pt).\n`spreid CMD --help` explains each command."
+            "checkpoints/last.pt);\na reproduction notebook links the last of each kind as "
+            "runs/PRESET/latest-NAME.\n`spreid CMD --help` explains each command."
         ),
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

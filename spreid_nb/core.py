@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'save_json', 'Busy', 'one_writer', 'git_commit',
-           'device_name', 'provenance', 'provenance_line', 'shown', 'Timer', 'short_error', 'printable',
-           'worker_errors', 'config_hash', 'run_path', 'run_dir']
+__all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'json_ready', 'save_json', 'Busy', 'one_writer',
+           'git_commit', 'device_name', 'provenance', 'provenance_line', 'shown', 'Timer', 'progress_lines',
+           'short_error', 'printable', 'worker_errors', 'config_hash', 'run_path', 'run_dir', 'link_latest']
 
 # %% ../nbs/00_core.ipynb #c006
 def set_threads(n: int | None = None, # torch's intra-op threads; None reads `SPREID_THREADS`
@@ -113,9 +113,19 @@ def atomic_write(path: str | Path, # the file to (re)write
         raise
 
 # %% ../nbs/00_core.ipynb #c017
+def json_ready(obj: Any) -> Any:
+    "`obj` as strict JSON holds it: NaN and infinities as None, NumPy values as plain ones."
+    if isinstance(obj, dict): return {k: json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)): return [json_ready(v) for v in obj]
+    if isinstance(obj, np.ndarray): return json_ready(obj.tolist())
+    if isinstance(obj, np.generic): obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj): return None
+    return obj
+
 def save_json(obj: Any, path: str | Path) -> Path:
-    "Write `obj` as indented, key-sorted JSON to `path`, atomically."
-    with atomic_write(path, "w") as f: json.dump(obj, f, indent=2, sort_keys=True, default=str)
+    "Write `obj` as indented, key-sorted, strict JSON (NaN -> null) to `path`, atomically."
+    with atomic_write(path, "w") as f:
+        json.dump(json_ready(obj), f, indent=2, sort_keys=True, default=str, allow_nan=False)
     return Path(path)
 
 # %% ../nbs/00_core.ipynb #c019c
@@ -237,6 +247,23 @@ class Timer:
     def __enter__(self): self.start = time.perf_counter(); self.seconds = 0.0; return self
     def __exit__(self, *exc): self.seconds = time.perf_counter() - self.start
 
+# %% ../nbs/00_core.ipynb #c027q
+def progress_lines(what: str, # named in each line, e.g. "synthetic benchmark default: market"
+                   unit: str = "images", # what is counted
+                   every_s: float = 20.0, # at most this long between two lines
+                   log=None, # a function of one line; default: print to stdout, flushed
+                  ):
+    "A `progress(done, total)` that logs `what: done/total unit, elapsed, ETA` every `every_s`."
+    say = log or (lambda s: print(s, flush=True))
+    t0 = time.perf_counter(); last = [t0]
+    def progress(done: int, total: int):
+        now = time.perf_counter()
+        if now - last[0] < every_s and done < total: return
+        last[0] = now; el = now - t0
+        left = "done" if done >= total else f"ETA {el / done * (total - done):.0f}s"
+        say(f"  {what}: {done}/{total} {unit}, {el:.0f}s elapsed, {left}")
+    return progress
+
 # %% ../nbs/00_core.ipynb #c027b
 def short_error(e: BaseException) -> str:
     "The message of `e`; for an error re-raised from a DataLoader worker, its last line."
@@ -301,3 +328,20 @@ def run_dir(root: str | Path, # folder holding all runs
         d.mkdir(parents=True, exist_ok=True)
         save_json(want, cfg_file)
     return d
+
+# %% ../nbs/00_core.ipynb #c031m
+def link_latest(link: str | Path, # the stable name, e.g. runs/synthetic/latest-parser
+                target: str | Path, # the folder it names (relative when beside `link`)
+               ) -> Path | None: # `link`, or None where links cannot be made
+    "Point the symbolic link `link` at `target`, replacing what it pointed at, atomically."
+    link, target = Path(link), Path(target)
+    rel = os.path.relpath(target.resolve(), link.parent.resolve())
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    try:
+        with contextlib.suppress(FileNotFoundError): tmp.unlink()
+        os.symlink(rel, tmp, target_is_directory=True)
+        os.replace(tmp, link)
+        return link
+    except OSError:
+        with contextlib.suppress(OSError): tmp.unlink()
+        return None

@@ -106,7 +106,7 @@ def save_features(path: str | Path, # the .npz to (re)write
                   target: str = "", # ... of this dataset
                  ) -> Path:
     "Write a features file atomically, streaming the (N, D) matrix block by block."
-    from spreid_nb.core import atomic_write
+    from spreid_nb.core import atomic_write, json_ready
     n, dim = len(paths), int(model["feature_dim"])
     ids = [ids_from_name(p) for p in paths] if ids is None else list(ids)
     if len(ids) != n: raise ValueError(f"{len(ids)} identities were given for {n} paths")
@@ -116,7 +116,7 @@ def save_features(path: str | Path, # the .npz to (re)write
                   pids=np.array([i[0] if i else -1 for i in ids], np.int64),
                   camids=np.array([i[1] if i else -1 for i in ids], np.int64),
                   known=np.array([i is not None for i in ids], bool), root=np.array(str(root)),
-                  model=np.array(json.dumps(model, sort_keys=True)),
+                  model=np.array(json.dumps(json_ready(model), sort_keys=True, allow_nan=False)),
                   skipped=np.array(list(skipped), dtype=np.str_).reshape(-1),
                   n_query=np.array(n_query, np.int64), target=np.array(str(target)))
     with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED,

@@ -156,6 +156,7 @@ def build_index(feats, # (n, D) array, or a function giving fresh iterators of (
                 train_size: int = 65536, # rows sampled to train IVF / PQ
                 rows: int = 16384, # rows per block added
                 seed: int = 0, # k-means seed
+                log: Callable[[str], None] | None = None, # lines on the way: training, rows added
                ) -> FeatureIndex:
     "A faiss L2 index of the features, trained on a spread sample and filled block by block."
     import time
@@ -171,8 +172,15 @@ def build_index(feats, # (n, D) array, or a function giving fresh iterators of (
     index = faiss.index_factory(int(dim), fs, faiss.METRIC_L2)
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None: ivf.cp.seed = seed
-    if not index.is_trained: index.train(_train_sample(blocks, n, train_size))
-    for _, b in blocks(): index.add(np.ascontiguousarray(b, np.float32))
+    if not index.is_trained:
+        sample = _train_sample(blocks, n, train_size)
+        if log: log(f"  index {fs}: training on {len(sample)} of the {n} rows")
+        index.train(sample)
+    from spreid_nb.core import progress_lines
+    added = progress_lines(f"index {fs}: adding", "rows", log=log) if log else None
+    for _, b in blocks():
+        index.add(np.ascontiguousarray(b, np.float32))
+        if added: added(index.ntotal, n)
     if index.ntotal != n: raise ValueError(f"{index.ntotal} rows were added, expected {n}")
     src = dict(n=int(n), dim=int(dim),
                paths_sha1=paths_fingerprint(paths) if paths is not None else None)
@@ -187,13 +195,14 @@ def index_path(features: str | Path) -> Path:
 
 def save_index(fi: FeatureIndex, path: str | Path) -> Path:
     "Write the faiss index and its description (PATH.json) atomically."
-    from spreid_nb.core import atomic_write
+    from spreid_nb.core import atomic_write, json_ready
     faiss, path = _faiss(), Path(path)
     with atomic_write(path) as f: faiss.write_index(fi.index, faiss.PyCallbackIOWriter(f.write))
     meta = dict(format=INDEX_FORMAT, kind=fi.kind, factory=fi.factory, model=fi.model,
                 source=fi.source,
                 build_s=round(fi.build_s, 3), faiss=faiss.__version__)
-    with atomic_write(Path(f"{path}.json"), "w") as f: json.dump(meta, f, indent=1, sort_keys=True)
+    with atomic_write(Path(f"{path}.json"), "w") as f:
+        json.dump(json_ready(meta), f, indent=1, sort_keys=True, allow_nan=False)
     return path
 
 # %% ../nbs/07a_index.ipynb #c022

@@ -655,7 +655,7 @@ def index_features(features: str | Path, # a features file from `spreid extract`
     g = load_features(features)
     fi = build_index(lambda: g.blocks(block_rows), kind, n=len(g), dim=g.dim, model=g.model,
                      paths=g.paths,
-                     storage=storage, train_size=train_size, rows=block_rows)
+                     storage=storage, train_size=train_size, rows=block_rows, log=log)
     p = save_index(fi, index_path(features) if out is None else out)
     log(f"wrote {p}: {fi.kind} index ({fi.factory}) of {len(g)} features of dimension {g.dim} "
         f"in {fi.build_s:.1f} s, {p.stat().st_size / 2**20:.1f} MB")

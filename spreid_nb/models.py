@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -353,13 +353,14 @@ def extract_features(
     flip: bool = False,  # average with the horizontally flipped image's feature
     workers: int = 0,  # DataLoader worker processes
     transform: Any = None,  # with records: the transform `ImageDataset` applies
-    progress: bool = True,  # show a tqdm progress bar
+    # a tqdm bar (True), nothing (False), or a function called with (images done, of how many)
+    progress: bool | Callable[[int, int], None] = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     "Features (N, D) float32, pids, camids and paths of `data` in order; eval and inference mode."
     from torch.utils.data import DataLoader
     data, dev = _as_dataset(data, transform), get_device(device)
     loader = DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=workers)
-    if progress:
+    if progress is True:
         from tqdm import tqdm
         loader = tqdm(loader, desc="features", unit="batch")
     was_training = model.training
@@ -374,6 +375,7 @@ def extract_features(
                 feats.append(_batch_features(model, imgs, dev, flip))
                 pids.append(torch.as_tensor(pid)); camids.append(torch.as_tensor(camid))
                 paths.extend(str(p) for p in path)
+                if callable(progress): progress(len(paths), len(data))
     finally:
         model.train(was_training)
     return (

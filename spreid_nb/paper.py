@@ -19,9 +19,10 @@ from .plan import (Plan, Run, check_parameters, estimate_seconds, eval_costs,
                             runs_train_seconds, step_costs)
 
 # %% auto #0
-__all__ = ['PAPER', 'KEYS', 'BACKBONE_TITLES', 'paper_table', 'beside_paper', 'write_table', 'run_features', 'score_features',
-           'scoring_notes', 'eval_rows', 'read_eval', 'repo_path', 'results_table', 'results_markdown', 'claim_lines',
-           'show_results', 'write_results', 'Reproduction', 'reproduction']
+__all__ = ['PAPER', 'KEYS', 'BACKBONE_TITLES', 'paper_table', 'beside_paper', 'write_table', 'show_paper', 'run_features',
+           'score_features', 'scoring_notes', 'eval_rows', 'read_eval', 'repo_path', 'results_table',
+           'results_markdown', 'claim_lines', 'show_results', 'write_results', 'Reproduction', 'figures_dir',
+           'reproduction']
 
 # %% ../nbs/10_paper.ipynb #c006
 _PAPER_CSV = "paper_numbers.csv"  # beside the modules, in the installed package
@@ -102,6 +103,21 @@ def _plain_markdown(df: pd.DataFrame) -> str:
     rows = ["| " + " | ".join(fmt(v) for v in r) + " |" for r in df.itertuples(index=False)]
     return "\n".join([head, sep, *rows])
 
+
+# %% ../nbs/10_paper.ipynb #c017q
+def show_paper(df: pd.DataFrame, # rows of `paper_table`
+              ) -> "Markdown":
+    "Rows of `paper_table` as Markdown: no index, the paper's digits, \"–\" where it has none."
+    from IPython.display import Markdown
+    df = df.loc[:, [c for c in df.columns if not (df[c].astype(str) == "").all()]]  # empty variant
+    cell = lambda v: ("–" if isinstance(v, float) and pd.isna(v)
+                      else f"{v:.1f}" if isinstance(v, float) and round(v, 1) == v
+                      else f"{v:.2f}" if isinstance(v, float) else str(v))
+    head = ["| " + " | ".join(map(str, df.columns)) + " |",
+            "|" + "|".join("---:" if pd.api.types.is_float_dtype(df[c]) else "---"
+                           for c in df.columns) + "|"]
+    return Markdown("\n".join(head + ["| " + " | ".join(map(cell, r)) + " |"
+                                      for r in df.itertuples(index=False)]))
 
 # %% ../nbs/10_paper.ipynb #c019
 BACKBONE_TITLES = {"inception_v3": "Inception-V3", "resnet18": "ResNet-18", "resnet34": "ResNet-34",
@@ -349,6 +365,7 @@ def _train(self: Reproduction, specs: list[Run]) -> dict:
     from spreid_nb.train import _clock
     costs, ecosts = step_costs(self.plan.runs_root), eval_costs(self.plan.runs_root)
     todo = [s for s in specs if not ready[s.key]]
+    if todo and self.plan.synthetic: self.benchmark(todo[0].cfg)   # before the estimate: minutes
     est = {s.key: estimate_seconds(s.cfg, costs, ecosts) for s in todo}
     basis = ("the times of runs under the runs folder" if costs or ecosts
              else "built-in costs for a 2-core CPU")
@@ -356,7 +373,12 @@ def _train(self: Reproduction, specs: list[Run]) -> dict:
           + (f"; about {_clock(sum(est.values()))} of training and evaluation (an estimate from "
              f"{basis})" if todo else ""), flush=True)
     for i, s in enumerate(todo, 1):
-        print(f"[{i}/{len(todo)}] {s.key}: {s.cfg.iters} steps, about {_clock(est[s.key])}",
+        if i > 1:  # the runs trained so far measured this machine: estimate the rest from them
+            costs, ecosts = step_costs(self.plan.runs_root), eval_costs(self.plan.runs_root)
+            est.update({r.key: estimate_seconds(r.cfg, costs, ecosts) for r in todo[i - 1:]})
+        left = sum(est[r.key] for r in todo[i - 1:])
+        print(f"[{i}/{len(todo)}] {s.key}: {s.cfg.iters} steps, about {_clock(est[s.key])}"
+              + (f" ({_clock(left)} left in all, at the rates measured so far)" if i > 1 else ""),
               flush=True)
         t = time.perf_counter()
         self.plan.run(s, self.runs, reuse=self.reuse, progress="lines")
@@ -367,7 +389,18 @@ def _train(self: Reproduction, specs: list[Run]) -> dict:
 def _finished(d: Path) -> bool:
     return (d / "eval.json").exists() and (d / "checkpoints" / "last.pt").exists()
 
-Reproduction.train = _train
+# %% ../nbs/10_paper.ipynb #c030tb
+def _benchmark(self: Reproduction, cfg) -> Path:
+    "Draw (once, saying how far) or find the synthetic benchmark; link it as `runs_root/benchmark`."
+    from spreid_nb.core import link_latest, shown
+    from spreid_nb.train import data_roots
+    market = data_roots(cfg)["market1501"] / "Market-1501-v15.09.15"
+    if link_latest(self.plan.runs_root / "benchmark", market):
+        print(f"benchmark: {shown(self.plan.runs_root / 'benchmark')} (bounding_box_test, query, "
+              f"bounding_box_train), a link to {shown(market)}", flush=True)
+    return market
+
+Reproduction.train, Reproduction.benchmark = _train, _benchmark
 
 # %% ../nbs/10_paper.ipynb #c030u
 def _measure(self: Reproduction, table: int, method: str, keys: list[str], target: str,
@@ -425,21 +458,36 @@ Reproduction.results, Reproduction.claims, Reproduction.write = _results, _claim
 
 
 # %% ../nbs/10_paper.ipynb #c030s
+def figures_dir(preset: str, # the reproduction's preset
+                out_dir: str | Path | None, # the notebook's out_dir parameter
+                refresh_figures: bool, # the notebook's refresh_figures parameter
+               ) -> Path | None: # None: the default, `<runs_root>/results`
+    "Where a reproduction writes: `out_dir`; the repository's figures/ only to refresh them."
+    if not isinstance(refresh_figures, bool):
+        raise ValueError(f"parameter refresh_figures={refresh_figures!r}: expected True or False")
+    if refresh_figures and out_dir:
+        raise ValueError(f"parameters refresh_figures=True and out_dir={str(out_dir)!r}: "
+                         "refresh_figures writes into the repository's figures/; give one of them")
+    sub = [] if preset == "synthetic" else [preset]
+    return repo_path("figures", *sub) if refresh_figures else Path(out_dir) if out_dir else None
+
 def reproduction(name: str, # the written files' stem, e.g. "table6"
                  preset: str, data_root: str | None, targets: list | None, runs_root: str | None,
                  out_dir: str | None, device: str = "auto", threads: int | None = 2, seed: int = 0,
                  reuse: bool = True, overrides: dict | str | None = None, max_rank: int = 50,
                  spreid_ft_size: list | None = None, # SPReID fine-tuning HxW; None: the baselines'
+                 # write into the repository's figures/ (the committed tables): the refresh
+                 refresh_figures: bool = False,
                  **checks, # more parameters to validate: rerank, k1, k2, lambda_value
                 ) -> Reproduction:
     "A reproduction notebook's setup: check parameters, set threads, say where runs and files go."
     from spreid_nb.core import set_threads, shown
     overrides = check_parameters(preset, data_root, targets, overrides or {}, threads=threads,
                                  seed=seed, max_rank=max_rank, device=device, reuse=reuse, **checks)
+    out_dir = figures_dir(preset, out_dir, refresh_figures)
     set_threads(threads)
     runs_root = Path(runs_root) if runs_root else repo_path("runs", preset)
-    sub = [] if preset == "synthetic" else [preset]
-    out_dir = Path(out_dir) if out_dir else repo_path("figures", *sub)
+    out_dir = out_dir or runs_root / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     targets = list(targets or (["market1501", "cuhk03", "dukemtmcreid"] if preset == "paper"
                                else ["market1501"]))
@@ -447,6 +495,6 @@ def reproduction(name: str, # the written files' stem, e.g. "table6"
                   **({"data_root": data_root} if data_root else {}), **overrides)
     plan = Plan(preset, runs_root, common, tuple(spreid_ft_size) if spreid_ft_size else None)
     print(f"{name}: preset {preset}, targets {targets}, runs in {shown(runs_root)}, "
-          f"files in {shown(out_dir)}")
+          f"tables and figures in {shown(out_dir)}")
     return Reproduction(name, plan, targets, out_dir, device, reuse, max_rank)
 

@@ -104,11 +104,13 @@ def _spreid(self: Plan, variant: str, shared: bool, runs: dict | None = None) ->
 
 def _run(self: Plan, run: Run, runs: dict, reuse: bool = True,
          progress: bool | str = False) -> Path:
-    "Train (or reuse) `run` and record its folder in `runs` under its key (quiet by default)."
+    "Train (or reuse) `run`, record its folder in `runs` under its key, link it as `latest-<key>`."
+    from spreid_nb.core import link_latest
     from spreid_nb.train import ensure_run
     key, cfg = run
     if key not in runs:
         runs[key] = ensure_run(cfg, self.runs_root, key, reuse=reuse, progress=progress)
+        link_latest(Path(self.runs_root) / f"latest-{key}", runs[key])
     return runs[key]
 
 Plan.finetuned, Plan.spreid, Plan.run = _finetuned, _spreid, _run
@@ -197,9 +199,10 @@ def eval_images(cfg) -> int:
 
 # %% ../nbs/09a_plan.ipynb #p009
 def _logged(runs_root: str | Path) -> Iterator[tuple[Any, Path]]:
-    "Each run under `runs_root` with a readable `config.json`: its `TrainConfig` and its folder."
+    "Each run under `runs_root` with a readable `config.json` (not the `latest-` links to them)."
     from spreid_nb.train import TrainConfig
     for c in sorted(Path(runs_root).glob("*/config.json")):
+        if c.parent.is_symlink(): continue
         try: yield TrainConfig(**json.loads(c.read_text())), c.parent
         except (OSError, ValueError, TypeError): continue
 

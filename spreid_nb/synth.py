@@ -12,12 +12,12 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .core import config_hash, save_json
+from .core import config_hash, progress_lines, save_json
 from .datasets import LIP_LABELS
 
 # %% auto #0
@@ -475,8 +475,8 @@ _SHOT_POSES = {"person": {}, "distractor": dict(scale=(.6, 1.0), shift=(.35, .15
 
 def _draw_plan(plan: list[_Shot], root: Path, ds: Path, folders: dict[str, str],
                cams: list[Camera], frame: list[int], size: tuple[int, int], seed: int,
-               write_parsing: bool) -> None:
-    "Render and save every planned image (and its label map with `write_parsing`)."
+               write_parsing: bool, progress: Callable[[int, int], None] | None = None) -> None:
+    "Render and save every planned image (and its label map); `progress(done, total)` after each."
     for j, s in enumerate(plan):
         g = np.random.default_rng([seed, 20, j])
         frame[s.cam] += int(g.integers(1, 40))
@@ -487,6 +487,7 @@ def _draw_plan(plan: list[_Shot], root: Path, ds: Path, folders: dict[str, str],
         label_path = (root / "parsing" / folders[s.split] / name.replace(".jpg", ".png")
                       if write_parsing else None)
         _save(img, lab, ds / folders[s.split] / name, cams[s.cam].quality, label_path)
+        if progress: progress(j + 1, len(plan))
 
 def _market_info(plan: list[_Shot], params: dict, n_junk: int,
                  ids: dict[str, list[Identity]]) -> dict:
@@ -515,6 +516,7 @@ def write_market_layout(
     cams_per_id: tuple[int, int] = (2, 5),  # test identities appear in this many cameras
     query_share: float = 0.5,  # chance that a test identity's camera holds one query
     gallery_per_cam: tuple[int, int] = (1, 3),  # gallery images per test identity per camera
+    progress: Callable[[int, int], None] | None = None,  # called with (images drawn, of how many)
 ) -> Path:
     "Draw a synthetic re-ID dataset in Market-1501's published layout; return `root`."
     _check_market_args(n_train_ids, n_test_ids, n_cams)
@@ -530,7 +532,7 @@ def write_market_layout(
                          gallery_per_cam)
             + _plan_others(n_distractors, 0, "distractor", (13, 14), seed, n_cams)
             + _plan_others(n_junk, -1, "junk", (15, 16), seed, n_cams))
-    _draw_plan(plan, root, ds, folders, cams, frame, size, seed, write_parsing)
+    _draw_plan(plan, root, ds, folders, cams, frame, size, seed, write_parsing, progress)
     params = dict(n_train_ids=n_train_ids, n_test_ids=n_test_ids, n_cams=n_cams, seed=seed,
                   size=list(size), imgs_per_id=imgs_per_id, n_distractors=n_distractors,
                   n_junk=n_junk, swap_frac=swap_frac)
@@ -544,6 +546,7 @@ def write_lip_layout(
     n_val: int = 300,
     seed: int = 0,
     size: tuple[int, int] = (128, 64),  # (height, width)
+    progress: Callable[[int, int], None] | None = None,  # called with (images drawn, of how many)
 ) -> Path:
     "Draw a synthetic human-parsing set in LIP's original published layout; return `root`."
     if n_train < 1 or n_val < 1:
@@ -567,6 +570,7 @@ def write_lip_layout(
             img.save(imgs / f"{name}.jpg", quality=cam.quality)
             Image.fromarray(lab).save(labs / f"{name}.png")
             ids.append(name)
+            if progress: progress(k + 1 + (0 if split == "train" else n_train), n_train + n_val)
         (root / "TrainVal_images" / f"{split}_id.txt").write_text("\n".join(ids) + "\n")
     return root
 
@@ -599,8 +603,10 @@ def synth_cache_dir(cache_dir: str | Path | None = None) -> Path:
         cache_dir or os.environ.get("SPREID_DATA_CACHE") or Path.home() / ".cache" / "spreid_nb"
     ).expanduser()
 
+# %% ../nbs/02_synth.ipynb #c037s3
 def synthetic_benchmark(cache_dir: str | Path | None = None, seed: int = 0,
                         preset: str = "default", # a key of `SYNTH_PRESETS`
+                        progress: bool = True, # while drawing: a line at least every 20 s
                        ) -> dict[str, Path]:
     "Write once and return the synthetic sets' roots: `{'market1501': ..., 'lip': ...}`."
     if preset not in SYNTH_PRESETS:
@@ -611,13 +617,17 @@ def synthetic_benchmark(cache_dir: str | Path | None = None, seed: int = 0,
     final = cache / f"synth-{preset}-seed{seed}-{key}"
     roots = {"market1501": final / "market", "lip": final / "lip"}
     if (final / "synth.json").is_file(): return roots
+    tick = lambda part: (progress_lines(f"synthetic benchmark {preset}: {part}") if progress
+                         else None)
+    if progress: print(f"drawing the synthetic benchmark {preset} into {final} (once; then reused)",
+                       flush=True)
     if final.exists():
         raise FileExistsError(f"{final} exists but lacks synth.json (not written by "
                               f"synthetic_benchmark?); delete it to regenerate")
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=cache))
     try:
-        write_market_layout(tmp / "market", seed=seed, **params["market"])
-        write_lip_layout(tmp / "lip", seed=seed, **params["lip"])
+        write_market_layout(tmp / "market", seed=seed, **params["market"], progress=tick("market"))
+        write_lip_layout(tmp / "lip", seed=seed, **params["lip"], progress=tick("LIP"))
         save_json(dict(preset=preset, seed=seed, version=SYNTH_VERSION, params=params),
                   tmp / "synth.json")
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is meant to be shared

@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, asdict
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -36,8 +36,8 @@ __all__ = ['SIZES', 'PRESETS', 'LOCATION_FIELDS', 'STAGES', 'METRIC_FIELDS', 'CU
            'StepBatches', 'save_checkpoint', 'load_checkpoint', 'data_roots', 'train_dataset', 'build_run_model',
            'check_input_size', 'batch_inputs', 'ProgressLines', 'progress_bar', 'train', 'model_from_config',
            'load_trained', 'reid_features', 'features_file', 'save_run_features', 'eval_protocol', 'score_reid',
-           'evaluate_reid', 'evaluate_parser', 'weights_sources', 'plot_learning_curve', 'main', 'run_folder',
-           'ensure_run']
+           'evaluate_reid', 'evaluate_parser', 'weights_sources', 'plot_learning_curve', 'parse_override', 'main',
+           'run_folder', 'ensure_run']
 
 # %% ../nbs/09_train.ipynb #c005t
 SIZES: dict[str, dict[str, tuple[int, int]]] = {
@@ -190,7 +190,9 @@ def _check_values(cfg: TrainConfig):
     for f in dataclasses.fields(TrainConfig):
         v = getattr(cfg, f.name)
         if not _type_ok(v, str(f.type)):
-            raise ValueError(f"config {f.name}={v!r}: expected {f.type}, got {type(v).__name__}")
+            want = ("True or False (on the command line also true/false/1/0)"
+                    if str(f.type) == "bool" else f.type)
+            raise ValueError(f"config {f.name}={v!r}: expected {want}, got {type(v).__name__}")
         if f.name in _AT_LEAST and v is not None and v < _AT_LEAST[f.name]:
             raise ValueError(f"config {f.name}={v!r}: must be >= {_AT_LEAST[f.name]}")
     choices = {**_CHOICES, "model": _MODELS.get(cfg.task, ()), "backbone": tuple(BACKBONES),
@@ -542,8 +544,34 @@ def _check_files(cfg: TrainConfig):
     for k in ("parser_ckpt", "init_from"):
         if getattr(cfg, k) is not None and not Path(getattr(cfg, k)).exists():
             raise ValueError(f"config {k}={getattr(cfg, k)!r}: no such file or folder")
+    _check_parser_ckpt(cfg.parser_ckpt)
     _check_init_from(cfg.init_from)
 
+# %% ../nbs/09_train.ipynb #c028b0
+def _check_parser_ckpt(path: str | None):
+    "Refuse a `parser_ckpt` that is not a parser file, naming the one to use (the run's parser.pt)."
+    if path is None: return
+    from spreid_nb.parser import PARSER_FORMAT
+    p = Path(path)
+    if p.is_dir():
+        use = p / "parser.pt"
+        raise ValueError(f"config parser_ckpt={path!r} is a folder; parser_ckpt takes the parser "
+                         + (f"file a parser run writes: use {use}" if use.is_file() else
+                            "file a parser run writes (RUN/parser.pt), and there is none in it"))
+    ck = load_checkpoint(p)
+    if isinstance(ck, dict) and ck.get("format") == PARSER_FORMAT: return
+    mc = ck.get("model_config") if isinstance(ck, dict) else None
+    if isinstance(mc, dict) and (ck.get("task") == "parser" or "aspp" in mc):
+        run = p.parent.parent if p.parent.name == "checkpoints" else p.parent
+        use = run / "parser.pt"
+        raise ValueError(f"config parser_ckpt={path!r} is a parser run's training checkpoint; "
+                         f"parser_ckpt takes the parser file the run wrote: use {use}"
+                         + ("" if use.is_file() else " (not there yet: the run has not finished)"))
+    what = "a re-ID checkpoint" if isinstance(mc, dict) else "not a spreid_nb parser file"
+    raise ValueError(f"config parser_ckpt={path!r} is {what}; parser_ckpt takes the parser.pt "
+                     "a parser run writes (python -m spreid_nb.train --stage parser)")
+
+# %% ../nbs/09_train.ipynb #c028b0i
 def _check_init_from(path: str | None):
     "Refuse an `init_from` that is not a re-ID checkpoint (a parser, a foreign file), saying what."
     if path is None: return
@@ -599,20 +627,23 @@ def _clock(s: float) -> str:
 
 class ProgressLines:
     "A tqdm stand-in that prints `name: step k/n, elapsed, ETA` about every `every_s` seconds."
-    def __init__(self, name: str, total: int, initial: int = 0, every_s: float = 60.0, file=None):
+    def __init__(self, name: str, total: int, initial: int = 0, every_s: float = 20.0, file=None):
         self.name, self.total, self.n, self.every_s, self.file = name, total, initial, every_s, file
-        self.start, self.t0, self.last, self.postfix = initial, time.perf_counter(), None, ""
+        self.t0, self.last, self.postfix = time.perf_counter(), None, ""
+        self.first = None  # (time, step) after the first step: the ETA's rate is measured from it
     def set_postfix(self, **kw): self.postfix = ", ".join(f"{k} {v}" for k, v in kw.items())
     def line(self) -> str:
-        el = time.perf_counter() - self.t0; done = self.n - self.start
-        eta = el / done * (self.total - self.n) if done else None
-        left = (
-            "done" if self.n >= self.total else f"ETA {_clock(eta)}" if eta is not None else "ETA ?"
-        )
+        now = time.perf_counter(); el = now - self.t0
+        if self.n >= self.total: left = "done"
+        elif self.first and self.n > self.first[1]:   # steps measured after the first (warm-up)
+            per = (now - self.first[0]) / (self.n - self.first[1])
+            left = f"ETA {_clock(per * (self.total - self.n))}"
+        else: left = "ETA from the next steps"
         extra = f", {self.postfix}" if self.postfix else ""
         return f"  {self.name}: step {self.n}/{self.total}, {_clock(el)} elapsed, {left}{extra}"
     def update(self, k: int = 1):
         self.n += k; now = time.perf_counter()
+        if self.first is None: self.first = (now, self.n)
         if self.last is None or now - self.last >= self.every_s or self.n >= self.total:
             self.last = now; print(self.line(), file=self.file or sys.stdout, flush=True)
     def close(self): pass
@@ -764,11 +795,12 @@ def _kill_hook(done: int):
     if done == int(os.environ.get("SPREID_KILL_AFTER_STEP", -1)): os.kill(os.getpid(), 9)
 
 def _finish_run(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], device: torch.device,
-                out: Path, evaluate: bool):
+                out: Path, evaluate: bool, lines: bool = False):
     "The end of a run: learning curve, evaluation of the target, a parser run's `parser.pt`."
     plot_learning_curve(out / "metrics.csv", out / "learning_curve.png",
                         title=f"{cfg.task}: {cfg.model} ({out.name})")
-    res = _write_eval(model, cfg, roots, device, out, step=cfg.iters) if evaluate else None
+    res = _write_eval(model, cfg, roots, device, out, step=cfg.iters, lines=lines) \
+        if evaluate else None
     if cfg.task == "parser":
         from spreid_nb.parser import save_parser
         save_parser(model, out / "parser.pt", iters=cfg.iters, scores=_plain(res), run=str(out))
@@ -810,7 +842,7 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
         if _eval_due(cfg, done, evaluate) and rank == 0:
             _write_eval(model, cfg, roots, device, out, step=done)
     log.close()
-    if rank == 0: _finish_run(model, cfg, roots, device, out, evaluate)
+    if rank == 0: _finish_run(model, cfg, roots, device, out, evaluate, lines=progress == "lines")
     if ddp: dist.barrier(); dist.destroy_process_group()
     return out
 
@@ -866,7 +898,9 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
                   cfg: TrainConfig, # its run's config: input size
                   root: str | Path, # the dataset folder of `target`
                   target: str = "market1501", # the dataset whose query/gallery to embed
-                  device: str | torch.device = "cpu", workers: int = 0) -> dict:
+                  device: str | torch.device = "cpu", workers: int = 0,
+                  progress: Callable[[int, int], None] | None = None, # (images done, of how many)
+                 ) -> dict:
     "Query/gallery features (`qf`, `gf`), pids, camids, paths of `model` on `target`, at run size."
     from spreid_nb import datasets as D
     from spreid_nb.models import extract_features, parser_input_size
@@ -880,7 +914,7 @@ def reid_features(model: nn.Module, # a re-ID model (`extract_features` embeds w
             data = ImageDataset(recs, tf)
             f, p, c, paths = extract_features(model, data, batch_size=64, device=device,
                                               workers=workers,
-                                              progress=False)
+                                              progress=progress or False)
             out.update({f"{split}f": f, f"{split}_pids": np.asarray(p),
                         f"{split}_camids": np.asarray(c),
                         f"{split}_paths": list(paths)})
@@ -946,10 +980,12 @@ def evaluate_reid(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], de
                   rerank: bool | None = None,
                   # also keep the features there as features-<target>.npz
                   features_dir: str | Path | None = None,
+                  # lines while embedding: a function of (images done, of how many)
+                  progress: Callable[[int, int], None] | None = None,
                  ) -> dict:
     "CMC rank-1/5/10 and mAP (%) of `model` on target query/gallery: 'plain', 'rerank' if asked."
     target = "market1501" if cfg.data == "synthetic" else cfg.target
-    f = reid_features(model, cfg, roots[target], target, device, cfg.workers)
+    f = reid_features(model, cfg, roots[target], target, device, cfg.workers, progress)
     if features_dir is not None: save_run_features(model, cfg, f, features_dir)
     res = {}
     for rr in ([False, True] if (cfg.rerank if rerank is None else rerank) else [False]):
@@ -995,12 +1031,17 @@ def weights_sources(model: nn.Module) -> list[str]:
     from spreid_nb.backbones import Backbone
     return sorted({m.weights_source for m in model.modules() if isinstance(m, Backbone)})
 
-def _write_eval(model, cfg, roots, device, out: Path, step: int):
+# %% ../nbs/09_train.ipynb #c033s4w
+def _write_eval(model, cfg, roots, device, out: Path, step: int, lines: bool = False):
+    "Evaluate the model at `step` into eval.json (eval_stepN.json); `lines`: say how far it is."
+    from spreid_nb.core import progress_lines
+    tick = progress_lines(f"{out.name}: evaluating") if lines else None
     with Timer() as t:
         # the final model's features are kept for the reproduction notebooks (paper.run_features)
         final = step == cfg.iters
         res = evaluate_parser(model, cfg, roots, device) if cfg.task == "parser" else \
-              evaluate_reid(model, cfg, roots, device, features_dir=out if final else None)
+              evaluate_reid(model, cfg, roots, device, features_dir=out if final else None,
+                            progress=tick)
     res.update(step=step,
                provenance=provenance(device, data=cfg.data, preset_task=cfg.task, run=shown(out),
                                      weights=weights_sources(getattr(model, "module", model)),
@@ -1029,24 +1070,40 @@ def _parse_value(v: str):
         if "," in v: return [_parse_value(x) for x in v.split(",")]
         return v
 
+# %% ../nbs/09_train.ipynb #c035p
+def parse_override(key: str, # a `TrainConfig` field
+                   text: str, # the VALUE of `--set KEY=VALUE`
+                  ) -> Any:
+    "`--set KEY=VALUE`'s value, read by the field's type: True/False/true/false/1/0, None, text."
+    kinds = {f.name: [a.strip() for a in str(f.type).split("|")]
+             for f in dataclasses.fields(TrainConfig)}.get(key, [])
+    t = text.strip()
+    if "None" in kinds and t in ("None", "none", "null"): return None
+    if "bool" in kinds and t.lower() in ("true", "1"): return True
+    if "bool" in kinds and t.lower() in ("false", "0"): return False
+    if "str" in kinds: return text   # data=market1501,cuhk03 stays one string
+    return _parse_value(text)
+
+# %% ../nbs/09_train.ipynb #c035m
 def main(argv: list[str] | None = None) -> Path:
     "Command-line entry point of `python -m spreid_nb.train`."
     p = argparse.ArgumentParser(prog="python -m spreid_nb.train",
                                 description="Train a SPReID re-ID model or human parser.")
-    p.add_argument("--preset", default="synthetic", help=f"one of {sorted(PRESETS)}")
-    p.add_argument("--stage", default="train",
-                   help="train (re-ID phase 1) | finetune | spreid | parser")
+    p.add_argument("--preset", default="synthetic", choices=sorted(PRESETS),
+                   help="sizes and recipe (default: synthetic)")
+    p.add_argument("--stage", default="train", choices=["train", "finetune", "spreid", "parser"],
+                   help="train (re-ID phase 1), finetune, spreid or parser (default: train)")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field (repeatable)")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--no-eval", action="store_true")
+                   help="override a config field (repeatable); booleans: true/false/1/0")
+    p.add_argument("--no-progress", action="store_true", help="print no progress bar")
+    p.add_argument("--no-eval", action="store_true", help="skip the evaluation at the end")
     a = p.parse_args(argv)
     over = {}
     for kv in a.set:
         if "=" not in kv: p.error(f"--set expects KEY=VALUE, got {kv!r}")
-        k, v = kv.split("=", 1); over[k] = _parse_value(v)
+        k, v = kv.split("=", 1); over[k] = parse_override(k, v)
     try:
         cfg = config_for(a.preset, a.stage, **over)
     except ValueError as e: p.error(str(e))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import timeout_s
 from spreid_nb import cli, inference
 from spreid_nb.cli import load_features, main
 from spreid_nb.synth import synthetic_benchmark
@@ -56,11 +57,11 @@ def files_under(d: Path) -> list[str]:
 
 
 def test_help_is_fast_and_clear(capsys):
-    r = subprocess.run([str(BIN / "spreid"), "--help"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([str(BIN / "spreid"), "--help"], capture_output=True, text=True, timeout=timeout_s(15))
     assert r.returncode == 0, r.stderr
     for cmd in ("parse", "extract", "search", "evaluate", "export"): assert cmd in r.stdout
     r = subprocess.run([sys.executable, "-c", "import sys, spreid_nb.cli; print('torch' in sys.modules)"],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=timeout_s(15))
     assert r.stdout.strip() == "False", "importing spreid_nb.cli must not import torch (slow --help)"
     expect = {"parse": ["--parser", "NAME_labels.png", "example:"], "extract": ["resume", "--chunk-size", "example:"],
               "search": ["ranking.csv", "green", "--rerank", "example:"], "evaluate": ["--dataset", "--root", "example:"],
@@ -219,3 +220,16 @@ def test_export_onnx_matches_pytorch(runs, gallery, tmp_path, capsys):
     assert got.shape == (7, 1536) and np.abs(got - ref).max() < 1e-4
     rc, _, err = run(capsys, "export", "--model", runs["parser"], "--out", tmp_path / "p.onnx")
     assert rc == 1 and "holds a human parser" in err and not list(tmp_path.glob("*p.onnx*"))
+
+
+def test_train_help_speaks_of_the_command_line():
+    "`python -m spreid_nb.train --help`: every option explained, choices that can be typed, booleans as words."
+    import contextlib, io
+    from spreid_nb import train as T
+    with contextlib.redirect_stdout(io.StringIO()) as out, pytest.raises(SystemExit):
+        T.main(["--help"])
+    text = " ".join(out.getvalue().split())
+    assert "None" not in text and "tqdm" not in text
+    for opt in ("--no-progress print no progress bar", "--no-eval skip the evaluation", "{paper,smoke,synthetic}",
+                "booleans: true/false/1/0"):
+        assert opt in text, opt

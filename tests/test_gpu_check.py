@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from conftest import timeout_s
+
 
 @pytest.mark.slow
 def test_gpu_check_smoke_runs_every_part(tmp_path, root):
@@ -26,7 +28,7 @@ def test_gpu_check_smoke_runs_every_part(tmp_path, root):
         ],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=timeout_s(180),
         env=env,
         cwd=tmp_path,
     )

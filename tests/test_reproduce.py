@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import timeout_s
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["reproduce_table1", "reproduce_table2", "reproduce_table3", "reproduce_table4", "reproduce_table5",
              "reproduce_table6", "reproduce_figure2"]
@@ -20,11 +22,13 @@ def shared(module_dir):
     return module_dir / "runs", module_dir / "figures"
 
 
-def _papermill(nb: str, out: Path, params: dict, yaml: str | None = None) -> subprocess.CompletedProcess:
+def _papermill(nb: str, out: Path, params: dict, yaml: str | None = None,
+              idle_s: float = 180) -> subprocess.CompletedProcess:
+    "Run `nb` with papermill; `idle_s`: about how long it takes on an idle machine (the timeout scales from it)."
     cmd = [sys.executable, "-m", "papermill", str(ROOT / "nbs" / f"{nb}.ipynb"), str(out), "--cwd", str(ROOT / "nbs"), "-k", "python3"]
     for k, v in params.items(): cmd += ["-p", k, str(v)]
     if yaml: cmd += ["-y", yaml]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s(idle_s))
 
 
 @pytest.mark.slow

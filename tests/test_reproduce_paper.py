@@ -27,7 +27,7 @@ def test_paper_preset_validates_layout_and_starts(tmp_path):
     write_market_layout(tmp_path / "data", n_train_ids=4, n_test_ids=4, imgs_per_id=4, n_distractors=2, n_junk=2, seed=0)
     write_lip_layout(tmp_path / "data", n_train=4, n_val=2, seed=0)
     ok = _papermill("reproduce_table6", tmp_path / "ok.ipynb", dict(preset="paper", data_root=tmp_path / "data", runs_root=tmp_path / "runs",
-                    out_dir=tmp_path / "figs", threads=2), yaml="{overrides: %s, targets: [market1501]}" % few)
+                    out_dir=tmp_path / "figs", threads=2), yaml="{overrides: %s, targets: [market1501]}" % few, idle_s=400)
     assert ok.returncode == 0, ok.stderr[-4000:]
     cfgs = {p.name: json.loads((p / "config.json").read_text()) for p in (tmp_path / "runs").iterdir()}
     def one(prefix):

@@ -17,6 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import timeout_s
 from spreid_nb.cli import _write_npy, extract_folder, load_features
 from spreid_nb.core import atomic_write, one_writer, save_json, worker_errors
 from spreid_nb.synth import synthetic_benchmark
@@ -47,10 +48,10 @@ def _start(tmp: Path, name: str, kind: str, args: list) -> tuple[subprocess.Pope
     return p, go
 
 
-def _wait_for(path: Path, timeout: float = 120):
+def _wait_for(path: Path, timeout: float | None = None):
     t = time.time()
     while not path.exists():
-        if time.time() - t > timeout: raise AssertionError(f"{path} did not appear")
+        if time.time() - t > (timeout or timeout_s(30)): raise AssertionError(f"{path} did not appear")
         time.sleep(0.02)
 
 
@@ -60,7 +61,7 @@ def _race(tmp: Path, kind: str, args_a: list, args_b: list, lock: Path):
     for g in (go_a, go_b): _wait_for(Path(str(g) + ".ready"))
     go_a.touch(); _wait_for(lock)
     go_b.touch()
-    rb = b.communicate(timeout=300); ra = a.communicate(timeout=300)
+    rb = b.communicate(timeout=timeout_s(60)); ra = a.communicate(timeout=timeout_s(60))
     return (a.returncode, *ra), (b.returncode, *rb), a.pid
 
 
@@ -120,10 +121,10 @@ def test_interrupted_extraction_then_rerun(race, gallery, tmp_path):
             "--no-progress",
             "--workers", "0", "--batch-size", "1", "--chunk-size", "1"]
     killed = subprocess.run([PY, *map(str, args)], env={**ENV, "SPREID_KILL_AFTER_PART": "3"},
-                            capture_output=True, timeout=300)
+                            capture_output=True, timeout=timeout_s(60))
     assert killed.returncode == -signal.SIGKILL and parts.is_dir() and not out.exists()
     (parts / ".part-00099.npz.abc.tmp").write_bytes(b"half")       # being written when killed
-    r = subprocess.run([PY, *map(str, args)], env=ENV, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([PY, *map(str, args)], env=ENV, capture_output=True, text=True, timeout=timeout_s(60))
     assert r.returncode == 0, r.stderr
     assert "0 already in g.npz, 3 in part files, 21 to extract" in r.stdout, r.stdout
     assert not parts.exists() and len(load_features(out)) == 24
@@ -218,7 +219,7 @@ def test_non_utf8_paths_under_strict_stdout(race, gallery, tmp_path):
         if i < 2: (q / f.name).write_bytes(f.read_bytes())
     def run(*a):
         cmd = [PY, "-m", "spreid_nb.cli", *map(str, a)]
-        return subprocess.run(cmd, env=ENV, capture_output=True, timeout=300)
+        return subprocess.run(cmd, env=ENV, capture_output=True, timeout=timeout_s(60))
     r = run("extract", g, "--model", race["out"], "--out", tmp_path / "g.npz", "--no-progress",
             "--workers", "0")
     assert r.returncode == 0 and "galer\ufffda" in r.stdout.decode(), r.stderr.decode()
@@ -255,7 +256,7 @@ def test_papermill_parameters_checked_first(tmp_path):
            "--cwd", ROOT / "nbs", "-k", "python3", "-p", "preset", "nonexistent",
            "-p", "out_dir", figs,
            "-p", "runs_root", tmp_path / "runs"]
-    r = subprocess.run(list(map(str, cmd)), env=ENV, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(list(map(str, cmd)), env=ENV, capture_output=True, text=True, timeout=timeout_s(60))
     assert r.returncode != 0
     said = "parameter preset='nonexistent': expected one of ['paper', 'smoke', 'synthetic']"
     assert said in r.stderr + r.stdout
@@ -268,7 +269,7 @@ def test_one_writer_in_process(tmp_path):
         code = ("import sys\nfrom spreid_nb.core import one_writer\n"
                 "with one_writer(sys.argv[1], 'table'): pass")
         r = subprocess.run([PY, "-c", code, str(tmp_path / "f.txt")], env=ENV, capture_output=True,
-                           text=True, timeout=120)
+                           text=True, timeout=timeout_s(30))
         busy = f"table {tmp_path / 'f.txt'} is being written by another process (pid {os.getpid()}"
         assert r.returncode == 1 and busy in r.stderr
     with one_writer(tmp_path / "f.txt", "table"), atomic_write(tmp_path / "f.txt", "w") as f:

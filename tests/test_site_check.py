@@ -77,3 +77,77 @@ def test_wrapped_first_paragraph_is_found(tmp_path, monkeypatch):
 
 def test_public_docstrings_have_one_line_first_paragraphs():
     assert check_site.wrapped_docstrings() == []
+
+
+README = """# x
+
+| method | mAP (ours) |
+|---|---:|
+| a | 1 |
+
+### Study: arms
+
+| arm | mAP_mean |
+|---|---|
+| b | 2 |
+"""
+HOME_OK = """<html><body><h3 id="study-arms">Study: arms<a href="#study-arms">¶</a></h3>
+<table><thead><tr><th>method</th><th>mAP (ours)</th></tr></thead><tbody><tr><td>a</td><td>1</td></tr></tbody></table>
+<table><thead><tr><th>arm</th><th>mAP_mean</th></tr></thead><tbody><tr><td>b</td><td>2</td></tr></tbody></table>
+</body></html>"""
+LOG = "table6: 2 runs, 0 reused, 2 to train\n[1/2] a: 9 steps, about 1s\n" + "".join(
+    f"  a-1234: step {k}/9, 1s elapsed, ETA 1s\n" for k in range(1, 10)) + "[1/2] a: done in 2s\n"
+PAGE_LOG = '<div class="jp-Cell jp-CodeCell">' + "".join(
+    f'<div class="jp-OutputArea-output" data-mime-type="text/plain"><pre>{line}</pre></div>'
+    for line in LOG.splitlines()) + "</div>"
+SOTA = """<table class="dataframe"><thead><tr><th></th><th>method</th><th>rank-5</th></tr></thead>
+<tbody><tr><th>0</th><td>SVDNet</td><td>92.3</td></tr><tr><th>1</th><td>SSM</td><td>NaN</td></tr></tbody></table>"""
+BREAK_ALL = "<style>.jupyter-wrapper .jp-OutputArea-output pre{border:none;word-break:break-all}</style>"
+
+
+def _site(tmp_path, pages: dict, css: str = "") -> Path:
+    site = tmp_path / "_site"; (site / "stylesheets").mkdir(parents=True)
+    for name, html in pages.items(): (site / name).write_text(html)
+    (site / "stylesheets" / "extra.css").write_text(css)
+    (tmp_path / "README.md").write_text(README)
+    return site
+
+
+def test_home_page_shows_every_readme_table_and_heading(tmp_path, monkeypatch):
+    monkeypatch.setattr(check_site, "public_api", lambda: {})
+    assert check_site.scan(_site(tmp_path, {"index.html": HOME_OK})) == []
+    no_study = HOME_OK.split('<table><thead><tr><th>arm')[0].replace("Study: arms", "Study") + "</body></html>"
+    found = "\n".join(check_site.scan(_site(tmp_path / "b", {"index.html": no_study})))
+    assert "the README's table | arm | mAP_mean | is not on the home page" in found, found
+    assert "the README's heading 'Study: arms' is not on the home page" in found, found
+
+
+def test_training_log_index_column_nan_and_word_breaks_are_found(tmp_path, monkeypatch):
+    monkeypatch.setattr(check_site, "public_api", lambda: {})
+    site = _site(tmp_path, {"reproduce_table6.html": BREAK_ALL + PAGE_LOG + SOTA})
+    found = "\n".join(check_site.scan(site))
+    for what in ["a training log of 9 progress lines shown in full", "pandas' index column (0, 1, ...)",
+                 "a table shows NaN (", "output text breaks inside words"]:
+        assert what in found, (what, found)
+    folded = f"<details><summary>log</summary>{PAGE_LOG}</details>"
+    clean = SOTA.replace("<th></th>", "").replace("<th>0</th>", "").replace("<th>1</th>", "").replace("NaN", "–")
+    css = ".md-typeset .jupyter-wrapper .jp-OutputArea-output pre { word-break: normal; overflow-wrap: break-word; }"
+    assert check_site.scan(_site(tmp_path / "b", {"reproduce_table6.html": BREAK_ALL + folded + clean}, css)) == []
+
+
+def test_the_docs_hook_collapses_a_training_log():
+    spec = importlib.util.spec_from_file_location("mkdocs_hooks", ROOT / "tools" / "mkdocs_hooks.py")
+    hooks = importlib.util.module_from_spec(spec); spec.loader.exec_module(hooks)
+    short = hooks.collapse_log(LOG)
+    assert short.splitlines() == ["table6: 2 runs, 0 reused, 2 to train", "  a-1234: step 9/9, 1s elapsed, ETA 1s",
+                                  "[1/2] a: done in 2s", "(9 progress lines folded below)"], short
+    assert hooks.collapse_log("table6: 1 runs\n  a: step 1/2, 1s elapsed, ETA 1s\n") is None  # short: as it is
+
+
+def test_nbdev_reads_settings_without_a_warning():
+    "settings.ini holds no key nbdev has deprecated (its warning would print in every docs build)."
+    import warnings
+    from nbdev.config import get_config
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        get_config(path=ROOT)

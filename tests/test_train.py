@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import timeout_s
 import torch
 
 from spreid_nb.train import config_for, load_checkpoint, train
@@ -17,7 +19,7 @@ TINY = ["--preset", "smoke", "--no-progress", "--no-eval", "--set", "threads=1",
 
 def _run(args, env=None, check=True):
     e = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    r = subprocess.run([PY, "-m", "spreid_nb.train", *args], capture_output=True, text=True, env=e, timeout=600)
+    r = subprocess.run([PY, "-m", "spreid_nb.train", *args], capture_output=True, text=True, env=e, timeout=timeout_s(120))
     if check and r.returncode != 0: raise AssertionError(f"train failed ({r.returncode}):\n{r.stderr[-3000:]}")
     return r
 
@@ -50,7 +52,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([PY, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29561",
                         "-m", "spreid_nb.train", *common, "--out", str(tmp_path / "two")],
-                       capture_output=True, text=True, env=env, timeout=600)
+                       capture_output=True, text=True, env=env, timeout=timeout_s(120))
     assert r.returncode == 0, r.stderr[-3000:]
     one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert len(one) == len(two) == 5

@@ -8,7 +8,15 @@
   name);
 - a docstring of the public API (exported functions and classes, public methods of exported classes)
   whose first paragraph spans lines: `show_doc` italicises only the first line, so the rest falls
-  out of the italics and a backtick span across the break shows stray asterisks.
+  out of the italics and a backtick span across the break shows stray asterisks;
+- a table or a `###` heading of the README that the home page (index.html) does not show: the site is the
+  README and more;
+- a stored training log shown in full (more than a few `step k/n` lines in one output, outside a folded
+  `<details>` block);
+- a table that shows a `NaN` cell, or on a reproduction page (reproduce_*.html) pandas' index column (row
+  headers 0, 1, 2, ...);
+- cell outputs that break long lines inside words (the notebook CSS's `word-break: break-all` on output
+  text, not overridden by the site's stylesheet).
 
 Run after `mkdocs build`: `python tools/check_site.py [_site]`.
 """
@@ -21,6 +29,8 @@ from pathlib import Path
 
 ABS_PATH = re.compile(r"(?<![\w.~/-])(?:/(?:home|root|work|tmp|Users|private|mnt|opt|srv|var/folders)/[\w.-]+"
                       r"|[A-Z]:\\[\w.-]+)")
+PROGRESS = re.compile(r"^\s+\S+: step \d+/\d+, ", re.M)
+SHOWN_PROGRESS_LINES = 6  # more `step k/n` lines than this in one visible output: a log shown in full
 BAD_OUTPUT = re.compile(r"Traceback \(most recent call last\)|\.py:\d+: \w*Warning\b|^\s*\w*Warning: ", re.M)
 
 
@@ -29,18 +39,33 @@ class _Page(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.text, self.inputs, self.outputs, self.ids = [], [], [], set()
-        self._stack = []  # (tag, kind) where kind is "input", "output:<mime>", "skip" or None
+        self.headings, self.tables, self.visible_outputs = [], [], {}  # cell number -> its unfolded output text
+        self._stack = []  # (tag, kind) where kind is "input", "output:<mime>", "skip", "details" or None
+        self._n_out, self._heading, self._cell = 0, None, None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs); cls = a.get("class") or ""
         kind = None
         if tag in ("script", "style"): kind = "skip"
         elif "jp-InputArea" in cls: kind = "input"
-        elif "jp-OutputArea-output" in cls: kind = "output:" + (a.get("data-mime-type") or "")
-        if tag in ("h1", "h2", "h3", "h4") and a.get("id"): self.ids.add(a["id"].lower())
+        elif "jp-OutputArea-output" in cls:
+            kind = "output:" + (a.get("data-mime-type") or "")
+            self.visible_outputs[self._n_out] = self.visible_outputs.get(self._n_out, "") + "\n"  # one per line
+        elif tag == "details": kind = "details"
+        if "jp-Cell" in cls.split(): self._n_out += 1  # a notebook cell: its outputs count together
+        if tag in ("h1", "h2", "h3", "h4"):
+            if a.get("id"): self.ids.add(a["id"].lower())
+            self._heading = []
+        if tag == "table": self.tables.append([])  # rows of (cell tag, text)
+        elif tag == "tr" and self.tables: self.tables[-1].append([])
+        elif tag in ("td", "th") and self.tables and self.tables[-1]:
+            self._cell = [tag, ""]; self.tables[-1][-1].append(self._cell)
         if tag not in ("br", "img", "meta", "link", "input", "hr"): self._stack.append((tag, kind))
 
     def handle_endtag(self, tag):
+        if tag in ("h1", "h2", "h3", "h4") and self._heading is not None:
+            self.headings.append(" ".join("".join(self._heading).replace("¶", "").split())); self._heading = None
+        if tag in ("td", "th"): self._cell = None
         while self._stack:
             if self._stack.pop()[0] == tag: break
 
@@ -48,9 +73,14 @@ class _Page(HTMLParser):
         kinds = [k for _, k in self._stack if k]
         if "skip" in kinds: return
         self.text.append(data)
+        if self._heading is not None: self._heading.append(data)
+        if self._cell is not None: self._cell[1] += data
         if "input" in kinds: self.inputs.append(data)
         outs = [k for k in kinds if k.startswith("output:")]
-        if outs: self.outputs.append((outs[-1][len("output:"):], data))
+        if outs:
+            self.outputs.append((outs[-1][len("output:"):], data))
+            if "details" not in kinds:
+                self.visible_outputs[self._n_out] = self.visible_outputs.get(self._n_out, "") + data
 
 
 def public_api() -> dict[str, str]:
@@ -94,7 +124,54 @@ def wrapped_docstrings(api: dict[str, str] | None = None) -> list[str]:
             if first_paragraph_spans_lines(obj)]
 
 
-def scan(site: Path) -> list[str]:
+def readme_tables(readme: str) -> tuple[list[list[str]], list[str]]:
+    "The header row of each Markdown table of the README, and its `###` headings."
+    heads, prev = [], ""
+    for line in readme.splitlines():
+        if line.startswith("|") and not prev.startswith("|"):
+            heads.append([c.strip() for c in line.strip().strip("|").split("|")])
+        prev = line
+    return heads, [line[4:].strip() for line in readme.splitlines() if line.startswith("### ")]
+
+
+def _plain(md: str) -> str:
+    "Markdown inline text as the page shows it: no backticks, asterisks or link targets."
+    return " ".join(re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", md).replace("`", "").replace("*", "").split())
+
+
+def home_page_problems(home: "_Page", readme: str) -> list[str]:
+    "Tables and `###` headings of the README that the home page does not show."
+    shown_heads = [[_plain(t) for _, t in table[0]] for table in home.tables if table]
+    shown_headings = {_plain(h) for h in home.headings}
+    heads, headings = readme_tables(readme)
+    return ([f"index.html: the README's table | {' | '.join(h)} | is not on the home page"
+             for h in heads if [_plain(c) for c in h] not in shown_heads]
+            + [f"index.html: the README's heading {h!r} is not on the home page"
+               for h in headings if _plain(h) not in shown_headings])
+
+
+def table_problems(page: "_Page", index_column: bool = True) -> list[str]:
+    "Tables that show a NaN cell or (`index_column`) pandas' index column."
+    found = []
+    for table in page.tables:
+        body = [row for row in table[1:] if row]
+        index = [row[0][1].strip() for row in body if row[0][0] == "th"]
+        if index_column and body and len(index) == len(body) and all(i.isdigit() for i in index):
+            found.append(f"a table shows pandas' index column ({', '.join(index[:3])}, ...)")
+        if any(c[1].strip() in ("NaN", "nan") for row in table for c in row):
+            found.append(f"a table shows NaN ({' | '.join(c[1].strip() for c in table[0])[:80]})")
+    return found
+
+
+def breaks_words(site: Path, pages: list[Path]) -> bool:
+    "Whether output text breaks inside words: the notebook CSS's break-all, not overridden by ours."
+    inline = any(re.search(r"jp-OutputArea-output pre\{[^}]*word-break:break-all", p.read_text(encoding="utf-8"))
+                 for p in pages)
+    ours = "".join(p.read_text(encoding="utf-8") for p in site.glob("stylesheets/*.css"))
+    return inline and not re.search(r"\.jp-OutputArea-output pre\s*\{[^}]*word-break:\s*normal", ours)
+
+
+def scan(site: Path, readme: Path | None = None) -> list[str]:
     problems, ids = [], set()
     pages = sorted(site.glob("*.html"))
     if not pages: return [f"{site}: no pages (run mkdocs build first)"]
@@ -109,6 +186,17 @@ def scan(site: Path) -> list[str]:
                 problems.append(f"{page.name}: stderr in a stored output: {data.strip()[:100]!r}")
             elif BAD_OUTPUT.search(data):
                 problems.append(f"{page.name}: warning/traceback in a stored output: {data.strip()[:100]!r}")
+        for text in p.visible_outputs.values():
+            if len(PROGRESS.findall(text)) > SHOWN_PROGRESS_LINES:
+                problems.append(f"{page.name}: a training log of {len(PROGRESS.findall(text))} progress lines shown "
+                                "in full (collapse it to one line per run)")
+        problems += [f"{page.name}: {t}" for t in table_problems(p, page.name.startswith("reproduce_"))]
+        if page.name == "index.html":
+            readme = readme or site.resolve().parent / "README.md"
+            if readme.exists(): problems += home_page_problems(p, readme.read_text(encoding="utf-8"))
+    if breaks_words(site, pages):
+        problems.append("output text breaks inside words (word-break: break-all): set word-break: normal for "
+                        ".jp-OutputArea-output pre in stylesheets/extra.css")
     api = public_api()
     for key, name in api.items():
         if key not in ids: problems.append(f"undocumented: {name} has no entry on any page")

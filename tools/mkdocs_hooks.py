@@ -7,11 +7,14 @@ mkdocs-jupyter has no notion of nbdev directives, so this hook wraps its cell-sl
 - every other `#| ...` directive line is removed from the shown source,
 - after each `#| export` cell, every public function and class it defines is documented (signature with
   docments, docstring, a link to its source), as `nbdev_docs` does; a cell that only calls `show_doc` is
-  replaced by the documentation it asks for, rendered at build time (its source is not shown).
+  replaced by the documentation it asks for, rendered at build time (its source is not shown);
+- a stored training log (a reproduction's runs, many `step k/n` lines) is collapsed to its plan lines, one
+  line per run and the last progress line; the whole log follows, folded, in a `<details>` block.
 The page's table of contents is built by mkdocs-jupyter from a separate markdown conversion of the notebook;
 a leading front-matter block is stripped there too (else `skip_exec: true` + `---` reads as a heading).
 """
 import ast
+import html
 import importlib
 import inspect
 import re
@@ -91,6 +94,35 @@ def _doc_cells(module, names_or_exprs: list[str], documented: set) -> list:
     return cells
 
 
+_PROGRESS = re.compile(r"^\s+\S+: (step \d+/\d+, |evaluating: \d+/\d+ images, |\d+/\d+ images, )")
+_RUN_START = re.compile(r"^\[\d+/\d+\] \S+: \d+ steps, about ")
+COLLAPSE_OVER = 6  # progress lines in one cell's stored output above which the log is collapsed
+
+
+def collapse_log(text: str) -> str | None:
+    "A training log's plan lines, one line per run and the last progress line; None if it is short."
+    lines = [l for l in text.splitlines() if l.strip()]
+    progress = [i for i, l in enumerate(lines) if _PROGRESS.match(l)]
+    if len(progress) <= COLLAPSE_OVER: return None
+    keep = [l for i, l in enumerate(lines)
+            if not _PROGRESS.match(l) and not _RUN_START.match(l) or i == progress[-1]]
+    return "\n".join(keep) + f"\n({len(lines) - len(keep)} progress lines folded below)\n"
+
+
+def _collapse_outputs(cell):
+    "Collapse a cell's stdout when it is a long training log; the whole log follows, folded."
+    streams = [o for o in cell.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stdout"]
+    text = "".join(o.get("text", "") for o in streams)
+    short = collapse_log(text) if streams else None
+    if short is None: return
+    n = len([l for l in text.splitlines() if l.strip()])
+    full = nbformat.v4.new_output("display_data", data={"text/html": (
+        f"<details><summary>the whole log ({n} lines)</summary><pre>{html.escape(text)}</pre></details>")})
+    first = cell.outputs.index(streams[0])
+    rest = [o for o in cell.outputs if o not in streams]
+    cell.outputs = rest[:first] + [nbformat.v4.new_output("stream", name="stdout", text=short), full] + rest[first:]
+
+
 def _clean(nb):
     modname = _module_of(nb)
     module = importlib.import_module(modname) if modname else None
@@ -114,6 +146,7 @@ def _clean(nb):
         elif not body and not cell.get("outputs"):
             continue
         cell.source = body
+        _collapse_outputs(cell)
         cells.append(cell)
         if module is not None and any(d.split()[0] in ("export", "exports") for d in directives if d):
             cells += _doc_cells(module, [n for n in _exported(body) if n in public or "." in n],
