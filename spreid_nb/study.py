@@ -30,7 +30,7 @@ from .train import StepBatches, TrainConfig, config_record, lr_factor, score_rei
 # %% auto #0
 __all__ = ['T975', 'ARMS', 'REGION_SIZE', 't_quantile', 'verdict', 'paired_difference', 'misalign', 'StudySet', 'build_arm',
            'train_arm', 'evaluate_arm', 'run_arm', 'region_ious', 'region_decisions', 'coarse_ious',
-           'parser_region_ious', 'label_miou', 'conclusion_markdown']
+           'parsing_decisions', 'parser_region_ious', 'label_miou', 'conclusion_markdown']
 
 # %% ../nbs/12_study.ipynb #c006
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
@@ -238,17 +238,12 @@ def coarse_ious(pred: torch.Tensor, # (N, H, W) region decisions (0-4)
     return out
 
 # %% ../nbs/12_study.ipynb #c020b
-def parser_region_ious(parser: nn.Module, lip_root: str | Path, size: tuple = (128, 64),
-                       batch_size: int = 32) -> dict:
-    """Five-region IoUs (percent) of `parser` on the LIP validation split, images at `size`.
-
-    Scored at each label's resolution. Regions are decided as the pooling sees them
-    (`region_decisions`); `mean` is their mean, `mean_by_label` the mean when each pixel's top
-    label decides instead, `label_miou` the 20-label mean IoU."""
-    from spreid_nb.datasets import load_parsing
+def parsing_decisions(parser: nn.Module, pairs: list, # (image, label) parsing pairs
+                      size: tuple, # the parser's input (h, w)
+                      batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "Region decisions, top labels and true labels (each 1 x pixels), each label at its own size."
     from spreid_nb.transforms import ParsingDataset
-    ds = ParsingDataset(load_parsing("lip", lip_root, "val"), size=size, train=False,
-                        original_labels=True)
+    ds = ParsingDataset(pairs, size=size, train=False, original_labels=True)
     dec, top, trues = [], [], []
     parser.eval()
     with torch.inference_mode():
@@ -261,7 +256,19 @@ def parser_region_ious(parser: nn.Module, lip_root: str | Path, size: tuple = (1
                 dec.append(region_decisions(logits).flatten())
                 top.append(logits.argmax(1).flatten())
                 trues.append(y.flatten())
-    dec, top, true = torch.cat(dec)[None], torch.cat(top)[None], torch.cat(trues)[None]
+    return torch.cat(dec)[None], torch.cat(top)[None], torch.cat(trues)[None]
+
+def parser_region_ious(parser: nn.Module, lip_root: str | Path, size: tuple = (128, 64),
+                       batch_size: int = 32) -> dict:
+    """Five-region IoUs (percent) of `parser` on the LIP validation split, images at `size`.
+
+    Scored at each label's resolution. Regions are decided as the pooling sees them
+    (`region_decisions`); `mean` is their mean, `mean_by_label` the mean when each pixel's top
+    label decides instead, `label_miou` the 20-label mean IoU."""
+    from spreid_nb.datasets import load_parsing
+    from spreid_nb.datasets import load_parsing
+    dec, top, true = parsing_decisions(parser, load_parsing("lip", lip_root, "val"), size,
+                                       batch_size)
     ious, by_label = coarse_ious(dec, true), region_ious(top, true)
     return {**ious, "mean": float(np.nanmean(list(ious.values()))),
             "mean_by_label": float(np.nanmean(list(by_label.values()))),

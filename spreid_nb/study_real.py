@@ -23,7 +23,7 @@ from .inception_dump import absent_layers, calibrate_bn
 from .parser import HumanParser, load_parser, parsing_loss, save_parser
 from .models import baseline, spreid
 from .metrics import compute_distmat, evaluate_rank
-from .study import coarse_ious, label_miou, paired_difference, region_decisions
+from .study import coarse_ious, label_miou, paired_difference, parsing_decisions
 from .train import StepBatches, lr_factor
 
 
@@ -31,7 +31,8 @@ from .train import StepBatches, lr_factor
 __all__ = ['TEST_SETS', 'ARMS_TRAINED', 'SET_NAMES', 'METHOD_NAMES', 'CLAIMS', 'RealStudy', 'real_sets', 'load_images',
            'train_real_parser', 'parser_scores', 'region_maps', 'build_reid', 'fine_tune', 'embed_all', 'score_real',
            'bootstrap_difference', 'shuffled_regions', 'zero_shot', 'one_run', 'parser_dir', 'real_parser',
-           'run_real_study', 'real_runs_table', 'real_claims', 'real_conclusion', 'plot_real_study', 'figure2_real']
+           'run_real_study', 'real_runs_table', 'real_claims', 'study_compute_seconds', 'real_conclusion',
+           'plot_real_study', 'figure2_real']
 
 # %% ../nbs/12a_study_real.ipynb #r006
 @dataclass
@@ -120,22 +121,10 @@ def train_real_parser(study: RealStudy, pairs: list, # (image, label) training p
 
 def parser_scores(parser: HumanParser, pairs: list, size: tuple, batch: int = 16) -> dict:
     "Five-region IoUs, their mean and the 20-label mIoU (percent), each label at its own size."
-    from spreid_nb.transforms import ParsingDataset
-    ds = ParsingDataset(pairs, size=size, original_labels=True)
-    dec, top, true = [], [], []
-    parser.eval()
-    with torch.inference_mode():
-        for i in range(0, len(ds), batch):
-            items = [ds[j] for j in range(i, min(i + batch, len(ds)))]
-            maps = parser(torch.stack([x for x, _ in items]))
-            for m, (_, y) in zip(maps, items):
-                lg = F.interpolate(m[None], size=y.shape[-2:], mode="bilinear", align_corners=False)
-                dec.append(region_decisions(lg).flatten()); top.append(lg.argmax(1).flatten())
-                true.append(y.flatten())
-    dec, top, true = torch.cat(dec)[None], torch.cat(top)[None], torch.cat(true)[None]
+    dec, top, true = parsing_decisions(parser, pairs, size, batch)
     ious = coarse_ious(dec, true)
     return {**ious, "five-region mIoU": float(np.nanmean(list(ious.values()))),
-            "20-label mIoU": label_miou(top, true), "pairs": len(ds)}
+            "20-label mIoU": label_miou(top, true), "pairs": len(pairs)}
 
 def region_maps(parser: HumanParser, images: torch.Tensor, batch: int = 32) -> torch.Tensor:
     "The parser's five region maps (float16, N x 5 x h x w) of uint8 images at its input size."
@@ -454,6 +443,11 @@ def _line(c) -> str:
     return (f"{c.a} {_SAID[c.verdict]} {c.b}: {c.a_mAP:.2f} vs {c.b_mAP:.2f} mAP, "
             f"{c.diff:+.2f}{iv}")
 
+def study_compute_seconds(res: dict) -> float:
+    "The study's cost from scratch: parser, regions, zero-shot, each run's training and evaluation."
+    return (res["parser"].get("train_s", 0) + res["zero_shot"].get("seconds", 0)
+            + sum(r["train_s"] + r.get("eval_s", 0) for r in res["fine_tuned"]))
+
 def real_conclusion(res: dict, claims: "pd.DataFrame") -> str:
     "The study's findings in plain words, every number read from `claims` and `res`."
     st, zs = res["study"], res["zero_shot"]
@@ -481,6 +475,9 @@ def real_conclusion(res: dict, claims: "pd.DataFrame") -> str:
         "interval resamples query identities (test-set sampling only). A verdict is given only where "
         "an interval excludes 0 (beat, lost) or includes it (tie). Shuffled regions are a seeded "
         f"random permutation of the test images; images left with their own identity's regions: {same}.")
+    out.append(f"\n**Cost.** From scratch the study takes {study_compute_seconds(res) / 60:.0f} minutes on "
+               "this CPU (parser training, regions and zero-shot features, every fine-tuning and its "
+               "evaluation); a rerun reads every part back from its runs folder.")
     return "\n".join(out)
 
 def plot_real_study(runs: "pd.DataFrame", path: str | Path | None = None):

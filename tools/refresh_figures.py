@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["reproduce_table6", "reproduce_table4", "reproduce_table1", "reproduce_table2", "reproduce_table3",
          "reproduce_table5", "reproduce_figure2"]
-OPTIONAL = ["study_semantic_pooling"]
+OPTIONAL = ["study_semantic_pooling", "study_real"]
 
 
 def papermill_command(name: str, runs_root: str | None = None) -> list[str]:
