@@ -106,7 +106,7 @@ def _to_stride16(family: str, layers: OrderedDict) -> OrderedDict:
 GRAPHS = ("torchvision", "tf")
 
 class _PoolBranchBlock(nn.Module):
-    "An Inception A, C or E block (torchvision's modules) whose pooling branch pools as `pool` says."
+    "An Inception A, C or E block (torchvision's modules) whose pooling branch pools as told."
     def __init__(self, block: nn.Module, kind: str, # "A", "C" or "E"
                  pool: str = "avg", # "avg" or "max"
                  k: int = 3, # window (stride 1, size-preserving padding)
@@ -134,17 +134,19 @@ class _PoolBranchBlock(nn.Module):
                 torch.cat([self.branch3x3dbl_3a(b), self.branch3x3dbl_3b(b)], 1)]
 
     def forward(self, x):
-        return torch.cat([self.branch1x1(x), *self._towers(x), self.branch_pool(self._pooled(x))], 1)
+        pooled = self.branch_pool(self._pooled(x))
+        return torch.cat([self.branch1x1(x), *self._towers(x), pooled], 1)
 
     def extra_repr(self) -> str:
         return f"kind={self.kind}, pool={self.pool} {self.k}x{self.k}, count_pad={self.count_pad}"
 
+# %% ../nbs/03_backbones.ipynb #c010t1s1
 _BLOCK_KINDS = {**{n: "A" for n in ("Mixed_5b", "Mixed_5c", "Mixed_5d")},
                 **{n: "C" for n in ("Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e")},
                 "Mixed_7b": "E", "Mixed_7c": "E"}
 
 def _to_tf_graph(layers: OrderedDict, output_stride: int) -> OrderedDict:
-    "TF's pooling in every Inception block: no padded zeros averaged, `Mixed_7c` max; 5x5 if dilated."
+    "TF's pooling in each Inception block: padding not averaged, `Mixed_7c` max; 5x5 if dilated."
     for name, kind in _BLOCK_KINDS.items():
         dilated = output_stride == 16 and name.startswith("Mixed_7")
         layers[name] = _PoolBranchBlock(layers[name], kind, "max" if name == "Mixed_7c" else "avg",
@@ -376,6 +378,7 @@ def _resolve_graph(name: str, graph: str, pretrained: Any) -> str:
         raise ValueError(f"graph='tf' is Inception-V3's TF pooling; {name} has none")
     return graph
 
+# %% ../nbs/03_backbones.ipynb #c019s1
 def build_backbone(
     name: str,  # "inception_v3", "resnet50", "resnet152", or "resnet18"/"resnet34" (CPU presets)
     # None (random init), "imagenet", a weights enum member or name, a file, or the folder of

@@ -40,9 +40,11 @@ _TF_BRANCHES = {  # TF tower name -> torchvision branch, per block kind (A..E as
 }
 _TF_STEM = {"conv": "Conv2d_1a_3x3", "conv_1": "Conv2d_2a_3x3", "conv_2": "Conv2d_2b_3x3",
             "conv_3": "Conv2d_3b_1x1", "conv_4": "Conv2d_4a_3x3"}
-_TF_BLOCKS = [("mixed", "Mixed_5b", "A"), ("mixed_1", "Mixed_5c", "A"), ("mixed_2", "Mixed_5d", "A"),
-              ("mixed_3", "Mixed_6a", "B"), ("mixed_4", "Mixed_6b", "C"), ("mixed_5", "Mixed_6c", "C"),
-              ("mixed_6", "Mixed_6d", "C"), ("mixed_7", "Mixed_6e", "C"), ("mixed_8", "Mixed_7a", "D"),
+_TF_BLOCKS = [("mixed", "Mixed_5b", "A"), ("mixed_1", "Mixed_5c", "A"),
+              ("mixed_2", "Mixed_5d", "A"), ("mixed_3", "Mixed_6a", "B"),
+              ("mixed_4", "Mixed_6b", "C"), ("mixed_5", "Mixed_6c", "C"),
+              ("mixed_6", "Mixed_6d", "C"), ("mixed_7", "Mixed_6e", "C"),
+              ("mixed_8", "Mixed_7a", "D"),
               ("mixed_9", "Mixed_7b", "E"), ("mixed_10", "Mixed_7c", "E")]
 
 def tf_dump_names() -> dict[str, str]:
@@ -64,7 +66,7 @@ ABSENT_IN_PUBLIC_DUMP = ("mixed_9_tower_1_conv_1", "mixed_10_tower_1_conv_1")  #
 
 # %% ../nbs/03a_inception_dump.ipynb #d012
 def read_tf_layer(path: str | Path) -> dict[str, np.ndarray]:
-    "The arrays of one layer file of the dump (`weights` HWIO, `beta`, `gamma`, `mean`, `var`, ...)."
+    "The arrays of one layer file of the dump (`weights` HWIO, `beta`, `gamma`, `mean`, `var`)."
     import h5py
     path = Path(path)
     try:
@@ -114,19 +116,22 @@ def _fill(model: Backbone, ours: str, a: dict, path: Path):
     vecs = {"bias": a["beta"], "weight": a.get("gamma", np.ones(n, np.float32)),
             "running_mean": a["mean"], "running_var": a["var"]}
     for k, v in vecs.items():
-        if v.shape != (n,): raise ValueError(f"{path}: batch norm {k} has shape {v.shape}, not ({n},)")
+        if v.shape != (n,):
+            raise ValueError(f"{path}: batch norm {k} has shape {v.shape}, not ({n},)")
     with torch.no_grad():
         conv.weight.copy_(w)
         for k, v in vecs.items(): getattr(bn, k).copy_(torch.from_numpy(v.astype(np.float32)))
 
-def _pool_kind(a: dict) -> str: return "max" if int(np.asarray(a.get("ismax", [0])).ravel()[0]) else "avg"
+# %% ../nbs/03a_inception_dump.ipynb #d014s1
+def _pool_kind(a: dict) -> str:
+    return "max" if int(np.asarray(a.get("ismax", [0])).ravel()[0]) else "avg"
 
 def load_tf_dump(model: Backbone, # an inception_v3 `Backbone` (either output stride)
                  folder: str | Path, # the dump: `<layer>.h5` files as in the authors' `data/dump/`
                  # refuse absent layers other than `ABSENT_IN_PUBLIC_DUMP` (False: report them)
                  strict: bool = True,
                 ) -> DumpImport:
-    "Fill `model` from the authors' dump of TF's Inception-V3; unknown files and bad shapes refused."
+    "Fill `model` from the authors' dump of TF's Inception-V3; unknown files, bad shapes refused."
     folder = Path(folder)
     if model.arch != "inception_v3":
         raise ValueError(f"the TF dump is Inception-V3; got a {model.arch} backbone")
@@ -138,18 +143,19 @@ def load_tf_dump(model: Backbone, # an inception_v3 `Backbone` (either output st
                          f"{', '.join(u + '.h5' for u in unknown[:5])}")
     rep = DumpImport(str(folder))
     for tf, ours in names.items():
-        if tf in files: _fill(model, ours, read_tf_layer(files[tf]), files[tf]); rep.used.append((tf, ours))
-        else: rep.absent.append((tf, ours))
+        if tf not in files: rep.absent.append((tf, ours)); continue
+        _fill(model, ours, read_tf_layer(files[tf]), files[tf]); rep.used.append((tf, ours))
     extra = [t for t, _ in rep.absent if t not in ABSENT_IN_PUBLIC_DUMP]
     if strict and extra:
-        raise ValueError(f"{folder}: no file for {len(extra)} layer(s): "
-                         f"{', '.join(e + '.h5' for e in extra[:5])} (strict=False leaves them at init)")
+        named = ", ".join(e + ".h5" for e in extra[:5])
+        raise ValueError(f"{folder}: no file for {len(extra)} layer(s): {named} "
+                         "(strict=False leaves them at init)")
     rep.pools = {t: _pool_kind(read_tf_layer(p)) for t, p in files.items() if t in TF_POOLS}
     if rep.pools.get("mixed_10_tower_2_pool") == "max" and model.graph != "tf":
-        rep.note = "the dump pools Mixed_7c with max, this backbone averages: graph='tf' builds TF's"
+        rep.note = ("the dump pools Mixed_7c with max, this backbone averages: "
+                    "graph='tf' builds TF's")
     model.weights_source, model.dump_import = str(rep), rep
     return rep
-
 
 # %% ../nbs/03a_inception_dump.ipynb #d017
 def _write_tf_dump(model: Backbone, folder: str | Path, skip: tuple = ()) -> Path:
@@ -165,7 +171,8 @@ def _write_tf_dump(model: Backbone, folder: str | Path, skip: tuple = ()) -> Pat
                          ("var", "running_var")):
                 f[k] = getattr(bn, t).detach().numpy()
     for tf in TF_POOLS:
-        with h5py.File(folder / f"{tf}.h5", "w") as f: f["ismax"] = np.array([int(tf == "mixed_10_tower_2_pool")])
+        with h5py.File(folder / f"{tf}.h5", "w") as f:
+            f["ismax"] = np.array([int(tf == "mixed_10_tower_2_pool")])
     return folder
 
 # %% ../nbs/03a_inception_dump.ipynb #d027
@@ -213,7 +220,7 @@ def calibrate_bn(model: nn.Module, # the network
     return model.train(was)
 
 def absent_layers(model: nn.Module) -> list[str]:
-    "Our names of the layers a TF-dump import left at their initialisation (`[]` for other weights)."
+    "Our names of the layers a TF-dump import left at their initialisation (`[]` otherwise)."
     out = []
     for n, m in model.named_modules():
         rep = getattr(m, "dump_import", None)

@@ -114,8 +114,7 @@ class SPReID(nn.Module):
                  parser_size: tuple = (512, 512), # (h, w) the parser sees
                  pretrained: Any = None, # ImageNet weights for the re-ID backbone(s)
                  download: bool = True, # let torchvision download missing weights
-                 # re-ID backbone(s): 32, or 16 (a map twice as tall and wide)
-                 output_stride: int = 32,
+                 output_stride: int = 32, # re-ID backbone(s): 32, or 16 (twice as tall, wide)
                  # one of `REGION_SOURCES` (controls of the study notebook)
                  region_source: str = "learned",
                  graph: str = "auto", # the re-ID backbone's pooling (see `build_backbone`)
@@ -130,8 +129,7 @@ class SPReID(nn.Module):
         self.semantic_backbone = (None if shared_backbone
                                   else build_backbone(backbone, pretrained, **bb))
         _check_input_sizes(self.reid_size, self.parser_size, self.backbone, parser.backbone)
-        self.parser = parser.eval()
-        for p in self.parser.parameters(): p.requires_grad_(False)
+        self.parser = parser.eval().requires_grad_(False)
         self.head = SPReIDHead(self.backbone.out_channels, foreground=variant == "wfg")
         self.embed_dim = self.head.out_channels
         self.classifier = nn.Linear(self.embed_dim, num_classes) if num_classes else None

@@ -80,6 +80,7 @@ def _tap_channels(backbone: nn.Module, layer: str) -> int:
     return [m for m in backbone.get_submodule(layer).modules()
             if isinstance(m, nn.BatchNorm2d)][-1].num_features
 
+# %% ../nbs/04_parser.ipynb #c009s1
 class HumanParser(nn.Module):
     "Human semantic parser: output-stride-16 backbone + ASPP + 1x1 classifier over LIP's 20 labels."
     def __init__(

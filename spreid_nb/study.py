@@ -274,6 +274,7 @@ def parser_region_ious(parser: nn.Module, lip_root: str | Path, size: tuple = (1
             "mean_by_label": float(np.nanmean(list(by_label.values()))),
             "label_miou": label_miou(top, true)}
 
+# %% ../nbs/12_study.ipynb #c020bs1
 def label_miou(pred: torch.Tensor, true: torch.Tensor, n: int = 20) -> float:
     "Mean IoU (percent) over the `n` LIP labels present in `true` or `pred` (255 ignored)."
     v = true != 255

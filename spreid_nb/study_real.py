@@ -173,6 +173,7 @@ def _embed(model: nn.Module, x: torch.Tensor, regions: torch.Tensor | None) -> t
         finally: model.region_source = "oracle"
     return model(x, regions=regions.float())
 
+# %% ../nbs/12a_study_real.ipynb #r013s1
 def fine_tune(study: RealStudy, arm: str, init: str, seed: int, train_images: torch.Tensor,
               pids: list, regions: torch.Tensor | None = None, parser=None,
               log=print) -> tuple[nn.Module, list[float]]:
@@ -189,7 +190,8 @@ def fine_tune(study: RealStudy, arm: str, init: str, seed: int, train_images: to
         idx = sb.batch(step)
         for g, base in zip(opt.param_groups, (1, 10)):
             g["lr"] = base * study.lr * lr_factor(step, study.steps, "poly")
-        logits, _ = _embed(model, _unit(train_images[idx]), None if regions is None else regions[idx])
+        r = None if regions is None else regions[idx]
+        logits, _ = _embed(model, _unit(train_images[idx]), r)
         loss = F.cross_entropy(logits, y_all[idx])
         opt.zero_grad(set_to_none=True); loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 2.0)
@@ -207,9 +209,8 @@ def embed_all(model: nn.Module, images: torch.Tensor, regions=None, batch: int =
             out.append(_embed(model, _unit(images[i:i + batch]), r).float())
     return torch.cat(out).numpy()
 
-
 # %% ../nbs/12a_study_real.ipynb #r015
-def score_real(feats: dict[str, np.ndarray], # features of "cuhk03_query", "cuhk03_gallery", "market"
+def score_real(feats: dict[str, np.ndarray], # "cuhk03_query", "cuhk03_gallery", "market" features
                sets: dict[str, list], # `real_sets`' records, in the same order
                draws: int = 10) -> dict:
     "CUHK03 pair-1 val (query camera A, gallery B) and Market crops across cameras: mAP, rank-1."
@@ -246,12 +247,12 @@ def bootstrap_difference(ap_a: list, ap_b: list, # per-query AP of two methods, 
     mean = 100 * float((a - b).mean())
     return dict(mean=mean, lo=float(lo), hi=float(hi), n=len(ids), verdict=verdict(lo, hi))
 
+# %% ../nbs/12a_study_real.ipynb #r015s1
 def shuffled_regions(regions: torch.Tensor, pids: list, seed: int) -> tuple[torch.Tensor, float]:
     "Each image gets a random other image's regions (seeded permutation); the same-identity share."
     perm = torch.randperm(len(regions), generator=torch.Generator().manual_seed(1000 + seed))
     p = torch.as_tensor(pids)
     return regions[perm], float((p[perm] == p).float().mean())
-
 
 # %% ../nbs/12a_study_real.ipynb #r019
 TEST_SETS = ("cuhk03_query", "cuhk03_gallery", "market")
@@ -277,7 +278,8 @@ def zero_shot(study: RealStudy, sets: dict, imgs: dict, regions: dict, parser, l
         m = build_reid(study, "baseline", init, 0)
         if init != "random": _calibrated(m, imgs["train"])
         out[f"baseline/{init}"] = score_real(_features(m, imgs), sets)
-        log(f"zero-shot baseline, {init} init: CUHK03 mAP {out[f'baseline/{init}']['cuhk03']['mAP']:.2f}")
+        log(f"zero-shot baseline, {init} init: "
+            f"CUHK03 mAP {out[f'baseline/{init}']['cuhk03']['mAP']:.2f}")
     m = _calibrated(build_reid(study, "spreid", "imported", 0, parser), imgs["train"])
     shuf = {k: shuffled_regions(regions[k], [r[1] for r in sets[k]], 0) for k in TEST_SETS}
     for src, r in (("learned", regions), ("shuffled", {k: v[0] for k, v in shuf.items()}),
@@ -289,6 +291,7 @@ def zero_shot(study: RealStudy, sets: dict, imgs: dict, regions: dict, parser, l
 
 ARMS_TRAINED = (("baseline", "imported"), ("spreid", "imported"), ("baseline", "random"))
 
+# %% ../nbs/12a_study_real.ipynb #r019s1
 def one_run(study: RealStudy, arm: str, init: str, seed: int, sets: dict, imgs: dict,
             regions: dict, parser, log=print) -> dict:
     "Fine-tune one arm with one seed and score it (SPReID: learned, shuffled and uniform regions)."
@@ -299,13 +302,13 @@ def one_run(study: RealStudy, arm: str, init: str, seed: int, sets: dict, imgs: 
     train_s, t1 = time.perf_counter() - t0, time.perf_counter()
     if arm == "baseline": scores = {f"baseline/{init}": score_real(_features(model, imgs), sets)}
     else:
-        shuf = {k: shuffled_regions(regions[k], [r[1] for r in sets[k]], seed)[0] for k in TEST_SETS}
+        shuf = {k: shuffled_regions(regions[k], [r[1] for r in sets[k]], seed)[0]
+                for k in TEST_SETS}
         scores = {f"{src}/{init}": score_real(_features(model, imgs, r), sets)
                   for src, r in (("learned", regions), ("shuffled", shuf), ("uniform", "uniform"))}
     return dict(arm=arm, init=init, seed=seed, train_s=round(train_s, 1),
                 eval_s=round(time.perf_counter() - t1, 1),
                 final_loss=float(np.mean(losses[-20:])), scores=scores)
-
 
 # %% ../nbs/12a_study_real.ipynb #r020
 def _cached(path: Path, make, log=print):
@@ -315,10 +318,11 @@ def _cached(path: Path, make, log=print):
 
 def parser_dir(study: RealStudy, runs: str | Path) -> Path:
     "The run folder of the study's parser: named by the settings the parser depends on."
-    return Path(runs) / f"parser-{study.key('init', 'parser_size', 'parser_steps', 'parser_batch', 'parser_lr', 'limit')}"
+    fields = ("init", "parser_size", "parser_steps", "parser_batch", "parser_lr", "limit")
+    return Path(runs) / f"parser-{study.key(*fields)}"
 
 def real_parser(study: RealStudy, runs: Path, log=print) -> tuple[HumanParser, dict]:
-    "The study's parser (trained on VITON, or reused) and its scores on held-out and hand-drawn labels."
+    "The study's parser (trained on VITON, or reused) and its scores on held-out and hand labels."
     d = parser_dir(study, runs)
     root = Path(study.data_root)
     if not (d / "parser.pt").exists():
@@ -328,13 +332,14 @@ def real_parser(study: RealStudy, runs: Path, log=print) -> tuple[HumanParser, d
             f"{study.parser_batch} at {study.parser_size[0]}x{study.parser_size[1]}")
         t0 = time.perf_counter()
         parser, losses = train_real_parser(study, pairs, log)
-        save_parser(parser, d / "parser.pt", steps=study.parser_steps, train_s=time.perf_counter() - t0,
-                    final_loss=float(np.mean(losses[-20:])))
+        save_parser(parser, d / "parser.pt", steps=study.parser_steps,
+                    train_s=time.perf_counter() - t0, final_loss=float(np.mean(losses[-20:])))
     parser = load_parser(d / "parser.pt").eval()
     def scores():
         test = load_parsing("viton", root / "viton", "test")
-        hand = load_parsing("lip", root / "lip_gt", "train") + load_parsing("lip", root / "lip_gt", "val") \
-            + load_parsing("cihp", root / "cihp_gt", "train")   # its val lists the same 5
+        hand = (load_parsing("lip", root / "lip_gt", "train")
+                + load_parsing("lip", root / "lip_gt", "val")
+                + load_parsing("cihp", root / "cihp_gt", "train"))   # its val lists the same 5
         if study.limit: test = test[:study.limit * 2]
         log(f"parser: scoring {len(test)} held-out VITON pairs and {len(hand)} hand-labelled pairs")
         meta = torch.load(d / "parser.pt", weights_only=True)["meta"]
@@ -370,7 +375,8 @@ def run_real_study(study: RealStudy, runs_root: str | Path, log=print) -> dict:
     for seed in study.seeds:
         for arm, init in ARMS_TRAINED:
             p = runs / f"ft-{arm}-{init}-s{seed}-{key}.json"
-            if not p.exists(): log(f"fine-tuning {arm} ({init} init), seed {seed}: {study.steps} steps")
+            if not p.exists():
+                log(f"fine-tuning {arm} ({init} init), seed {seed}: {study.steps} steps")
             ft.append(_cached(p, lambda: one_run(study, arm, init, seed, sets, imgs, regions,
                                                  parser, log)))
     return dict(study=asdict(study), key=key, parser=pscores, zero_shot=zs, fine_tuned=ft,
@@ -380,9 +386,12 @@ def run_real_study(study: RealStudy, runs_root: str | Path, log=print) -> dict:
 
 # %% ../nbs/12a_study_real.ipynb #r023
 SET_NAMES = {"cuhk03": "CUHK03 pair-1 val", "market": "Market-1501 crops"}
-METHOD_NAMES = {"baseline/imported": "baseline (global pooling)", "learned/imported": "SPReID, real parser",
-                "shuffled/imported": "SPReID, shuffled regions", "uniform/imported": "SPReID, uniform regions",
-                "baseline/random": "baseline, random init", "baseline/broken": "baseline, broken import"}
+METHOD_NAMES = {"baseline/imported": "baseline (global pooling)",
+                "learned/imported": "SPReID, real parser",
+                "shuffled/imported": "SPReID, shuffled regions",
+                "uniform/imported": "SPReID, uniform regions",
+                "baseline/random": "baseline, random init",
+                "baseline/broken": "baseline, broken import"}
 
 def real_runs_table(res: dict) -> "pd.DataFrame":
     "One row per regime, method, seed and test set: mAP and rank-1 (percent)."
@@ -395,7 +404,8 @@ def real_runs_table(res: dict) -> "pd.DataFrame":
     for name, sc in res["zero_shot"].items():
         if name in METHOD_NAMES: add("zero-shot", name, None, sc)
     for run in res["fine_tuned"]:
-        for name, sc in run["scores"].items(): add("fine-tuned", name, run["seed"], sc, run["train_s"])
+        for name, sc in run["scores"].items():
+            add("fine-tuned", name, run["seed"], sc, run["train_s"])
     return pd.DataFrame(rows)
 
 CLAIMS = (("learned/imported", "baseline/imported", "semantic pooling vs global pooling"),
@@ -404,8 +414,10 @@ CLAIMS = (("learned/imported", "baseline/imported", "semantic pooling vs global 
           ("baseline/imported", "baseline/random", "the authors' ImageNet init vs random init"))
 
 def _by_seed(res: dict, name: str, s: str) -> dict:
-    return {r["seed"]: r["scores"][name][s]["mAP"] for r in res["fine_tuned"] if name in r["scores"]}
+    return {r["seed"]: r["scores"][name][s]["mAP"]
+            for r in res["fine_tuned"] if name in r["scores"]}
 
+# %% ../nbs/12a_study_real.ipynb #r023s1
 def real_claims(res: dict) -> "pd.DataFrame":
     "Each claim's mAP difference a - b with a 95% interval and a verdict, per regime and test set."
     import pandas as pd
@@ -434,9 +446,9 @@ def real_claims(res: dict) -> "pd.DataFrame":
             rows.append(row)
     return pd.DataFrame(rows)
 
-
 # %% ../nbs/12a_study_real.ipynb #r024
-_SAID = {"beat": "beat", "lost": "lost to", "tie": "tied with", "one run: no verdict": "(one run, no verdict) vs"}
+_SAID = {"beat": "beat", "lost": "lost to", "tie": "tied with",
+         "one run: no verdict": "(one run, no verdict) vs"}
 
 def _line(c) -> str:
     iv = f" [{c.lo:+.2f}, {c.hi:+.2f}]" if c.interval != "one run" else ""
@@ -448,14 +460,16 @@ def study_compute_seconds(res: dict) -> float:
     return (res["parser"].get("train_s", 0) + res["zero_shot"].get("seconds", 0)
             + sum(r["train_s"] + r.get("eval_s", 0) for r in res["fine_tuned"]))
 
+# %% ../nbs/12a_study_real.ipynb #r024s1
 def real_conclusion(res: dict, claims: "pd.DataFrame") -> str:
     "The study's findings in plain words, every number read from `claims` and `res`."
     st, zs = res["study"], res["zero_shot"]
     n_seeds = len({r["seed"] for r in res["fine_tuned"]})
     c = {(r.regime, r.test_set, r.claim): r for r in claims.itertuples()}
     def get(regime, s, what): return c.get((regime, SET_NAMES[s], what))
-    out = [f"**Fine-tuned** ({st['steps']} steps of {st['batch_size']} on {res['counts']['train'][1]} "
-           f"identities, {n_seeds} seed(s), {st['reid_size'][0]}x{st['reid_size'][1]} images):"]
+    out = [f"**Fine-tuned** ({st['steps']} steps of {st['batch_size']} on "
+           f"{res['counts']['train'][1]} identities, {n_seeds} seed(s), "
+           f"{st['reid_size'][0]}x{st['reid_size'][1]} images):"]
     for s in SET_NAMES:
         for what in (CLAIMS[0][2], CLAIMS[1][2], CLAIMS[3][2]):
             r = get("fine-tuned", s, what)
@@ -469,17 +483,20 @@ def real_conclusion(res: dict, claims: "pd.DataFrame") -> str:
             if r is not None: out.append(f"- {SET_NAMES[s]}: {_line(r)}.")
     same = ", ".join(f"{k} {100 * v:.1f}%" for k, v in zs["shuffled_same_id"].items())
     out.append(
-        "\n**What the intervals cover.** Fine-tuned: a paired t interval over seeds; a seed changes the "
-        "classifier's initialisation (and the whole network's for random init) and the batch order, "
-        "not the data, the split or the parser (one of each). Zero-shot: the features are fixed; the "
-        "interval resamples query identities (test-set sampling only). A verdict is given only where "
-        "an interval excludes 0 (beat, lost) or includes it (tie). Shuffled regions are a seeded "
-        f"random permutation of the test images; images left with their own identity's regions: {same}.")
-    out.append(f"\n**Cost.** From scratch the study takes {study_compute_seconds(res) / 60:.0f} minutes on "
-               "this CPU (parser training, regions and zero-shot features, every fine-tuning and its "
-               "evaluation); a rerun reads every part back from its runs folder.")
+        "\n**What the intervals cover.** Fine-tuned: a paired t interval over seeds; a seed "
+        "changes the classifier's initialisation (and the whole network's for random init) and the "
+        "batch order, not the data, the split or the parser (one of each). Zero-shot: the features "
+        "are fixed; the interval resamples query identities (test-set sampling only). A verdict is "
+        "given only where an interval excludes 0 (beat, lost) or includes it (tie). Shuffled "
+        "regions are a seeded random permutation of the test images; images left with their own "
+        f"identity's regions: {same}.")
+    out.append(f"\n**Cost.** From scratch the study takes {study_compute_seconds(res) / 60:.0f} "
+               "minutes on this CPU (parser training, regions and zero-shot features, every "
+               "fine-tuning and its evaluation); a rerun reads every part back from its runs "
+               "folder.")
     return "\n".join(out)
 
+# %% ../nbs/12a_study_real.ipynb #r024s2
 def plot_real_study(runs: "pd.DataFrame", path: str | Path | None = None):
     "mAP per method, zero-shot and fine-tuned (mean and each seed), one panel per test set."
     from matplotlib.figure import Figure
@@ -500,12 +517,11 @@ def plot_real_study(runs: "pd.DataFrame", path: str | Path | None = None):
     if path: fig.savefig(path, dpi=110)
     return fig
 
-
 # %% ../nbs/12a_study_real.ipynb #r027
 def figure2_real(parser: HumanParser, paths: list, # Market-1501 crops (never CUHK: their terms)
                  size: tuple, # the parser's input (h, w)
                  path: str | Path | None = None):
-    "Figure 2 on real pedestrians: each crop, its 20 labels, and the five region maps the pooling uses."
+    "Figure 2 on real pedestrians: each crop, its 20 labels and the five region maps it pools by."
     from matplotlib.figure import Figure
     from spreid_nb.synth import colorize_labels, overlay
     imgs = [read_image(p) for p in paths]
@@ -515,7 +531,8 @@ def figure2_real(parser: HumanParser, paths: list, # Market-1501 crops (never CU
     with torch.inference_mode():
         logits = parser(_unit(x))
     rows = ["image", "labels"] + list(REGIONS)
-    fig = Figure(figsize=(1.2 * len(paths), 2.3 * len(rows) / 2.2)); axes = fig.subplots(len(rows), len(paths))
+    fig = Figure(figsize=(1.2 * len(paths), 2.3 * len(rows) / 2.2))
+    axes = fig.subplots(len(rows), len(paths))
     for j, im in enumerate(imgs):
         w, h = im.size
         lg = F.interpolate(logits[j:j + 1], size=(h, w), mode="bilinear", align_corners=False)

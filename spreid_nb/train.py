@@ -69,7 +69,7 @@ class _ModelFields:
     shared_backbone: bool = True        # SPReID: one backbone feeds both heads (Table 5 "Y")
     parser_ckpt: str | None = None      # SPReID: the trained (frozen) parser
     parser_backbone: str = "inception_v3"  # the parser's backbone (Inception-V3* in the paper)
-    parser_decoder: bool = False        # parser: a light stride-4 decoder (small inputs; not the paper's)
+    parser_decoder: bool = False        # parser: a light stride-4 decoder (not the paper's)
     parser_size: tuple = SIZES["paper"]["parser"]  # parser input, HxW
     # re-ID backbone: 32, or 16 (a map twice as tall and wide; the study's)
     output_stride: int = 32
