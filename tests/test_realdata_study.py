@@ -51,12 +51,12 @@ def test_batch_norm_consistency_on_real_photos():
 
 @needs_real
 def test_zero_shot_small():
-    "Zero-shot on 40 CUHK03 val ids at 128x64: the imported features separate identities better than random ones."
+    "Zero-shot on 50 CUHK03 val ids at the study's 192x96: imported features beat random ones 1.5x."
     from spreid_nb.study_real import RealStudy, build_reid, embed_all, load_images, real_sets, _calibrated
     from spreid_nb.metrics import compute_distmat, evaluate_rank
-    st = RealStudy(str(REAL), reid_size=(128, 64))
+    st = RealStudy(str(REAL))
     s = real_sets(st)
-    q = [r for r in s["cuhk03_query"] if r[1] < 40]; g = [r for r in s["cuhk03_gallery"] if r[1] < 40]
+    q = [r for r in s["cuhk03_query"] if r[1] < 50]; g = [r for r in s["cuhk03_gallery"] if r[1] < 50]
     maps = {}
     for init in ("imported", "random"):
         torch.manual_seed(0)
@@ -65,7 +65,7 @@ def test_zero_shot_small():
         fq, fg = (embed_all(m, load_images([r[0] for r in recs], st.reid_size)) for recs in (q, g))
         ids = lambda recs, k: np.array([r[k] for r in recs])
         maps[init] = evaluate_rank(compute_distmat(fq, fg), ids(q, 1), ids(g, 1), ids(q, 2), ids(g, 2))[1]
-    assert maps["imported"] > 1.3 * maps["random"], maps
+    assert maps["imported"] > 1.5 * maps["random"], maps
 
 
 @needs_real
