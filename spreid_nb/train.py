@@ -535,8 +535,9 @@ def batch_inputs(cfg: TrainConfig, batch: Any, device: torch.device,
 # %% ../nbs/09_train.ipynb #c028b
 def _check_files(cfg: TrainConfig):
     "Refuse a config whose files are missing: pretrained weights, the SPReID parser, `init_from`."
+    from spreid_nb.backbones import _tf_dump
     pre = Path(cfg.pretrained) if cfg.pretrained not in (None, "imagenet") else None
-    if pre is not None and not (pre.is_file() or (pre.is_dir() and any(pre.glob("*.h5")))):
+    if pre is not None and not (pre.is_file() or _tf_dump(pre)):
         raise ValueError(f"config pretrained={cfg.pretrained!r}: expected 'imagenet', None, "
                          "an existing weights file or a folder of the authors' TF dump (*.h5)")
     if cfg.model.startswith("spreid") and not cfg.parser_ckpt:
