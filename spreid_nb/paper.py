@@ -19,8 +19,8 @@ from .plan import (Plan, Run, check_parameters, estimate_seconds, eval_costs,
                             runs_train_seconds, step_costs)
 
 # %% auto #0
-__all__ = ['PAPER', 'KEYS', 'BACKBONE_TITLES', 'paper_table', 'beside_paper', 'write_table', 'show_paper', 'run_features',
-           'score_features', 'scoring_notes', 'eval_rows', 'read_eval', 'repo_path', 'results_table',
+__all__ = ['PAPER', 'KEYS', 'BACKBONE_TITLES', 'MIN_SEEDS', 'paper_table', 'beside_paper', 'write_table', 'show_paper',
+           'run_features', 'score_features', 'scoring_notes', 'eval_rows', 'read_eval', 'repo_path', 'results_table',
            'results_markdown', 'claim_lines', 'show_results', 'write_results', 'Reproduction', 'figures_dir',
            'reproduction']
 
@@ -68,8 +68,7 @@ def beside_paper(measured: pd.DataFrame, # long: table, dataset, method, variant
     out = out.rename(columns={"value": "measured"})
     out["delta"] = out.measured - out.paper
     cols = ["dataset", "method", "paper_method", "variant", "metric", "measured", "paper", "delta"]
-    return out[cols + (["run"] if "run" in out.columns else [])]
-
+    return out[cols + [c for c in ("run", "seed") if c in out.columns]]
 
 # %% ../nbs/10_paper.ipynb #c015w
 def write_table(df: pd.DataFrame, # the table to write
@@ -212,55 +211,69 @@ def _claim_metric(table: int, dataset: str) -> str:
     p = PAPER[(PAPER.table == table) & (PAPER.dataset == dataset)]
     return "mAP" if (p.metric == "mAP").any() or p.empty else "rank-1"
 
+def _with_seed(b: pd.DataFrame) -> pd.DataFrame:
+    return b if "seed" in b else b.assign(seed=0)
+
 def _wide(b: pd.DataFrame) -> pd.DataFrame:
-    "`beside_paper`'s long rows as one row per (dataset, method, variant): ours and the paper's."
-    metrics, rows = list(dict.fromkeys(b.metric)), []
+    "`beside_paper`'s long rows as a row per (dataset, method, variant): ours (mean over seeds)."
+    metrics, rows, b = list(dict.fromkeys(b.metric)), [], _with_seed(b)
     for (d, m, v), g in b.groupby(["dataset", "method", "variant"], sort=False):
-        g = g.set_index("metric")
         r = dict(dataset=d, method=m, variant=v)
         for k in metrics:
-            r[f"{k} (ours)"] = g.measured.get(k, float("nan"))
-            r[f"{k} (paper)"] = g.paper.get(k, float("nan"))
-        run = g["run"].iloc[0] if "run" in g else ""
-        rows.append(r | dict(paper_method=g.paper_method.iloc[0], run=run))
+            gk = g[g.metric == k]
+            r[f"{k} (ours)"] = float(gk.measured.mean()) if len(gk) else float("nan")
+            r[f"{k} (paper)"] = float(gk.paper.iloc[0]) if len(gk) else float("nan")
+        run = " | ".join(dict.fromkeys(g["run"])) if "run" in g else ""
+        rows.append(r | dict(paper_method=g.paper_method.iloc[0], run=run,
+                             seeds=g.seed.nunique()))
     return pd.DataFrame(rows)
 
-def _verdict(gain: float) -> str:
-    g = round(gain, 2)
-    return "ahead" if g > 0 else "behind" if g < 0 else "level"
-
+def _seed_values(b: pd.DataFrame, r: dict, metric: str) -> dict:
+    "Row `r`'s measured `metric` per seed, from the long rows `b`."
+    g = b[(b.dataset == r["dataset"]) & (b.method == r["method"]) & (b.variant == r["variant"])
+          & (b.metric == metric)]
+    return dict(zip(g.seed, g.measured))
 
 # %% ../nbs/10_paper.ipynb #c031b
+MIN_SEEDS = 3  # paired seeds a claim needs before it gets a 95% interval and a verdict
 _NO_CLAIM = {"vs": "", "gain (ours)": float("nan"), "gain (paper)": float("nan"),
-             "direction (one seed)": ""}
+             "95% interval": "", "verdict": ""}
 
-def _claim(r: dict, recs: list[dict], compare: dict, table: int) -> dict:
-    "Row `r`'s claim: its gain over the row `compare` names (same dataset), ours and the paper's."
+def _claim(r: dict, recs: list[dict], compare: dict, table: int, b: pd.DataFrame) -> dict:
+    "Row `r`'s claim: its gain over the row `compare` names (paired by seed), ours and the paper's."
+    from spreid_nb.study import paired_difference
     ref = compare.get((r["method"], r["variant"]), compare.get(r["method"]))
     name, var = ref if isinstance(ref, tuple) else (ref, None)
     same = [o for o in recs if o["dataset"] == r["dataset"] and o["method"] == name
             and var in (None, o["variant"])]
     if ref is None or len(same) != 1: return _NO_CLAIM
     k, o = _claim_metric(table, r["dataset"]), same[0]
-    gain = r[f"{k} (ours)"] - o[f"{k} (ours)"]
-    return {"vs": f"{name}{f' {var}' if var else ''}, {k}", "gain (ours)": gain,
-            "gain (paper)": r[f"{k} (paper)"] - o[f"{k} (paper)"],
-            "direction (one seed)": _verdict(gain)}
+    a, c = _seed_values(b, r, k), _seed_values(b, o, k)
+    seeds = sorted(set(a) & set(c))
+    d = [a[s] - c[s] for s in seeds]
+    out = {"vs": f"{name}{f' {var}' if var else ''}, {k}", "gain (ours)": sum(d) / len(d),
+           "gain (paper)": r[f"{k} (paper)"] - o[f"{k} (paper)"], "95% interval": "",
+           "verdict": f"{'one run' if len(d) == 1 else f'{len(d)} runs'}: no verdict"}
+    if len(d) >= MIN_SEEDS:
+        p = paired_difference([a[s] for s in seeds], [c[s] for s in seeds])
+        out |= {"95% interval": f"[{p['lo']:+.2f}, {p['hi']:+.2f}]",
+                "verdict": f"{p['verdict']} ({len(d)} seeds)"}
+    return out
 
-def results_table(measured: pd.DataFrame, # long rows, as `eval_rows` makes them
+def results_table(measured: pd.DataFrame, # long rows, as `eval_rows` makes them (+ `seed`)
                   table: int, # the paper's table
                   paper_method: dict | None = None, # our method -> the paper's, where names differ
                   compare: dict | None = None, # method (or (method, variant)) -> the row it beats
                  ) -> pd.DataFrame:
     "A row per method: ours beside the paper's per metric, the gain over `compare`'s row, verdict."
-    out = _wide(beside_paper(measured, table, paper_method))
+    b = _with_seed(beside_paper(measured, table, paper_method))
+    out = _wide(b)
     if compare:
         recs = out.to_dict("records")
-        claims = [_claim(r, recs, compare, table) for r in recs]
+        claims = [_claim(r, recs, compare, table, b) for r in recs]
         out = out.assign(**{c: [x[c] for x in claims] for c in _NO_CLAIM})
-    cols = [c for c in out.columns if c not in ("paper_method", "run")] + ["paper_method", "run"]
-    return out[cols]
-
+    tail = ["paper_method", "run", "seeds"]
+    return out[[c for c in out.columns if c not in tail] + tail]
 
 # %% ../nbs/10_paper.ipynb #c032
 def _fmt(col: str, v) -> str:
@@ -270,7 +283,8 @@ def _fmt(col: str, v) -> str:
 def results_markdown(df: pd.DataFrame) -> str:
     "`results_table` as a GitHub table: no run ids, no dataset or variant column where constant."
     same = [c for c in ("dataset", "variant") if c in df and df[c].nunique() <= 1]
-    drop = ["run", "paper_method", *same]
+    empty = [c for c in ("95% interval",) if c in df and not df[c].astype(bool).any()]
+    drop = ["run", "paper_method", "seeds", *same, *empty]
     t = df.drop(columns=[c for c in drop if c in df])
     metric = {v.rsplit(", ", 1)[-1] for v in t.get("vs", pd.Series([], dtype=str)) if v}
     if len(metric) == 1:  # one claim metric: name it in the headers, not in every row
@@ -278,24 +292,19 @@ def results_markdown(df: pd.DataFrame) -> str:
         t = t.rename(columns={c: f"{m} {c}" for c in ("gain (ours)", "gain (paper)")})
     rows = ["| " + " | ".join(_fmt(c, v) for c, v in zip(t.columns, r)) + " |"
             for r in t.itertuples(index=False)]
-    sep = (
-        "|"
-        + "|".join("---:" if "(" in c and "direction" not in c else "---" for c in t.columns)
-        + "|"
-    )
+    sep = "|" + "|".join("---:" if "(" in c else "---" for c in t.columns) + "|"
     return "\n".join(["| " + " | ".join(t.columns) + " |", sep, *rows])
 
 def claim_lines(df: pd.DataFrame) -> list[str]:
-    "The claims of a `results_table` in words, a Markdown bullet each; flags those not reproduced."
+    "A `results_table`'s claims in words: the measured difference; a verdict only from seeds."
     out = []
     for r in df[df.get("vs", pd.Series("", index=df.index)).astype(bool)].to_dict("records"):
         ref, metric = r["vs"].rsplit(", ", 1); g, pg = r["gain (ours)"], r["gain (paper)"]
-        same = pg == pg and (round(g, 2) > 0) == (pg > 0)
-        verb = {"ahead": "ahead of", "behind": "behind", "level": "level with"}
-        verb = verb[r["direction (one seed)"]]
-        out.append(f"- {r['dataset']}: {r['method']}{' ' + r['variant'] if r['variant'] else ''} "
-                   f"{verb} {ref} on {metric}: {g:+.2f} points (the paper: {pg:+.2f}; one seed)"
-                   + ("" if same else " **Not reproduced.**"))
+        paper = f"the paper: {pg:+.2f}" if pg == pg else "not in the paper's table"
+        said = (f"{g:+.2f} points, 95% interval {r['95% interval']}: {r['verdict']} ({paper})"
+                if r["95% interval"] else f"{g:+.2f} points ({paper}); {r['verdict']}")
+        out.append(f"- {r['dataset']}: {r['method']}{' ' + r['variant'] if r['variant'] else ''}"
+                   f" − {ref} on {metric}: {said}")
     return out
 
 def show_results(df: pd.DataFrame):
@@ -335,9 +344,12 @@ class Reproduction:
     device: str = "auto"
     reuse: bool = True
     max_rank: int = 50
-    runs: dict = field(default_factory=dict)  # key -> run folder, as trained or reused
+    seeds: list = field(default_factory=lambda: [0])  # the first is the plan's; more: replicas
+    runs: dict = field(default_factory=dict)  # key -> run folder (the first seed's)
+    seed_runs: dict = field(default_factory=dict)  # seed -> {key -> run folder}, the other seeds
+    moved: dict = field(default_factory=dict)  # seed -> {first seed's run folder -> this seed's}
     rows: list = field(default_factory=list)  # measured long rows (`eval_rows`)
-    curves: dict = field(default_factory=dict)  # CMC curves by label
+    curves: dict = field(default_factory=dict)  # CMC curves by label (the first seed's)
     notes: str = ""  # the claims in words, written under the table
     started: float = field(default_factory=time.perf_counter)
 
@@ -353,37 +365,64 @@ class Reproduction:
     @property
     def measured(self) -> pd.DataFrame: return pd.DataFrame(self.rows)
 
-    def folder(self, key: str) -> Path: return Path(self.runs[key])
-    def run_ids(self, keys: list[str]) -> str: return " + ".join(self.folder(k).name for k in keys)
+    def runs_of(self, seed: int) -> dict:
+        return self.runs if seed == self.seeds[0] else self.seed_runs.setdefault(seed, {})
+    def folder(self, key: str, seed: int | None = None) -> Path:
+        return Path(self.runs_of(self.seeds[0] if seed is None else seed)[key])
+    def run_ids(self, keys: list[str], seed: int | None = None) -> str:
+        return " + ".join(self.folder(k, seed).name for k in keys)
 
+# %% ../nbs/10_paper.ipynb #c030r
+def _reseeded(self: Reproduction, specs: list[Run], seed: int) -> list[Run]:
+    "`specs` with another `seed`: each run, and the runs it starts from (parser, phase 1), anew."
+    from dataclasses import replace
+    if seed == self.seeds[0]: return specs
+    moved, out = self.moved.setdefault(seed, {}), []
+    for sp in specs:
+        cfg = replace(sp.cfg, seed=seed)
+        for f in ("init_from", "parser_ckpt"):  # a path into a run of this plan: that run's replica
+            v = getattr(cfg, f)
+            old = next((o for o in moved if v and Path(v).is_relative_to(o)), None)
+            if old: cfg = replace(cfg, **{f: str(Path(moved[old]) / Path(v).relative_to(old))})
+        new = Run(sp.key, cfg)
+        moved[str(self.plan.folder(sp))] = str(self.plan.folder(new))
+        out.append(new)
+    return out
 
 # %% ../nbs/10_paper.ipynb #c030t
 def _train(self: Reproduction, specs: list[Run]) -> dict:
-    "Train (or reuse) `specs` in order; first say how many there are and about how long they take."
+    "Train (or reuse) `specs` in order, once per seed; first say how many and about how long."
     specs = list({s.key: s for s in specs}.values())
-    ready = {s.key: self.reuse and _finished(self.plan.folder(s)) for s in specs}
+    jobs = [(seed, s) for seed in self.seeds for s in _reseeded(self, specs, seed)]
+    tag = lambda seed, s: s.key + (f" (seed {seed})" if len(self.seeds) > 1 else "")
     from spreid_nb.train import _clock
     costs, ecosts = step_costs(self.plan.runs_root), eval_costs(self.plan.runs_root)
-    todo = [s for s in specs if not ready[s.key]]
-    if todo and self.plan.synthetic: self.benchmark(todo[0].cfg)   # before the estimate: minutes
-    est = {s.key: estimate_seconds(s.cfg, costs, ecosts) for s in todo}
+    todo = [(seed, s) for seed, s in jobs
+            if not (self.reuse and _finished(self.plan.folder(s)))]
+    if todo and self.plan.synthetic: self.benchmark(todo[0][1].cfg)  # before the estimate
+    est = lambda: [estimate_seconds(s.cfg, costs, ecosts) for _, s in todo]
     basis = ("the times of runs under the runs folder" if costs or ecosts
              else "built-in costs for a 2-core CPU")
-    print(f"{self.name}: {len(specs)} runs, {len(specs) - len(todo)} reused, {len(todo)} to train"
-          + (f"; about {_clock(sum(est.values()))} of training and evaluation (an estimate from "
-             f"{basis})" if todo else ""), flush=True)
-    for i, s in enumerate(todo, 1):
+    times, each = est(), (f" ({len(specs)} configurations x {len(self.seeds)} seeds)"
+                          if len(self.seeds) > 1 else "")
+    print(f"{self.name}: {len(jobs)} runs{each}, {len(jobs) - len(todo)} reused, {len(todo)} to "
+          "train" + (f"; about {_clock(sum(times))} of training and evaluation (an estimate from "
+                     f"{basis})" if todo else ""), flush=True)
+    for i, (seed, s) in enumerate(todo, 1):
         if i > 1:  # the runs trained so far measured this machine: estimate the rest from them
             costs, ecosts = step_costs(self.plan.runs_root), eval_costs(self.plan.runs_root)
-            est.update({r.key: estimate_seconds(r.cfg, costs, ecosts) for r in todo[i - 1:]})
-        left = sum(est[r.key] for r in todo[i - 1:])
-        print(f"[{i}/{len(todo)}] {s.key}: {s.cfg.iters} steps, about {_clock(est[s.key])}"
-              + (f" ({_clock(left)} left in all, at the rates measured so far)" if i > 1 else ""),
-              flush=True)
+            times = est()
+        print(f"[{i}/{len(todo)}] {tag(seed, s)}: {s.cfg.iters} steps, about {_clock(times[i - 1])}"
+              + (f" ({_clock(sum(times[i - 1:]))} left in all, at the rates measured so far)"
+                 if i > 1 else ""), flush=True)
         t = time.perf_counter()
-        self.plan.run(s, self.runs, reuse=self.reuse, progress="lines")
-        print(f"[{i}/{len(todo)}] {s.key}: done in {_clock(time.perf_counter() - t)}", flush=True)
-    for s in specs: self.plan.run(s, self.runs, reuse=True)  # the reused ones: no training
+        self.plan.run(s, self.runs_of(seed), reuse=self.reuse, progress="lines")
+        print(f"[{i}/{len(todo)}] {tag(seed, s)}: done in {_clock(time.perf_counter() - t)}",
+              flush=True)
+    for seed, s in jobs: self.plan.run(s, self.runs_of(seed), reuse=True)  # reused: no training
+    if len(self.seeds) > 1:  # `latest-<key>` names the first seed's run, as with one seed
+        from spreid_nb.core import link_latest
+        for s in specs: link_latest(Path(self.plan.runs_root) / f"latest-{s.key}", self.runs[s.key])
     return {s.key: self.folder(s.key).name for s in specs}
 
 def _finished(d: Path) -> bool:
@@ -406,17 +445,22 @@ Reproduction.train, Reproduction.benchmark = _train, _benchmark
 def _measure(self: Reproduction, table: int, method: str, keys: list[str], target: str,
              star: str | None = None, variant: str = "", label: str | None = None,
              metrics: tuple = ("mAP", "rank-1", "rank-10"), **scoring) -> dict:
-    "Score runs `keys` (combined when several; `star`: Table 6's partner) on `target`; keep rows."
-    f = lambda k: run_features(self.folder(k), target, self.device)
-    s = score_features([f(k) for k in keys], star=f(star) if star else None, max_rank=self.max_rank,
-                       **scoring)
-    run = self.run_ids(keys + ([star] if star else []))
-    self.rows += eval_rows(table, target, method, s, run, variant, metrics)
-    self.curves[label or (f"{method} ({target})" if len(self.targets) > 1 else method)] = s["cmc"]
-    return s
+    "Score runs `keys` (combined when several; `star`: Table 6's partner) per seed; keep rows."
+    first = None
+    for seed in self.seeds:
+        f = lambda k: run_features(self.folder(k, seed), target, self.device)
+        s = score_features([f(k) for k in keys], star=f(star) if star else None,
+                           max_rank=self.max_rank, **scoring)
+        run = self.run_ids(keys + ([star] if star else []), seed)
+        self.rows += [r | dict(seed=seed)
+                      for r in eval_rows(table, target, method, s, run, variant, metrics)]
+        first = first or s
+    self.curves[label or (f"{method} ({target})" if len(self.targets) > 1 else method)] = (
+        first["cmc"])
+    return first
 
 def _cmc_figure(self: Reproduction, title: str):
-    "The CMC curves measured so far, saved as `<name>_cmc.png` and shown."
+    "The CMC curves measured so far (the first seed's), saved as `<name>_cmc.png` and shown."
     import matplotlib.pyplot as plt
     from spreid_nb.metrics import plot_cmc
     fig, ax = plt.subplots(figsize=(5, 3.4), dpi=90)
@@ -426,7 +470,6 @@ def _cmc_figure(self: Reproduction, title: str):
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.show()
 
 Reproduction.measure, Reproduction.cmc_figure = _measure, _cmc_figure
-
 
 # %% ../nbs/10_paper.ipynb #c030w
 def _results(self: Reproduction, table: int, paper_method: dict | None = None,
@@ -445,10 +488,12 @@ def _claims(self: Reproduction, table: pd.DataFrame, lines: list[str] = ()):
 def _write(self: Reproduction, table: pd.DataFrame, title: str):
     "Write `table` as `<name>.md` and `.csv` with its runs, claims and provenance; say where."
     from spreid_nb.core import get_device, provenance, shown
-    runs = sorted(self.folder(k).name for k in self.runs)
+    every = {f"{k}@{s}": f for s in self.seeds for k, f in self.runs_of(s).items()}
+    runs = sorted(Path(f).name for f in every.values())
     prov = provenance(get_device(self.device), data=self.data_name, preset=self.preset,
                       wall_time_s=round(time.perf_counter() - self.started, 1),
-                      runs_train_s=runs_train_seconds(self.runs), runs=runs)
+                      runs_train_s=runs_train_seconds(every), runs=runs,
+                      **({"seeds": len(self.seeds)} if len(self.seeds) > 1 else {}))
     full = f"{title} ({self.data_name}; preset {self.preset})"
     md, csv = write_results(table, self.out_dir / self.name, full, prov, notes=self.notes)
     print(f"wrote {shown(md)} and {shown(csv)}")
@@ -456,8 +501,7 @@ def _write(self: Reproduction, table: pd.DataFrame, title: str):
 
 Reproduction.results, Reproduction.claims, Reproduction.write = _results, _claims, _write
 
-
-# %% ../nbs/10_paper.ipynb #c030s
+# %% ../nbs/10_paper.ipynb #c030f
 def figures_dir(preset: str, # the reproduction's preset
                 out_dir: str | Path | None, # the notebook's out_dir parameter
                 refresh_figures: bool, # the notebook's refresh_figures parameter
@@ -471,6 +515,13 @@ def figures_dir(preset: str, # the reproduction's preset
     sub = [] if preset == "synthetic" else [preset]
     return repo_path("figures", *sub) if refresh_figures else Path(out_dir) if out_dir else None
 
+def _check_seeds(seeds) -> int:
+    if not (isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1):
+        raise ValueError(f"parameter seeds={seeds!r}: expected an int >= 1 (1: one run per row, "
+                         f"no verdicts; {MIN_SEEDS} or more: each claim gets a 95% interval)")
+    return seeds
+
+# %% ../nbs/10_paper.ipynb #c030s
 def reproduction(name: str, # the written files' stem, e.g. "table6"
                  preset: str, data_root: str | None, targets: list | None, runs_root: str | None,
                  out_dir: str | None, device: str = "auto", threads: int | None = 2, seed: int = 0,
@@ -478,13 +529,14 @@ def reproduction(name: str, # the written files' stem, e.g. "table6"
                  spreid_ft_size: list | None = None, # SPReID fine-tuning HxW; None: the baselines'
                  # write into the repository's figures/ (the committed tables): the refresh
                  refresh_figures: bool = False,
+                 seeds: int = 1, # runs per row, seeds seed, seed+1, ...; >= 3: claims get verdicts
                  **checks, # more parameters to validate: rerank, k1, k2, lambda_value
                 ) -> Reproduction:
     "A reproduction notebook's setup: check parameters, set threads, say where runs and files go."
     from spreid_nb.core import set_threads, shown
     overrides = check_parameters(preset, data_root, targets, overrides or {}, threads=threads,
                                  seed=seed, max_rank=max_rank, device=device, reuse=reuse, **checks)
-    out_dir = figures_dir(preset, out_dir, refresh_figures)
+    out_dir, seeds = figures_dir(preset, out_dir, refresh_figures), _check_seeds(seeds)
     set_threads(threads)
     runs_root = Path(runs_root) if runs_root else repo_path("runs", preset)
     out_dir = out_dir or runs_root / "results"
@@ -495,6 +547,7 @@ def reproduction(name: str, # the written files' stem, e.g. "table6"
                   **({"data_root": data_root} if data_root else {}), **overrides)
     plan = Plan(preset, runs_root, common, tuple(spreid_ft_size) if spreid_ft_size else None)
     print(f"{name}: preset {preset}, targets {targets}, runs in {shown(runs_root)}, "
-          f"tables and figures in {shown(out_dir)}")
-    return Reproduction(name, plan, targets, out_dir, device, reuse, max_rank)
-
+          f"tables and figures in {shown(out_dir)}"
+          + (f", seeds {seed}-{seed + seeds - 1}" if seeds > 1 else ""))
+    return Reproduction(name, plan, targets, out_dir, device, reuse, max_rank,
+                        seeds=list(range(seed, seed + seeds)))

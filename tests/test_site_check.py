@@ -151,3 +151,18 @@ def test_nbdev_reads_settings_without_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         get_config(path=ROOT)
+
+
+def test_source_links_point_at_definitions_in_this_repository():
+    url = check_site.source_url()
+    assert url.endswith("/blob/main") and url.startswith("https://github.com/")
+    lines = (ROOT / "spreid_nb" / "paper.py").read_text().splitlines()
+    at = next(i for i, l in enumerate(lines, 1) if l.startswith("def claim_lines"))
+    assert check_site.source_link_problems([f"{url}/spreid_nb/paper.py#L{at}"]) == []
+    bad = check_site.source_link_problems([
+        "https://github.com/someone/else/blob/main/spreid_nb/paper.py#L1",    # another repository
+        f"{url}/spreid_nb/nothing_here.py#L1",                                 # no such file
+        f"{url}/spreid_nb/paper.py#L{len(lines) + 5}",                         # past the end
+        f"{url}/spreid_nb/paper.py#L{at + 1}"])                                # not a definition
+    assert [("does not point" in b, "no file" in b, "defines nothing" in b) for b in bad] == [
+        (True, False, False), (False, True, False), (False, False, True), (False, False, True)]

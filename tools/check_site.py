@@ -16,7 +16,10 @@
 - a table that shows a `NaN` cell, or on a reproduction page (reproduce_*.html) pandas' index column (row
   headers 0, 1, 2, ...);
 - cell outputs that break long lines inside words (the notebook CSS's `word-break: break-all` on output
-  text, not overridden by the site's stylesheet).
+  text, not overridden by the site's stylesheet);
+- a "source" link that does not point into the repository settings.ini names (`git_url`, `branch`), at a
+  file of this checkout and a line that defines the documented name (the site cannot reach GitHub to
+  check the link; this checks everything the link says about this checkout).
 
 Run after `mkdocs build`: `python tools/check_site.py [_site]`.
 """
@@ -27,6 +30,7 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
 ABS_PATH = re.compile(r"(?<![\w.~/-])(?:/(?:home|root|work|tmp|Users|private|mnt|opt|srv|var/folders)/[\w.-]+"
                       r"|[A-Z]:\\[\w.-]+)")
 PROGRESS = re.compile(r"^\s+\S+: step \d+/\d+, ", re.M)
@@ -40,6 +44,7 @@ class _Page(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.text, self.inputs, self.outputs, self.ids = [], [], [], set()
         self.headings, self.tables, self.visible_outputs = [], [], {}  # cell number -> its unfolded output text
+        self.sources = []  # the hrefs of its "source" links
         self._stack = []  # (tag, kind) where kind is "input", "output:<mime>", "skip", "details" or None
         self._n_out, self._heading, self._cell = 0, None, None
 
@@ -52,6 +57,7 @@ class _Page(HTMLParser):
             kind = "output:" + (a.get("data-mime-type") or "")
             self.visible_outputs[self._n_out] = self.visible_outputs.get(self._n_out, "") + "\n"  # one per line
         elif tag == "details": kind = "details"
+        if tag == "a" and "doc-source" in cls: self.sources.append(a.get("href") or "")
         if "jp-Cell" in cls.split(): self._n_out += 1  # a notebook cell: its outputs count together
         if tag in ("h1", "h2", "h3", "h4"):
             if a.get("id"): self.ids.add(a["id"].lower())
@@ -171,6 +177,28 @@ def breaks_words(site: Path, pages: list[Path]) -> bool:
     return inline and not re.search(r"\.jp-OutputArea-output pre\s*\{[^}]*word-break:\s*normal", ours)
 
 
+def source_url() -> str:
+    "The repository's file URL prefix, from settings.ini: `git_url`/blob/`branch`."
+    import configparser
+    c = configparser.ConfigParser(); c.read(REPO / "settings.ini")
+    return f"{c['DEFAULT']['git_url'].rstrip('/')}/blob/{c['DEFAULT']['branch']}"
+
+
+def source_link_problems(hrefs: list[str]) -> list[str]:
+    "What is wrong with a page's source links: another repository, a missing file, a line past its end."
+    out, prefix = [], source_url() + "/"
+    for h in hrefs:
+        m = re.fullmatch(re.escape(prefix) + r"(.+)#L(\d+)", h)
+        if not m: out.append(f"source link {h!r} does not point into {prefix}"); continue
+        f, line = REPO / m.group(1), int(m.group(2))
+        if not f.is_file(): out.append(f"source link {h!r}: no file {m.group(1)}"); continue
+        lines = f.read_text(encoding="utf-8").splitlines()
+        if not 1 <= line <= len(lines) or not re.match(r"\s*(@|def |class |async def |\w+\s*[:=])",
+                                                      lines[line - 1]):
+            out.append(f"source link {h!r}: line {line} of {m.group(1)} defines nothing")
+    return out
+
+
 def scan(site: Path, readme: Path | None = None) -> list[str]:
     problems, ids = [], set()
     pages = sorted(site.glob("*.html"))
@@ -194,6 +222,7 @@ def scan(site: Path, readme: Path | None = None) -> list[str]:
         if page.name == "index.html":
             readme = readme or site.resolve().parent / "README.md"
             if readme.exists(): problems += home_page_problems(p, readme.read_text(encoding="utf-8"))
+        problems += [f"{page.name}: {t}" for t in source_link_problems(p.sources)]
     if breaks_words(site, pages):
         problems.append("output text breaks inside words (word-break: break-all): set word-break: normal for "
                         ".jp-OutputArea-output pre in stylesheets/extra.css")

@@ -27,7 +27,16 @@ _DIRECTIVE = re.compile(r"^\s*#\s*\|\s*(.*)$")
 _SHOW_DOC = re.compile(r"^\s*show_doc\((.+)\)\s*$")
 _original = preprocessors.SubCell.preprocess
 _REPO = Path(__file__).resolve().parents[1]
-_SOURCE_URL = "https://github.com/spreid-nb/spreid_nb/blob/main"
+
+
+def _settings_source_url() -> str:
+    "The repository's file URL prefix from settings.ini (`git_url`/blob/`branch`): one place to change."
+    import configparser
+    c = configparser.ConfigParser(); c.read(_REPO / "settings.ini")
+    return f"{c['DEFAULT']['git_url'].rstrip('/')}/blob/{c['DEFAULT']['branch']}"
+
+
+_SOURCE_URL = _settings_source_url()
 
 
 def _source_link(obj) -> str:
