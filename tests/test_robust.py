@@ -380,7 +380,7 @@ def test_diverging_training_stops(tmp_path, capsys):
         main([*TRAIN, "--set", "iters=8", "--set", "lr=1e30", "--set", "ckpt_every=1",
               "--out", str(out)])
     assert e.value.code not in (0, None)
-    err = capsys.readouterr().err
+    err = capsys.readouterr().err + str(e.value.code)     # sys.exit(message): printed on exit
     assert "training diverged at step " in err and "lower lr" in err, err
     assert not (out / "learning_curve.png").exists() and not (out / "eval.json").exists()
     ck = out / "checkpoints" / "last.pt"
@@ -418,9 +418,9 @@ def test_refused_pickle_on_every_weights_path(tmp_path, capsys):
     for key in ("pretrained", "parser_ckpt"):
         out = tmp_path / key
         extra = ["--stage", "spreid"] if key == "parser_ckpt" else []
-        with pytest.raises(SystemExit):
+        with pytest.raises(SystemExit) as e:
             main([*TRAIN, *extra, "--set", f"{key}={evil}", "--out", str(out)])
-        err = capsys.readouterr().err
+        err = capsys.readouterr().err + str(e.value.code)
         assert f"refusing to load {evil}" in err and "Traceback" not in err, err
         assert not out.exists()
 
