@@ -63,8 +63,8 @@ def load_reid_model(path: str | Path, # a re-ID run folder or its checkpoints/la
                     device: Any = "cpu", # "cpu", "cuda", "auto", ...
                    ): # (model in eval mode, the run's config dict)
     "A trained re-ID model and its run config; refuses a parser or foreign checkpoint, naming it."
-    from spreid_nb.core import get_device
-    from spreid_nb.train import load_checkpoint, model_from_config
+    from spreid_nb.core import get_device, load_checkpoint, load_weights_into
+    from spreid_nb.train import model_from_config
     p = _checkpoint_file(path)
     ck = load_checkpoint(p)
     kind = checkpoint_kind(ck)
@@ -79,7 +79,7 @@ def load_reid_model(path: str | Path, # a re-ID run folder or its checkpoints/la
             "`python -m spreid_nb.train` run, with 'model' and 'model_config' entries)"
         )
     model = model_from_config(ck["model_config"])
-    model.load_state_dict(ck["model"])
+    load_weights_into(model, ck["model"], p)
     return model.to(get_device(device)).eval(), dict(ck["config"])
 
 # %% ../nbs/11_inference.ipynb #c010s1
@@ -89,8 +89,9 @@ def load_any_parser(path: str | Path, # parser.pt, a parser run, or a SPReID run
                    ):
     "The human parser stored in `path` and its training input size when known."
     from spreid_nb.core import get_device
+    from spreid_nb.core import load_checkpoint, load_weights_into
     from spreid_nb.parser import PARSER_FORMAT, load_parser
-    from spreid_nb.train import load_checkpoint, model_from_config
+    from spreid_nb.train import model_from_config
     p = _checkpoint_file(path)
     ck = load_checkpoint(p)
     kind = checkpoint_kind(ck)
@@ -99,7 +100,7 @@ def load_any_parser(path: str | Path, # parser.pt, a parser run, or a SPReID run
                          f"training checkpoint")
     if ck.get("format") == PARSER_FORMAT: parser, size = load_parser(p), None
     else:
-        model = model_from_config(ck["model_config"]); model.load_state_dict(ck["model"])
+        model = model_from_config(ck["model_config"]); load_weights_into(model, ck["model"], p)
         cfg = ck.get("config", {})
         if kind == "parser": parser, size = model, (int(cfg["height"]), int(cfg["width"]))
         else:

@@ -402,7 +402,7 @@ def test_imported_weights_are_checked(tmp_path):
     sd = {k: v.clone() for k, v in m.state_dict().items()}
     cases = {"nan": ("conv1.weight", float("nan"), "not finite"),
              "var": ("bn1.running_var", -1.0, "negative variance"),
-             "int": ("conv1.weight", None, "holds int64 .* floating")}
+             "int": ("conv1.weight", None, "holds torch.int64 values where the model has floating")}
     for name, (key, val, msg) in cases.items():
         bad = {k: v.clone() for k, v in sd.items()}
         if val is None: bad[key] = bad[key].long()
