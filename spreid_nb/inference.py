@@ -309,7 +309,8 @@ def _open_parts(parts: Path, out: Path, root: Path, ident: dict) -> list[Path]:
         raise ValueError(f"{parts} holds part files but no model.json: not left by "
                          "`spreid extract`; remove it")
     if parts.is_dir():
-        _check_source(json.loads((parts / "model.json").read_text()),
+        from spreid_nb.core import read_json
+        _check_source(read_json(parts / "model.json", "parts description"),
                       Path(f"{parts} (left by an interrupted run; delete it to start over)"),
                       root, ident)
     else:
