@@ -265,7 +265,7 @@ def _check_out(out: Any, kind: str):
 
 @__import__("contextlib").contextmanager
 def _sigterm_interrupts():
-    "Within: SIGTERM raises `core.Stopped` (a KeyboardInterrupt) as Ctrl-C would (main thread only)."
+    "Within: SIGTERM raises `core.Stopped` (a KeyboardInterrupt) as Ctrl-C does (main thread)."
     import signal, threading
     from spreid_nb.core import Stopped
     if threading.current_thread() is not threading.main_thread(): yield; return

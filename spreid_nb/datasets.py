@@ -767,7 +767,8 @@ def read_list(path: str | Path, # a list file: `relative/path label` per line
                              "list each image once (a repeated image would count twice in "
                              "training and in the metrics)")
         if check_files and not os.path.isfile(img):
-            raise FileNotFoundError(f"{where}: image {_clip(img)} does not exist (list paths are relative "
+            raise FileNotFoundError(f"{where}: image {_clip(img)} does not exist (list paths are "
+                                    "relative "
                                     f"to {root})")
         pid, cam = _list_name(rel)
         if pid == -1: skipped.append(Skipped(split, img, "junk (pid -1)")); continue

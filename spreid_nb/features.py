@@ -279,7 +279,8 @@ def load_features(path: str | Path) -> Features:
         )
     return Features(p, [str(x) for x in a["paths"]], a["pids"], a["camids"], a["known"],
                     Path(str(a["root"])), model, [str(x) for x in a["skipped"]], int(shape[1]),
-                    int(a.get("n_query", -1)), str(a.get("target", "")), str(a.get("feats_sha1", "")))
+                    int(a.get("n_query", -1)), str(a.get("target", "")),
+                    str(a.get("feats_sha1", "")))
 
 # %% ../nbs/06a_features.ipynb #c027
 def save_query_gallery(path: str | Path, # the .npz to (re)write (`train.features_file`)

@@ -99,6 +99,7 @@ class DumpImport:
                 f" {len(self.used) + len(self.absent)} convolutions"
                 + (f"; left at init: {left}" if left else ""))
 
+# %% ../nbs/03a_inception_dump.ipynb #i26b765ec
 def _conv_bn(model: Backbone, ours: str) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
     m = model.get_submodule(ours)
     return m.conv, m.bn

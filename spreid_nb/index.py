@@ -87,7 +87,8 @@ def _set_params(index, nprobe: int | None = None, ef: int | None = None,
 def check_search_params(**params):
     "Refuse a search parameter (nprobe, ef, k_factor) below 1; None means the default."
     for k, v in params.items():
-        if v is not None and not v >= 1: raise ValueError(f"{k}={v}: must be >= 1 (None: the default)")
+        if v is not None and not v >= 1:
+            raise ValueError(f"{k}={v}: must be >= 1 (None: the default)")
 
 # %% ../nbs/07a_index.ipynb #c011
 @dataclass
@@ -151,6 +152,17 @@ def _train_sample(blocks: Callable, n: int, size: int) -> np.ndarray:
            b in blocks()]
     return np.ascontiguousarray(np.concatenate(out))
 
+def _train(index, sample: np.ndarray, kind: str, fs: str, n: int, log: Callable | None):
+    "Train `index` on `sample`; non-finite values or too few vectors (IVF-PQ) are a ValueError."
+    if log: log(f"  index {fs}: training on {len(sample)} of the {n} rows")
+    if not np.isfinite(sample).all():
+        raise ValueError("the features hold NaN or infinite values: not indexed")
+    try: index.train(sample)
+    except RuntimeError as e:   # too few vectors for the cells / PQ centroids
+        why = str(e).strip().splitlines()[-1].split("failed: ")[-1][:200]
+        raise ValueError(f"a {kind} index ({fs}) cannot be trained on {len(sample)} vectors "
+                         f"({why}); use kind flat or hnsw for so few") from None
+
 def paths_fingerprint(paths: Sequence[str]) -> str:
     "sha1 (16 hex digits) of an image list: tells whether an index holds a features file's rows."
     return hashlib.sha1("\n".join(paths).encode()).hexdigest()[:16]
@@ -182,16 +194,7 @@ def build_index(feats, # (n, D) array, or a function giving fresh iterators of (
     index = faiss.index_factory(int(dim), fs, faiss.METRIC_L2)
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None: ivf.cp.seed = seed
-    if not index.is_trained:
-        sample = _train_sample(blocks, n, train_size)
-        if log: log(f"  index {fs}: training on {len(sample)} of the {n} rows")
-        if not np.isfinite(sample).all():
-            raise ValueError("the features hold NaN or infinite values: not indexed")
-        try: index.train(sample)
-        except RuntimeError as e:   # too few vectors for the cells / PQ centroids
-            why = str(e).strip().splitlines()[-1].split("failed: ")[-1][:200]
-            raise ValueError(f"a {kind} index ({fs}) cannot be trained on {len(sample)} vectors "
-                             f"({why}); use kind flat or hnsw for so few") from None
+    if not index.is_trained: _train(index, _train_sample(blocks, n, train_size), kind, fs, n, log)
     from spreid_nb.core import progress_lines
     added = progress_lines(f"index {fs}: adding", "rows", log=log) if log else None
     h = hashlib.sha1()   # the content hash the index is bound to (`Features.content_sha1`)
@@ -223,7 +226,7 @@ def save_index(fi: FeatureIndex, path: str | Path) -> Path:
         j.write(json.dumps(json_ready(meta), indent=1, sort_keys=True, allow_nan=False).encode())
     return path
 
-# %% ../nbs/07a_index.ipynb #c022
+# %% ../nbs/07a_index.ipynb #i26438c8c
 def _read_faiss(path: Path):
     "faiss.read_index, its errors (truncated, foreign, empty file) as one line naming the file."
     faiss = _faiss()
@@ -233,6 +236,13 @@ def _read_faiss(path: Path):
         raise ValueError(f"index {path} is not a readable faiss index (truncated, damaged or "
                          f"another file: {why}): rebuild it with `spreid index`") from None
 
+def _check_meta(meta: Any, meta_p: Path):
+    "Refuse a description that is not one `save_index` wrote."
+    if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT \
+            or not isinstance(meta.get("source"), dict) or "factory" not in meta:
+        raise ValueError(f"{meta_p} is not a spreid_nb index description")
+
+# %% ../nbs/07a_index.ipynb #c022
 def load_index(path: str | Path, # the .faiss file
                # identity of the features it will serve: refused if it differs
                model: dict | None = None,
@@ -245,10 +255,7 @@ def load_index(path: str | Path, # the .faiss file
     if not path.is_file() or not meta_p.is_file():
         raise FileNotFoundError(f"index {path} (and its description {meta_p.name}) not found: "
                                 "build it with `spreid index`")
-    meta = read_json(meta_p, "index description")
-    if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT \
-            or not isinstance(meta.get("source"), dict) or "factory" not in meta:
-        raise ValueError(f"{meta_p} is not a spreid_nb index description")
+    meta = read_json(meta_p, "index description"); _check_meta(meta, meta_p)
     have, src = meta.get("model") or {}, meta["source"]
     diff = [k for k in IDENTITY_KEYS if model is not None and have.get(k) != model.get(k)]
     if diff:

@@ -590,7 +590,7 @@ def _on_device(fi, device: Any):
     return to_gpu(fi) if get_device(device).type == "cuda" else fi
 
 def _ranking_csv(idx, dist, qfiles: list, qids: list, gfiles: list, gids: list) -> bytes:
-    "ranking.csv: a row per (query, rank) found, the match column empty where an identity is unknown."
+    "ranking.csv: a row per (query, rank) found; the match column is empty for unknown identities."
     import io
     f = io.StringIO(); w = csv.writer(f, lineterminator="\n")
     w.writerow(["query", "query_pid", "rank", "gallery", "gallery_pid", "distance", "match"])
@@ -613,6 +613,12 @@ def _missing_note(idx: np.ndarray, topk: int, how: str) -> str | None:
 
 
 # %% ../nbs/11_inference.ipynb #i26b457aa
+def _grid_rows(idx, dist, qfiles, qids, gfiles, gids, max_rows: int) -> list[dict]:
+    "The first `max_rows` queries as `ranking_grid` rows: the matches found (no -1 padding)."
+    return [dict(query=qfiles[qi], query_pid=qids[qi], matches=[
+        (gfiles[gi], gids[gi], float(d)) for gi, d in zip(idx[qi], dist[qi]) if gi >= 0])
+        for qi in range(min(max_rows, len(qfiles)))]
+
 def _png_bytes(im) -> bytes:
     import io
     buf = io.BytesIO(); im.save(buf, format="PNG"); return buf.getvalue()
@@ -649,8 +655,7 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
                    log: Callable = print,
                   ) -> Path: # the output folder
     "Rank the gallery for each query: ranked matches as CSV and a picture with green/red borders."
-    from spreid_nb.core import printable
-    from spreid_nb.index import check_search_params
+    from spreid_nb.core import printable; from spreid_nb.index import check_search_params
     if topk < 1: raise ValueError(f"topk must be >= 1, got {topk}")
     check_search_params(nprobe=nprobe, ef=ef)
     g = load_features(gallery)
@@ -658,18 +663,15 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
     fi = _on_device(gallery_index(g, index, log), device)
     kw = {k: v for k, v in dict(nprobe=nprobe, ef=ef).items() if v is not None}
     idx, dist = search_features(qf, g, topk, rerank, k1, k2, lambda_value, index=fi, search_kw=kw)
-    how = "exact scan" if fi is None else f"{fi.kind} index"
-    if (note := _missing_note(idx, topk, how)): log(note)
+    if (note := _missing_note(idx, topk, how := f"{fi.kind} index" if fi else "exact scan")):
+        log(note)
     gfiles, gids = g.files(), [int(p) if k else None for p, k in zip(g.pids, g.known)]
-    rows = [dict(query=qfiles[qi], query_pid=qids[qi],
-                 matches=[(gfiles[gi], gids[gi], float(d))
-                          for gi, d in zip(idx[qi], dist[qi]) if gi >= 0])
-            for qi in range(min(max_rows, len(qfiles)))]
-    out = Path(out)
-    _write_outputs(out, {"ranking.csv": lambda: _ranking_csv(idx, dist, qfiles, qids, gfiles, gids),
-                         "ranking.png": lambda: _png_bytes(ranking_grid(rows, tile))})
+    rows = _grid_rows(idx, dist, qfiles, qids, gfiles, gids, max_rows)
+    csv_bytes = lambda: _ranking_csv(idx, dist, qfiles, qids, gfiles, gids)
+    _write_outputs(out := Path(out), {"ranking.csv": csv_bytes,
+                                      "ranking.png": lambda: _png_bytes(ranking_grid(rows, tile))})
     shown = f" (the picture shows the first {len(rows)})" if len(rows) < len(qfiles) else ""
-    rr = " with re-ranking" if rerank else ""
+    rr = " with re-ranking" * rerank
     log(printable(f"ranked {len(g)} gallery images ({how}) for {len(qfiles)} queries{rr}: "
                   f"{out / 'ranking.csv'}, {out / 'ranking.png'}{shown}"))
     return out

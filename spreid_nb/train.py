@@ -689,7 +689,8 @@ def _resume(ck_path: Path, device: torch.device, iters: int, model: nn.Module,
             optim: _Optim) -> int:
     "Load `ck_path` into the model, the optimiser state and every RNG; the step to continue from."
     ck = load_checkpoint(ck_path, map_location=device)
-    load_weights_into(model, ck["model"], ck_path); start = int(ck["step"]); _set_rng_state(ck["rng"])
+    load_weights_into(model, ck["model"], ck_path)
+    start = int(ck["step"]); _set_rng_state(ck["rng"])
     if start < iters:  # a finished run's checkpoint has no optimizer: nothing to resume
         optim.load_state_dict(ck)
     return start
@@ -742,15 +743,16 @@ def _check_finite(loss: torch.Tensor):
 
 def _diverged(e: _Diverged, step: int, model: nn.Module, optim: _Optim, cfg: TrainConfig,
               cfg_dict: dict, num_classes: int, ck_path: Path, rank: int) -> ValueError:
-    "Save the last finite state (or keep the last checkpoint) and say what happened and what to try."
+    "Save the last finite state (or keep the last checkpoint); say what happened, what to try."
     finite = all(torch.isfinite(v).all() for v in model.state_dict().values()
                  if v.is_floating_point())
     if finite and rank == 0: _save_run(ck_path, model, optim, step, cfg, cfg_dict, num_classes)
     saved = (f"{ck_path} holds step {step}, the last finite state" if finite else
              f"{ck_path} holds step {load_checkpoint(ck_path)['step']}, the last saved finite "
              "checkpoint" if ck_path.exists() else "no finite checkpoint was saved")
-    return ValueError(f"training diverged at step {step + 1}: the loss is {e.value}; {saved}; try a "
-                      f"lower lr (now {cfg.lr:g}), clip_norm (now {cfg.clip_norm}) or amp=none "
+    return ValueError(f"training diverged at step {step + 1}: the loss is {e.value}; {saved}; "
+                      f"try a lower lr (now {cfg.lr:g}), clip_norm (now {cfg.clip_norm}) or "
+                      "amp=none "
                       "in a new run folder")
 
 # %% ../nbs/09_train.ipynb #c029s4
@@ -819,7 +821,7 @@ def _finish_run(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], devi
 def _run_steps(cfg: TrainConfig, model: nn.Module, net: nn.Module, optim: _Optim, loader, sb,
                log: _RunLog, start: int, rank: int, out: Path, cfg_dict: dict, num_classes: int,
                roots: dict, device: torch.device, evaluate: bool, stop: Callable[[], int]):
-    "The steps from `start` to `cfg.iters`: log, checkpoint, evaluate; stop on a divergence or signal."
+    "Steps `start` to `cfg.iters`: log, checkpoint, evaluate; stop on a divergence or a signal."
     ck_path, ddp = out / "checkpoints" / "last.pt", net is not model
     for step, batch in zip(range(start, cfg.iters), loader):
         xs, y = batch_inputs(cfg, batch, device, sb.flips(step) if cfg.flip else None)  # [x(, xp)]
