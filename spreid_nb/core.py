@@ -331,8 +331,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                 from None
         raise ValueError(
             f"refusing to load {path}: it is not a plain weights checkpoint readable with "
-            f"torch.load(weights_only=True) ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+            f"torch.load(weights_only=True) ({type(e).__name__}: {_load_why(e)})"
         ) from None
+
+def _load_why(e: Exception) -> str:
+    "torch.load's reason in one plain line: the unpickler's own (`Unsupported global: ...`) if any."
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", s).strip() for s in str(e).splitlines() if s.strip()]
+    why = next((s.split("error:", 1)[1] for s in lines if "WeightsUnpickler error:" in s),
+               lines[0] if lines else "")
+    return why.strip().split(". Please")[0][:200]
 
 # %% ../nbs/00_core.ipynb #i260bc6f2
 def check_weights(sd: dict, # parameter name -> tensor (or array)

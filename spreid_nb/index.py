@@ -159,9 +159,15 @@ def _train(index, sample: np.ndarray, kind: str, fs: str, n: int, log: Callable 
         raise ValueError("the features hold NaN or infinite values: not indexed")
     try: index.train(sample)
     except RuntimeError as e:   # too few vectors for the cells / PQ centroids
-        why = str(e).strip().splitlines()[-1].split("failed: ")[-1][:200]
-        raise ValueError(f"a {kind} index ({fs}) cannot be trained on {len(sample)} vectors "
-                         f"({why}); use kind flat or hnsw for so few") from None
+        raise ValueError(f"index kind {kind} ({fs}) cannot be trained on {len(sample)} vectors "
+                         f"({_faiss_why(e)}); use kind flat or hnsw for so few") from None
+
+def _faiss_why(e: Exception) -> str:
+    "The reason in a faiss error without its C++ location (`Error in void f(...) at x.cpp:66:`)."
+    import re
+    last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    last = re.sub(r"^Error in .*? at \S+:\d+: (Error: '.*?' failed: )?", "", last)
+    return last.encode("ascii", "replace").decode()[:160]
 
 def paths_fingerprint(paths: Sequence[str]) -> str:
     "sha1 (16 hex digits) of an image list: tells whether an index holds a features file's rows."
@@ -232,9 +238,9 @@ def _read_faiss(path: Path):
     faiss = _faiss()
     try: return faiss.read_index(str(path))
     except RuntimeError as e:
-        why = str(e).strip().splitlines()[-1].split("failed: ")[-1][:160]
         raise ValueError(f"index {path} is not a readable faiss index (truncated, damaged or "
-                         f"another file: {why}): rebuild it with `spreid index`") from None
+                         f"another file: {_faiss_why(e)}): rebuild it with `spreid index`") \
+            from None
 
 def _check_meta(meta: Any, meta_p: Path):
     "Refuse a description that is not one `save_index` wrote."

@@ -594,10 +594,16 @@ def _one_run_writer(fn):
         out = Path(out); cfg_dict = config_record(cfg, out.parent)  # as stored
         if out.exists() and not out.is_dir(): raise ValueError(f"{out} is a file, not a run folder")
         if dist_env()[0] != 0: return fn(cfg, out, resume, *args, **kw)
+        made = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
-        with one_writer(out, "run folder"):  # before reading it: a busy folder is refused as busy
-            _check_run_folder(cfg_dict, out, resume)
-            return fn(cfg, out, resume, *args, **kw)
+        try:
+            with one_writer(out, "run folder"):  # before reading it: a busy folder is refused
+                _check_run_folder(cfg_dict, out, resume)
+                return fn(cfg, out, resume, *args, **kw)
+        except BaseException:   # a run that failed before its first checkpoint leaves nothing
+            if made and not (out / "checkpoints" / "last.pt").exists():
+                import shutil; shutil.rmtree(out, ignore_errors=True)
+            raise
     return run
 
 # %% ../nbs/09_train.ipynb #c028q

@@ -444,6 +444,11 @@ def test_one_identity_is_refused_for_training(tmp_path):
     cfg = config_for("smoke", "train", data="list:train=t.txt", data_root=str(tmp_path))
     with pytest.raises(ValueError, match="1 identity"):
         train_dataset(cfg, {"list:train=t.txt": tmp_path, cfg.target: tmp_path})
+    from spreid_nb.train import main       # through the command: no run folder is left behind
+    with pytest.raises(SystemExit) as e:
+        main([*TRAIN, "--set", "data=list:train=t.txt", "--set", f"data_root={tmp_path}",
+              "--out", str(tmp_path / "run")])
+    assert "1 identity" in str(e.value.code) and not (tmp_path / "run").exists()
 
 
 def _tiff(path: Path, a: np.ndarray) -> Path:
