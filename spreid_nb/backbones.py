@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from fastcore.basics import patch
 
+from .core import load_checkpoint, load_weights_into
+
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'BACKBONES', 'BackboneSpec', 'Backbone', 'weights_cache_path',
            'load_backbone_weights', 'build_backbone']
@@ -300,7 +302,7 @@ def _resolve_weights(arch: str, pretrained: Any):
 def _read_state_dict(path: Path) -> dict:
     "The state dict stored in `path` (raw, or under a `state_dict` key)."
     if not path.is_file(): raise FileNotFoundError(f"weights file {path} does not exist")
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+    sd = load_checkpoint(path)   # the guarded loader: weights_only, truncation named
     if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict): sd = sd["state_dict"]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ValueError(
@@ -354,7 +356,7 @@ def load_backbone_weights(model: Backbone, # the backbone to load into
             f" ({ex(missing)}), {len(unexpected)} unexpected ({ex(unexpected)}), {len(wrong)} of"
             f" the wrong shape ({ex(wrong)}). Is this a {model.arch} state dict?"
         )
-    model.load_state_dict(sd, strict=True)
+    load_weights_into(model, sd, source)   # refuses NaN, negative variances, ints for floats
     model.weights_source = source + (
         f"; {len(dropped)} classifier keys not used"
         f" ({', '.join(dropped[:4])}{', ...' if len(dropped) > 4 else ''})"

@@ -45,6 +45,7 @@ class Command:
     extra: dict = field(default_factory=dict)
     after: Callable | None = None # called with (the function's result, the parsed arguments)
     helps: dict = field(default_factory=dict) # parameter -> help, where its docment will not do
+    out: str = "file" # what --out names: "file" or "folder" (checked before any work)
 
 def _size(s: str) -> tuple[int, int]:
     m = re.fullmatch(r"(\d+)x(\d+)", s)
@@ -146,6 +147,7 @@ COMMANDS["parse"] = Command(
     ),
     example="spreid parse person.jpg crops/ --parser runs/synthetic/latest-parser --out parsed/",
     positional=("images",),
+    out="folder",
     types=dict(size=_size),
     metavar=dict(images="IMG", parser="CKPT", out="DIR", size="HxW"),
 )
@@ -195,6 +197,7 @@ COMMANDS["search"] = Command(
     ),
     example="spreid search query.jpg --gallery gallery.npz --topk 10 --out results/",
     positional=("query",),
+    out="folder",
     skip=("tile",),
     renamed=dict(lambda_value="--lambda"),
     metavar=dict(
@@ -249,6 +252,28 @@ def build_parser() -> argparse.ArgumentParser:
     for name, cmd in COMMANDS.items(): add_command(sub, name, cmd, parents=[COMMON])
     return p
 
+# %% ../nbs/11a_cli.ipynb #i2688e8d2
+def _check_out(out: Any, kind: str):
+    "Refuse an --out that is a file where a folder is written, or a folder where a file is."
+    if out is None: return
+    from pathlib import Path
+    p = Path(out)
+    if kind == "folder" and p.exists() and not p.is_dir():
+        raise ValueError(f"--out {p} is a file, not a folder: give a folder for the outputs")
+    if kind == "file" and p.is_dir():
+        raise ValueError(f"--out {p} is a folder: give a file name (such as {p / 'out'}.ext)")
+
+@__import__("contextlib").contextmanager
+def _sigterm_interrupts():
+    "Within: SIGTERM raises `core.Stopped` (a KeyboardInterrupt) as Ctrl-C does (main thread)."
+    import signal, threading
+    from spreid_nb.core import Stopped
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    def stop(signum, frame): raise Stopped("terminated", signum)
+    old = signal.signal(signal.SIGTERM, stop)
+    try: yield
+    finally: signal.signal(signal.SIGTERM, old)
+
 # %% ../nbs/11a_cli.ipynb #c018
 def main(argv: Sequence[str] | None = None, # arguments after `spreid`; None: sys.argv[1:]
         ) -> int: # exit status
@@ -263,18 +288,20 @@ def main(argv: Sequence[str] | None = None, # arguments after `spreid`; None: sy
         try: get_device(a.device)
         # e.g. --device cuda without a GPU
         except RuntimeError as e: raise ValueError(str(e)) from None
+        _check_out(getattr(a, "out", None), cmd.out)
         params = inspect.signature(cmd.fn).parameters
-        res = cmd.fn(**{k: v for k, v in vars(a).items() if k in params})
+        with _sigterm_interrupts():
+            res = cmd.fn(**{k: v for k, v in vars(a).items() if k in params})
         if cmd.after: cmd.after(res, a)
         return 0
     except (ValueError, OSError, ImportError) as e:     # OSError: FileNotFoundError, core.Busy
         from spreid_nb.core import printable, short_error
         print(printable(f"spreid {a.command}: error: {short_error(e)}"), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM (`_sigterm_interrupts`): 128 + signal
         print(f"spreid {a.command}: interrupted (an extraction resumes from its part files)",
               file=sys.stderr)
-        return 130
+        return 128 + getattr(e, "signum", 2)
 
 # %% ../nbs/11a_cli.ipynb #c019
 #| eval: false

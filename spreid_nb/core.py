@@ -20,15 +20,17 @@ import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_write', 'json_ready', 'save_json', 'Busy', 'one_writer',
-           'git_commit', 'device_name', 'provenance', 'provenance_line', 'shown', 'Timer', 'progress_lines',
-           'short_error', 'printable', 'worker_errors', 'config_hash', 'run_path', 'run_dir', 'link_latest']
+__all__ = ['set_threads', 'get_device', 'seed_everything', 'atomic_writes', 'atomic_write', 'json_ready', 'save_json', 'Busy',
+           'one_writer', 'git_commit', 'device_name', 'provenance', 'provenance_line', 'shown', 'Timer',
+           'progress_lines', 'short_error', 'printable', 'worker_errors', 'load_checkpoint', 'check_weights',
+           'load_weights_into', 'read_json', 'Stopped', 'graceful_stop', 'config_hash', 'run_path', 'run_dir',
+           'link_latest']
 
 # %% ../nbs/00_core.ipynb #c006
 def set_threads(n: int | None = None, # torch's intra-op threads; None reads `SPREID_THREADS`
@@ -82,6 +84,41 @@ def seed_everything(seed: int, # the run's one seed
         torch.backends.cudnn.benchmark = False
     return torch.Generator().manual_seed(seed), np.random.default_rng(seed)
 
+# %% ../nbs/00_core.ipynb #i26105756
+def _named(e: OSError, what: str) -> OSError:
+    "`e` naming `what` when it names no file (a full disk: `[Errno 28] ...: 'ranking.png'`)."
+    if e.filename is not None or e.errno is None: return e
+    return type(e)(e.errno, e.strerror, what)
+
+@contextlib.contextmanager
+def atomic_writes(paths: Sequence[str | Path], # the files to (re)write together
+                  mode: str = "wb", # "wb" or "w"
+                  **open_kw, # for text: encoding, errors, newline (as `open`)
+                 ) -> Iterator[list]:
+    "Open temporary siblings of `paths`; rename all over `paths` on success, none on failure."
+    paths, tmps, files = [Path(p) for p in paths], [], []
+    try:
+        for p in paths:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+            tmps.append(tmp)
+            keep = p.stat().st_mode & 0o7777 if p.exists() else None
+            os.fchmod(fd, keep if keep is not None else 0o666 & ~_umask())  # not mkstemp's 0600
+            files.append(os.fdopen(fd, mode, **open_kw))
+        try: yield files
+        except OSError as e: raise _named(e, " or ".join(map(str, paths))) from None
+        for f, p in zip(files, paths):
+            try: f.flush(); os.fsync(f.fileno()); f.close()
+            except OSError as e: raise _named(e, str(p)) from None
+        for tmp, p in zip(tmps, paths): os.replace(tmp, p)
+    except BaseException:
+        for f in files:
+            with contextlib.suppress(OSError): f.close()
+        for tmp in tmps:
+            with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        raise
+
+
 # %% ../nbs/00_core.ipynb #c016
 def _umask() -> int:
     "The process's umask, read without changing it where Linux allows."
@@ -97,20 +134,7 @@ def atomic_write(path: str | Path, # the file to (re)write
                  **open_kw, # for text: encoding, errors, newline (as `open`)
                 ) -> Iterator[Any]:
     "Write a temporary sibling of `path`; rename it over `path` on success, delete it on failure."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        keep = path.stat().st_mode & 0o7777 if path.exists() else None
-        os.fchmod(fd, keep if keep is not None else 0o666 & ~_umask())  # not mkstemp's 0600
-        with os.fdopen(fd, mode, **open_kw) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
-        raise
+    with atomic_writes([path], mode, **open_kw) as (f,): yield f
 
 # %% ../nbs/00_core.ipynb #c017
 def json_ready(obj: Any) -> Any:
@@ -285,6 +309,94 @@ def worker_errors() -> Iterator[None]:
         try: short = type(e)(short_error(e))
         except Exception: short = RuntimeError(short_error(e))
         raise short from None
+
+# %% ../nbs/00_core.ipynb #i26a4c98a
+def _truncated(path: Path, e: Exception) -> bool:
+    "Whether a checkpoint that failed to load starts like one but lost its end."
+    import zipfile
+    with open(path, "rb") as f: head = f.read(4)
+    if head == b"PK\x03\x04": return not zipfile.is_zipfile(path)
+    return isinstance(e, EOFError) or "truncated" in str(e)
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    "Read a checkpoint with `weights_only=True`: a file that needs arbitrary unpickling is refused."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # UnpicklingError, RuntimeError (not a zip), EOFError (truncated) ...
+        if _truncated(path, e):
+            raise ValueError(f"checkpoint {path} is truncated ({path.stat().st_size} bytes, its "
+                             "end is missing): an interrupted copy or save; copy it again") \
+                from None
+        raise ValueError(
+            f"refusing to load {path}: it is not a plain weights checkpoint readable with "
+            f"torch.load(weights_only=True) ({type(e).__name__}: {_load_why(e)})"
+        ) from None
+
+def _load_why(e: Exception) -> str:
+    "torch.load's reason in one plain line: the unpickler's own (`Unsupported global: ...`) if any."
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", s).strip() for s in str(e).splitlines() if s.strip()]
+    why = next((s.split("error:", 1)[1] for s in lines if "WeightsUnpickler error:" in s),
+               lines[0] if lines else "")
+    return why.strip().split(". Please")[0][:200]
+
+# %% ../nbs/00_core.ipynb #i260bc6f2
+def check_weights(sd: dict, # parameter name -> tensor (or array)
+                  source: Any, # where they come from: named in the message
+                  like: dict | None = None, # the model's state dict: its dtypes are the expected
+                 ) -> dict:
+    "Refuse non-finite weights, negative batch-norm variances and integers where floats belong."
+    for k, v in sd.items():
+        v = torch.as_tensor(v) if isinstance(v, np.ndarray) else v
+        if not isinstance(v, torch.Tensor): continue
+        want = (like or {}).get(k)
+        if want is not None and want.is_floating_point() and not v.is_floating_point():
+            raise ValueError(f"{source}: {k} holds {v.dtype} values where the model has floating "
+                             f"point ({want.dtype}): refusing to cast them; export the weights "
+                             "as floats")
+        if not v.is_floating_point(): continue
+        bad = int((~torch.isfinite(v)).sum())
+        if bad:
+            raise ValueError(f"{source}: {k} holds {bad} of {v.numel()} values that are not finite "
+                             "(NaN or infinite): a diverged training or a damaged file")
+        if k.endswith("running_var") and bool((v < 0).any()):
+            raise ValueError(f"{source}: {k} has a negative variance ({float(v.min()):.3g}): "
+                             "not batch-norm statistics (a damaged or misconverted file)")
+    return sd
+
+def load_weights_into(model: torch.nn.Module, sd: dict, source: Any, strict: bool = True):
+    "`model.load_state_dict(sd, strict)` after `check_weights` against the model's own tensors."
+    check_weights(sd, source, model.state_dict())
+    return model.load_state_dict(sd, strict=strict)
+
+# %% ../nbs/00_core.ipynb #i269a7954
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    "The JSON in `path`; a file that is not (UTF-8) JSON is a ValueError naming it."
+    path = Path(path)
+    try: return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{what} {path} is not readable JSON ({str(e)[:120]})") from None
+
+# %% ../nbs/00_core.ipynb #i2601940c
+class Stopped(KeyboardInterrupt):
+    "A stop asked by a signal (SIGINT or SIGTERM): `signum` gives the exit status 128 + signum."
+    def __init__(self, msg: str = "", signum: int = 2): super().__init__(msg); self.signum = signum
+
+@contextlib.contextmanager
+def graceful_stop() -> Iterator[Callable[[], int]]:
+    "Within: SIGINT/SIGTERM are recorded; `stop()` gives the signal asked (0: none). Two: at once."
+    import signal, threading
+    asked = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: 0; return
+    def ask(signum, frame):
+        if asked: raise Stopped("stopped at once (second signal)", signum)
+        asked.append(signum)
+    old = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)}
+    try: yield lambda: asked[0] if asked else 0
+    finally:
+        for s, h in old.items(): signal.signal(s, h)
 
 # %% ../nbs/00_core.ipynb #c029
 def config_hash(config: dict, # a JSON-able config

@@ -718,28 +718,57 @@ def _list_name(rel: str) -> tuple[int | None, int]:
         if m: return (int(m["pid"]) if has_pid else None), cam_fn(m.groupdict())
     return None, -1
 
+# %% ../nbs/01_datasets.ipynb #i26dc3798
+def _clip(s: str, n: int = 80) -> str:
+    "`s` cut to `n` characters for a message (a list line can be megabytes)."
+    return s if len(s) <= n else f"{s[:n]}... ({len(s)} characters)"
+
+def _list_lines(path: Path) -> list[str]:
+    "The lines of a list file; a missing or non-UTF-8 file is refused, naming it."
+    if not path.is_file(): raise FileNotFoundError(f"image list {path} does not exist")
+    data = path.read_bytes()
+    try: return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"image list {path} is not UTF-8 text (byte 0x{data[e.start]:02x} at "
+                         f"offset {e.start}): save it as UTF-8") from None
+
+def _confined(top: str, rel: str, where: str, allow_outside: bool) -> str:
+    "The image path of a list entry; one outside `top` (absolute, ../) only with `allow_outside`."
+    img = os.path.join(top, rel)
+    inside = not os.path.isabs(rel) and not os.path.relpath(os.path.normpath(img),
+                                                            os.path.normpath(top)).startswith("..")
+    if not inside and not allow_outside:
+        raise ValueError(f"{where}: {_clip(rel)!r} lies outside the data root {top} (absolute or "
+                         "../): pass allow_outside=True if the list means it")
+    return img
+
 # %% ../nbs/01_datasets.ipynb #c045d
 def read_list(path: str | Path, # a list file: `relative/path label` per line
               root: str | Path, # the folder the list's paths are relative to
               split: str = "train", # "train": pids are the labels; query/gallery: ids from names
               check_files: bool = True, # refuse a line whose image does not exist
+              allow_outside: bool = False, # accept absolute paths and ../ out of `root`
              ) -> tuple[list[tuple[str, int, int, str]], list[Skipped]]:
     "The `(path, pid, camid, relative path)` items of one image list and the lines skipped (junk)."
     path, root = Path(path).expanduser(), Path(root).expanduser()
-    if not path.is_file(): raise FileNotFoundError(f"image list {path} does not exist")
-    items, skipped, top = [], [], str(root)
-    for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    items, skipped, top, seen = [], [], str(root), {}
+    for n, line in enumerate(_list_lines(path), start=1):
         fields, where = line.split(), f"{path}, line {n}"
         if not fields: continue
         if len(fields) != 2:
             raise ValueError(f"{where}: expected 'relative/path label', got {len(fields)} fields: "
-                             f"{line.strip()!r}")
+                             f"{_clip(line.strip())!r}")
         rel, label = fields
         if not re.fullmatch(r"\d+", label):
-            raise ValueError(f"{where}: label {label!r} is not a non-negative integer")
-        img = os.path.join(top, rel)
+            raise ValueError(f"{where}: label {_clip(label)!r} is not a non-negative integer")
+        img = _confined(top, rel, where, allow_outside)
+        if seen.setdefault(os.path.normpath(img), n) != n:
+            raise ValueError(f"{where}: {_clip(rel)!r} repeats line {seen[os.path.normpath(img)]}: "
+                             "list each image once (a repeated image would count twice in "
+                             "training and in the metrics)")
         if check_files and not os.path.isfile(img):
-            raise FileNotFoundError(f"{where}: image {img} does not exist (list paths are relative "
+            raise FileNotFoundError(f"{where}: image {_clip(img)} does not exist (list paths are "
+                                    "relative "
                                     f"to {root})")
         pid, cam = _list_name(rel)
         if pid == -1: skipped.append(Skipped(split, img, "junk (pid -1)")); continue
@@ -767,6 +796,7 @@ def read_lists(root: str | Path, # the folder the lists' paths are relative to
                gallery: str | Path | None = None, # a gallery list
                check_files: bool = True, # refuse lines whose image does not exist
                name: str | None = None, # the dataset's name (default: the list files')
+               allow_outside: bool = False, # accept list entries outside `root` (absolute, ../)
               ) -> ReidData:
     "A `ReidData` from the authors' image lists; a list path not found is also tried under `root`."
     root = Path(root).expanduser()
@@ -777,7 +807,7 @@ def read_lists(root: str | Path, # the folder the lists' paths are relative to
     for s, p in given.items():
         p = Path(p).expanduser()
         if not p.is_file() and not p.is_absolute() and (root / p).is_file(): p = root / p
-        items, sk = read_list(p, root, s, check_files)
+        items, sk = read_list(p, root, s, check_files, allow_outside)
         out[s], skipped = items, skipped + sk
     train_recs = _relabel(_offset_cams(out["train"])) if "train" in out else []
     keep = lambda s: [ReidRecord(p, k, c) for p, k, c, _ in out.get(s, [])]

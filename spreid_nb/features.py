@@ -77,20 +77,32 @@ def _write_npy(zf: zipfile.ZipFile, name: str, arr: np.ndarray) -> None:
 def _read_npy(zf: zipfile.ZipFile, name: str) -> np.ndarray:
     with zf.open(f"{name}.npy") as m: return np.lib.format.read_array(m, allow_pickle=False)
 
-def _write_blocks(zf: zipfile.ZipFile, blocks: Iterable[np.ndarray], n: int, dim: int) -> None:
-    "Stream the (n, dim) float32 matrix into feats.npy, block by block."
+def _write_blocks(zf: zipfile.ZipFile, blocks: Iterable[np.ndarray], n: int, dim: int,
+                  paths: Sequence[str] = ()) -> str:
+    "Stream the (n, dim) float32 matrix into feats.npy, block by block; its sha1 (`feats_sha1`)."
     with zf.open("feats.npy", "w", force_zip64=True) as m:
         header = {"descr": "<f4", "fortran_order": False, "shape": (n, dim)}
         np.lib.format.write_array_header_1_0(m, header)
-        rows = 0
+        rows, h = 0, hashlib.sha1()
         for b in blocks:
             b = np.ascontiguousarray(b, dtype="<f4")
             if b.ndim != 2 or b.shape[1] != dim:
                 raise ValueError(
                     f"feature block of shape {b.shape} does not match the model's dimension {dim}"
                 )
-            m.write(b.tobytes()); rows += len(b)
+            _check_finite(b, rows, paths)
+            m.write(b.tobytes()); h.update(b.tobytes()); rows += len(b)
         if rows != n: raise ValueError(f"{rows} feature rows were given for {n} paths")
+    return h.hexdigest()[:16]
+
+def _check_finite(b: np.ndarray, first: int, paths: Sequence[str] = ()):
+    "Refuse a block with NaN or infinite values, naming the first such row (and its image)."
+    bad = ~np.isfinite(b).all(1)
+    if bad.any():
+        r = first + int(np.argmax(bad)); img = f" ({paths[r]})" if r < len(paths) else ""
+        raise ValueError(f"features of row {r}{img} are not finite (NaN or infinite; "
+                         f"{int(bad.sum())} rows of this block): the model's weights or the image "
+                         "are not finite; nothing was written")
 
 # %% ../nbs/06a_features.ipynb #c014
 def save_features(path: str | Path, # the .npz to (re)write
@@ -121,7 +133,7 @@ def save_features(path: str | Path, # the .npz to (re)write
                   n_query=np.array(n_query, np.int64), target=np.array(str(target)))
     with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED,
                                                   allowZip64=True) as zf:
-        _write_blocks(zf, blocks, n, dim)
+        arrays["feats_sha1"] = np.array(_write_blocks(zf, blocks, n, dim, paths))
         for k, v in arrays.items(): _write_npy(zf, k, v)
     return Path(path)
 
@@ -140,6 +152,7 @@ class Features:
     dim: int # D
     n_query: int = -1 # a training run's file: rows [0, n_query) are the queries; -1: one image set
     target: str = "" # the dataset of the query/gallery split
+    feats_sha1: str = "" # sha1 (16 hex digits) of the matrix's bytes, as written; "": not stored
 
     def __len__(self) -> int: return len(self.paths)
 
@@ -171,6 +184,14 @@ def blocks(self, rows: int = 8192, # rows per block: memory is rows x D x 4 byte
             if len(buf) != k * self.dim * 4:
                 raise ValueError(f"{self.path}: truncated feature matrix at row {s}")
             yield s, np.frombuffer(buf, "<f4").reshape(k, self.dim)
+
+@patch_to(Features)
+def content_sha1(self) -> str:
+    "sha1 (16 hex digits) of the feature values: stored when written, else read through once."
+    if self.feats_sha1: return self.feats_sha1
+    h = hashlib.sha1()
+    for _, b in self.blocks(): h.update(b.tobytes())
+    return h.hexdigest()[:16]
 
 @patch_to(Features)
 def load(self) -> np.ndarray:
@@ -240,7 +261,8 @@ def _open_arrays(p: Path) -> tuple[dict, tuple]:
         if fmt not in _READS:
             raise ValueError(f"{p} has format {fmt!r}; this version reads {_READS}")
         with zf.open("feats.npy") as m: shape, _, dtype = _feats_header(m)
-        a = {k: _read_npy(zf, k) for k in _NEED[2:] + ["n_query", "target"] if f"{k}.npy" in names}
+        a = {k: _read_npy(zf, k) for k in _NEED[2:] + ["n_query", "target", "feats_sha1"]
+             if f"{k}.npy" in names}
     return a, (shape, dtype)
 
 # %% ../nbs/06a_features.ipynb #c021
@@ -257,7 +279,8 @@ def load_features(path: str | Path) -> Features:
         )
     return Features(p, [str(x) for x in a["paths"]], a["pids"], a["camids"], a["known"],
                     Path(str(a["root"])), model, [str(x) for x in a["skipped"]], int(shape[1]),
-                    int(a.get("n_query", -1)), str(a.get("target", "")))
+                    int(a.get("n_query", -1)), str(a.get("target", "")),
+                    str(a.get("feats_sha1", "")))
 
 # %% ../nbs/06a_features.ipynb #c027
 def save_query_gallery(path: str | Path, # the .npz to (re)write (`train.features_file`)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .backbones import Backbone
+from .core import check_weights
 
 
 # %% auto #0
@@ -98,6 +99,7 @@ class DumpImport:
                 f" {len(self.used) + len(self.absent)} convolutions"
                 + (f"; left at init: {left}" if left else ""))
 
+# %% ../nbs/03a_inception_dump.ipynb #i26b765ec
 def _conv_bn(model: Backbone, ours: str) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
     m = model.get_submodule(ours)
     return m.conv, m.bn
@@ -108,6 +110,10 @@ def _fill(model: Backbone, ours: str, a: dict, path: Path):
     missing = [k for k in ("weights", "beta", "mean", "var") if k not in a]
     if missing: raise ValueError(f"{path}: no {', '.join(missing)} (a conv layer file has weights, "
                                  "beta, gamma, mean, var)")
+    as_ours = dict(weights="conv.weight", beta="bn.bias", gamma="bn.weight",
+                   mean="bn.running_mean", var="bn.running_var")
+    got = {f"{ours}.{as_ours[k]}": torch.as_tensor(a[k]) for k in as_ours if k in a}
+    check_weights(got, path, dict.fromkeys(got, torch.zeros(0)))   # NaN, var < 0, ints: refused
     w = torch.from_numpy(a["weights"].astype(np.float32)).permute(3, 2, 0, 1)
     if w.shape != conv.weight.shape:
         raise ValueError(f"{path}: weights {tuple(a['weights'].shape)} (HWIO) do not fit {ours} "

@@ -16,10 +16,12 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 from fastcore.basics import patch
 
+from .features import _check_finite
+
 # %% auto #0
 __all__ = ['INDEX_KINDS', 'INDEX_FORMAT', 'IDENTITY_KEYS', 'have_faiss', 'default_nlist', 'factory_string', 'default_nprobe',
-           'FeatureIndex', 'paths_fingerprint', 'build_index', 'index_path', 'save_index', 'load_index', 'to_gpu',
-           'knn_lists']
+           'check_search_params', 'FeatureIndex', 'paths_fingerprint', 'build_index', 'index_path', 'save_index',
+           'load_index', 'to_gpu', 'knn_lists']
 
 # %% ../nbs/07a_index.ipynb #c006
 INDEX_KINDS = ("flat", "ivf", "hnsw", "ivfpq")
@@ -71,14 +73,22 @@ def _set_params(index, nprobe: int | None = None, ef: int | None = None,
     """Set search parameters where the index has them (IVF: nprobe, HNSW: efSearch, refine:
     k_factor)."""
     faiss, used = _faiss(), {}
+    check_search_params(nprobe=nprobe, ef=ef, k_factor=k_factor)
     ivf = faiss.try_extract_index_ivf(index)
-    if ivf is not None: ivf.nprobe = used["nprobe"] = int(nprobe or default_nprobe(ivf.nlist))
+    if ivf is not None:
+        ivf.nprobe = used["nprobe"] = int(default_nprobe(ivf.nlist) if nprobe is None else nprobe)
     sub = faiss.downcast_index(index)
     if isinstance(sub, faiss.IndexRefine):
-        sub.k_factor = used["k_factor"] = float(k_factor or 4)
+        sub.k_factor = used["k_factor"] = float(4 if k_factor is None else k_factor)
         sub = faiss.downcast_index(sub.base_index)
-    if hasattr(sub, "hnsw"): sub.hnsw.efSearch = used["ef"] = int(ef or 128)
+    if hasattr(sub, "hnsw"): sub.hnsw.efSearch = used["ef"] = int(128 if ef is None else ef)
     return used
+
+def check_search_params(**params):
+    "Refuse a search parameter (nprobe, ef, k_factor) below 1; None means the default."
+    for k, v in params.items():
+        if v is not None and not v >= 1:
+            raise ValueError(f"{k}={v}: must be >= 1 (None: the default)")
 
 # %% ../nbs/07a_index.ipynb #c011
 @dataclass
@@ -111,7 +121,7 @@ def search(self: FeatureIndex, x: np.ndarray, # (Q, D) query features
            nprobe: int | None = None, ef: int | None = None, k_factor: int | None = None,
            squared: bool = False, # return squared L2 distances (faiss's own)
            batch: int = 4096, # queries per faiss call
-          # (indices (Q, k) int64, -1 where fewer were found; distances)
+          # (indices (Q, k) int64, -1 where fewer were found; distances, inf there)
           ) -> tuple[np.ndarray, np.ndarray]:
     "The k nearest indexed rows of each query, nearest first; Euclidean distances unless `squared`."
     if k < 1: raise ValueError(f"k must be >= 1, got {k}")
@@ -125,6 +135,7 @@ def search(self: FeatureIndex, x: np.ndarray, # (Q, D) query features
     k = min(k, len(self))
     res = [self.index.search(x[s:s + batch], k) for s in range(0, len(x), batch)]
     D, I = np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res])
+    D = np.where(I < 0, np.inf, D)   # faiss pads missing neighbours with -1 at ~3.4e38
     return I, (D if squared else np.sqrt(np.maximum(D, 0)))
 
 # %% ../nbs/07a_index.ipynb #c013
@@ -140,6 +151,23 @@ def _train_sample(blocks: Callable, n: int, size: int) -> np.ndarray:
     out = [np.asarray(b[want[(want >= s) & (want < s + len(b))] - s], np.float32) for s,
            b in blocks()]
     return np.ascontiguousarray(np.concatenate(out))
+
+def _train(index, sample: np.ndarray, kind: str, fs: str, n: int, log: Callable | None):
+    "Train `index` on `sample`; non-finite values or too few vectors (IVF-PQ) are a ValueError."
+    if log: log(f"  index {fs}: training on {len(sample)} of the {n} rows")
+    if not np.isfinite(sample).all():
+        raise ValueError("the features hold NaN or infinite values: not indexed")
+    try: index.train(sample)
+    except RuntimeError as e:   # too few vectors for the cells / PQ centroids
+        raise ValueError(f"index kind {kind} ({fs}) cannot be trained on {len(sample)} vectors "
+                         f"({_faiss_why(e)}); use kind flat or hnsw for so few") from None
+
+def _faiss_why(e: Exception) -> str:
+    "The reason in a faiss error without its C++ location (`Error in void f(...) at x.cpp:66:`)."
+    import re
+    last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    last = re.sub(r"^Error in .*? at \S+:\d+: (Error: '.*?' failed: )?", "", last)
+    return last.encode("ascii", "replace").decode()[:160]
 
 def paths_fingerprint(paths: Sequence[str]) -> str:
     "sha1 (16 hex digits) of an image list: tells whether an index holds a features file's rows."
@@ -172,17 +200,16 @@ def build_index(feats, # (n, D) array, or a function giving fresh iterators of (
     index = faiss.index_factory(int(dim), fs, faiss.METRIC_L2)
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None: ivf.cp.seed = seed
-    if not index.is_trained:
-        sample = _train_sample(blocks, n, train_size)
-        if log: log(f"  index {fs}: training on {len(sample)} of the {n} rows")
-        index.train(sample)
+    if not index.is_trained: _train(index, _train_sample(blocks, n, train_size), kind, fs, n, log)
     from spreid_nb.core import progress_lines
     added = progress_lines(f"index {fs}: adding", "rows", log=log) if log else None
-    for _, b in blocks():
-        index.add(np.ascontiguousarray(b, np.float32))
+    h = hashlib.sha1()   # the content hash the index is bound to (`Features.content_sha1`)
+    for s, b in blocks():
+        b = np.ascontiguousarray(b, "<f4"); _check_finite(b, s, paths or ())
+        index.add(b); h.update(b.tobytes())
         if added: added(index.ntotal, n)
     if index.ntotal != n: raise ValueError(f"{index.ntotal} rows were added, expected {n}")
-    src = dict(n=int(n), dim=int(dim),
+    src = dict(n=int(n), dim=int(dim), feats_sha1=h.hexdigest()[:16],
                paths_sha1=paths_fingerprint(paths) if paths is not None else None)
     return FeatureIndex(index, kind, fs, model, src, time.perf_counter() - t0)
 
@@ -195,41 +222,52 @@ def index_path(features: str | Path) -> Path:
 
 def save_index(fi: FeatureIndex, path: str | Path) -> Path:
     "Write the faiss index and its description (PATH.json) atomically."
-    from spreid_nb.core import atomic_write, json_ready
+    from spreid_nb.core import atomic_writes, json_ready
     faiss, path = _faiss(), Path(path)
-    with atomic_write(path) as f: faiss.write_index(fi.index, faiss.PyCallbackIOWriter(f.write))
     meta = dict(format=INDEX_FORMAT, kind=fi.kind, factory=fi.factory, model=fi.model,
                 source=fi.source,
                 build_s=round(fi.build_s, 3), faiss=faiss.__version__)
-    with atomic_write(Path(f"{path}.json"), "w") as f:
-        json.dump(json_ready(meta), f, indent=1, sort_keys=True, allow_nan=False)
+    with atomic_writes([path, f"{path}.json"]) as (f, j):   # both, or neither
+        faiss.write_index(fi.index, faiss.PyCallbackIOWriter(f.write))
+        j.write(json.dumps(json_ready(meta), indent=1, sort_keys=True, allow_nan=False).encode())
     return path
+
+# %% ../nbs/07a_index.ipynb #i26438c8c
+def _read_faiss(path: Path):
+    "faiss.read_index, its errors (truncated, foreign, empty file) as one line naming the file."
+    faiss = _faiss()
+    try: return faiss.read_index(str(path))
+    except RuntimeError as e:
+        raise ValueError(f"index {path} is not a readable faiss index (truncated, damaged or "
+                         f"another file: {_faiss_why(e)}): rebuild it with `spreid index`") \
+            from None
+
+def _check_meta(meta: Any, meta_p: Path):
+    "Refuse a description that is not one `save_index` wrote."
+    if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT \
+            or not isinstance(meta.get("source"), dict) or "factory" not in meta:
+        raise ValueError(f"{meta_p} is not a spreid_nb index description")
 
 # %% ../nbs/07a_index.ipynb #c022
 def load_index(path: str | Path, # the .faiss file
                # identity of the features it will serve: refused if it differs
                model: dict | None = None,
                paths: Sequence[str] | None = None, # their image list: refused if it differs
+               feats_sha1: str | None = None, # their values' hash (`Features.content_sha1`)
               ) -> FeatureIndex:
-    "Read an index written by `save_index`; refuse it for features of another model or image list."
-    faiss, path = _faiss(), Path(path)
-    meta_p = Path(f"{path}.json")
+    "Read an index written by `save_index`; refuse it for other features (model, names, values)."
+    from spreid_nb.core import read_json
+    path = Path(path); meta_p = Path(f"{path}.json")
     if not path.is_file() or not meta_p.is_file():
         raise FileNotFoundError(f"index {path} (and its description {meta_p.name}) not found: "
                                 "build it with `spreid index`")
-    meta = json.loads(meta_p.read_text())
-    if meta.get("format") != INDEX_FORMAT:
-        raise ValueError(f"{meta_p} is not a spreid_nb index description")
-    have = meta.get("model") or {}
-    if model is not None:
-        diff = [k for k in IDENTITY_KEYS if have.get(k) != model.get(k)]
+    meta = read_json(meta_p, "index description"); _check_meta(meta, meta_p)
+    have, src = meta.get("model") or {}, meta["source"]
+    diff = [k for k in IDENTITY_KEYS if model is not None and have.get(k) != model.get(k)]
+    if diff:
         what = ", ".join(f"{k}: {have.get(k)} vs {model.get(k)}" for k in diff)
-        if diff:
-            raise ValueError(
-                f"index {path} was built from features of another model (differs in {what}): "
-                "rebuild it with `spreid index`"
-            )
-    src = meta["source"]
+        raise ValueError(f"index {path} was built from features of another model (differs in "
+                         f"{what}): rebuild it with `spreid index`")
     if paths is not None and (
         src.get("n") != len(paths) or src.get("paths_sha1") != paths_fingerprint(paths)
     ):
@@ -237,7 +275,14 @@ def load_index(path: str | Path, # the .faiss file
             f"index {path} holds {src.get('n')} rows of another image list than the {len(paths)} "
             "features it would serve (re-extracted or extended): rebuild it with `spreid index`"
         )
-    index = faiss.read_index(str(path))
+    if feats_sha1 is not None and src.get("feats_sha1") != feats_sha1:
+        raise ValueError(f"index {path} was built from other feature values than the features it "
+                         "would serve (re-extracted under the same names, or an index from before "
+                         "values were recorded): rebuild it with `spreid index`")
+    index = _read_faiss(path)
+    if index.ntotal != src.get("n") or index.d != src.get("dim"):
+        raise ValueError(f"index {path} holds {index.ntotal} x {index.d}, its description says "
+                         f"{src.get('n')} x {src.get('dim')}: rebuild it with `spreid index`")
     return FeatureIndex(index, meta["kind"], meta["factory"], meta.get("model"), src,
                         meta.get("build_s", 0.0))
 

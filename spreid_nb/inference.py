@@ -63,8 +63,8 @@ def load_reid_model(path: str | Path, # a re-ID run folder or its checkpoints/la
                     device: Any = "cpu", # "cpu", "cuda", "auto", ...
                    ): # (model in eval mode, the run's config dict)
     "A trained re-ID model and its run config; refuses a parser or foreign checkpoint, naming it."
-    from spreid_nb.core import get_device
-    from spreid_nb.train import load_checkpoint, model_from_config
+    from spreid_nb.core import get_device, load_checkpoint, load_weights_into
+    from spreid_nb.train import model_from_config
     p = _checkpoint_file(path)
     ck = load_checkpoint(p)
     kind = checkpoint_kind(ck)
@@ -79,7 +79,7 @@ def load_reid_model(path: str | Path, # a re-ID run folder or its checkpoints/la
             "`python -m spreid_nb.train` run, with 'model' and 'model_config' entries)"
         )
     model = model_from_config(ck["model_config"])
-    model.load_state_dict(ck["model"])
+    load_weights_into(model, ck["model"], p)
     return model.to(get_device(device)).eval(), dict(ck["config"])
 
 # %% ../nbs/11_inference.ipynb #c010s1
@@ -89,8 +89,9 @@ def load_any_parser(path: str | Path, # parser.pt, a parser run, or a SPReID run
                    ):
     "The human parser stored in `path` and its training input size when known."
     from spreid_nb.core import get_device
+    from spreid_nb.core import load_checkpoint, load_weights_into
     from spreid_nb.parser import PARSER_FORMAT, load_parser
-    from spreid_nb.train import load_checkpoint, model_from_config
+    from spreid_nb.train import model_from_config
     p = _checkpoint_file(path)
     ck = load_checkpoint(p)
     kind = checkpoint_kind(ck)
@@ -99,7 +100,7 @@ def load_any_parser(path: str | Path, # parser.pt, a parser run, or a SPReID run
                          f"training checkpoint")
     if ck.get("format") == PARSER_FORMAT: parser, size = load_parser(p), None
     else:
-        model = model_from_config(ck["model_config"]); model.load_state_dict(ck["model"])
+        model = model_from_config(ck["model_config"]); load_weights_into(model, ck["model"], p)
         cfg = ck.get("config", {})
         if kind == "parser": parser, size = model, (int(cfg["height"]), int(cfg["width"]))
         else:
@@ -308,7 +309,8 @@ def _open_parts(parts: Path, out: Path, root: Path, ident: dict) -> list[Path]:
         raise ValueError(f"{parts} holds part files but no model.json: not left by "
                          "`spreid extract`; remove it")
     if parts.is_dir():
-        _check_source(json.loads((parts / "model.json").read_text()),
+        from spreid_nb.core import read_json
+        _check_source(read_json(parts / "model.json", "parts description"),
                       Path(f"{parts} (left by an interrupted run; delete it to start over)"),
                       root, ident)
     else:
@@ -538,7 +540,8 @@ def gallery_index(gallery: Features, # the gallery the index must hold
     if auto and not have_faiss():
         log(f"{p} is there but faiss is not installed (pip install faiss-cpu): scanning exactly")
         return None
-    return load_index(p, model=gallery.model, paths=gallery.paths)
+    return load_index(p, model=gallery.model, paths=gallery.paths,
+                      feats_sha1=gallery.content_sha1())
 
 # %% ../nbs/11_inference.ipynb #c050
 def _query_features(query: Path, gallery: Features, model: str | Path | None, device: Any,
@@ -546,9 +549,10 @@ def _query_features(query: Path, gallery: Features, model: str | Path | None, de
                     log: Callable) -> tuple[np.ndarray, list[Path], list[int | None]]:
     """Features, files and identities (None when unknown) of the query: a features file, an image,
     or a folder."""
-    from spreid_nb.core import get_device
+    from spreid_nb.core import get_device, printable
     if query.suffix == ".npz":
         q = load_features(query)
+        if len(q) == 0: raise ValueError(f"query features file {query} holds no queries")
         check_same_model(q.model, gallery.model, f"query {query} vs gallery {gallery.path}")
         return q.load(), q.files(), [int(p) if k else None for p, k in zip(q.pids, q.known)]
     if query.is_dir():files = find_images(query)[0]
@@ -585,19 +589,51 @@ def _on_device(fi, device: Any):
     from spreid_nb.index import to_gpu
     return to_gpu(fi) if get_device(device).type == "cuda" else fi
 
-def _write_ranking(path: Path, idx, dist, qfiles: list, qids: list, gfiles: list,
-                   gids: list) -> None:
-    "ranking.csv: a row per (query, rank), the match column empty where an identity is unknown."
-    from spreid_nb.core import atomic_write
+def _ranking_csv(idx, dist, qfiles: list, qids: list, gfiles: list, gids: list) -> bytes:
+    "ranking.csv: a row per (query, rank) found; the match column is empty for unknown identities."
+    import io
+    f = io.StringIO(); w = csv.writer(f, lineterminator="\n")
+    w.writerow(["query", "query_pid", "rank", "gallery", "gallery_pid", "distance", "match"])
+    for qi, (ii, dd) in enumerate(zip(idx, dist)):
+        for r, (gi, d) in enumerate(((gi, d) for gi, d in zip(ii, dd) if gi >= 0), 1):
+            m = "" if qids[qi] is None or gids[gi] is None else int(qids[qi] == gids[gi])
+            w.writerow([qfiles[qi], "" if qids[qi] is None else qids[qi], r, gfiles[gi],
+                        "" if gids[gi] is None else gids[gi], f"{d:.6g}", m])
     # file names as they are on disk, even those that are not UTF-8
-    with atomic_write(path, "w", encoding="utf-8", errors="surrogateescape") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["query", "query_pid", "rank", "gallery", "gallery_pid", "distance", "match"])
-        for qi, (ii, dd) in enumerate(zip(idx, dist)):
-            for r, (gi, d) in enumerate(zip(ii, dd), 1):
-                m = "" if qids[qi] is None or gids[gi] is None else int(qids[qi] == gids[gi])
-                w.writerow([qfiles[qi], "" if qids[qi] is None else qids[qi], r, gfiles[gi],
-                            "" if gids[gi] is None else gids[gi], f"{d:.6g}", m])
+    return f.getvalue().encode("utf-8", "surrogateescape")
+
+def _missing_note(idx: np.ndarray, topk: int, how: str) -> str | None:
+    "What to say when an approximate index found fewer than `topk` neighbours (faiss's -1)."
+    short = (idx < 0).any(1)
+    if not short.any(): return None
+    least = int((idx >= 0).sum(1).min())
+    return (f"the {how} found only {least} of the {min(topk, idx.shape[1])} neighbours for "
+            f"{int(short.sum())} queries (missing ones are left out, never ranked): raise --nprobe "
+            "(ivf) or --ef (hnsw), or search exactly with --index none")
+
+
+# %% ../nbs/11_inference.ipynb #i26b457aa
+def _grid_rows(idx, dist, qfiles, qids, gfiles, gids, max_rows: int) -> list[dict]:
+    "The first `max_rows` queries as `ranking_grid` rows: the matches found (no -1 padding)."
+    return [dict(query=qfiles[qi], query_pid=qids[qi], matches=[
+        (gfiles[gi], gids[gi], float(d)) for gi, d in zip(idx[qi], dist[qi]) if gi >= 0])
+        for qi in range(min(max_rows, len(qfiles)))]
+
+def _png_bytes(im) -> bytes:
+    import io
+    buf = io.BytesIO(); im.save(buf, format="PNG"); return buf.getvalue()
+
+def _write_outputs(out: Path, files: dict[str, Callable[[], bytes]]):
+    "Make every output in memory, then write them into `out` together: all of them or none."
+    from spreid_nb.core import atomic_writes
+    made = not out.exists()
+    try:
+        data = {name: make() for name, make in files.items()}
+        with atomic_writes([out / n for n in data]) as fs:
+            for f, b in zip(fs, data.values()): f.write(b)
+    except BaseException:
+        if made and out.is_dir() and not any(out.iterdir()): out.rmdir()   # nothing partial left
+        raise
 
 # %% ../nbs/11_inference.ipynb #c050s1
 def search_gallery(query: str | Path, # an image, a folder of images, or a features file (.npz)
@@ -619,23 +655,23 @@ def search_gallery(query: str | Path, # an image, a folder of images, or a featu
                    log: Callable = print,
                   ) -> Path: # the output folder
     "Rank the gallery for each query: ranked matches as CSV and a picture with green/red borders."
-    from spreid_nb.core import atomic_write, printable
+    from spreid_nb.core import printable; from spreid_nb.index import check_search_params
     if topk < 1: raise ValueError(f"topk must be >= 1, got {topk}")
+    check_search_params(nprobe=nprobe, ef=ef)
     g = load_features(gallery)
     qf, qfiles, qids = _query_features(Path(query), g, model, device, batch_size, log)
     fi = _on_device(gallery_index(g, index, log), device)
     kw = {k: v for k, v in dict(nprobe=nprobe, ef=ef).items() if v is not None}
     idx, dist = search_features(qf, g, topk, rerank, k1, k2, lambda_value, index=fi, search_kw=kw)
+    if (note := _missing_note(idx, topk, how := f"{fi.kind} index" if fi else "exact scan")):
+        log(note)
     gfiles, gids = g.files(), [int(p) if k else None for p, k in zip(g.pids, g.known)]
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    _write_ranking(out / "ranking.csv", idx, dist, qfiles, qids, gfiles, gids)
-    rows = [dict(query=qfiles[qi], query_pid=qids[qi],
-                 matches=[(gfiles[gi], gids[gi], float(d)) for gi, d in zip(idx[qi], dist[qi])])
-            for qi in range(min(max_rows, len(qfiles)))]
-    with atomic_write(out / "ranking.png") as f: ranking_grid(rows, tile).save(f, format="PNG")
+    rows = _grid_rows(idx, dist, qfiles, qids, gfiles, gids, max_rows)
+    csv_bytes = lambda: _ranking_csv(idx, dist, qfiles, qids, gfiles, gids)
+    _write_outputs(out := Path(out), {"ranking.csv": csv_bytes,
+                                      "ranking.png": lambda: _png_bytes(ranking_grid(rows, tile))})
     shown = f" (the picture shows the first {len(rows)})" if len(rows) < len(qfiles) else ""
-    rr = " with re-ranking" if rerank else ""
-    how = "exact scan" if fi is None else f"{fi.kind} index"
+    rr = " with re-ranking" * rerank
     log(printable(f"ranked {len(g)} gallery images ({how}) for {len(qfiles)} queries{rr}: "
                   f"{out / 'ranking.csv'}, {out / 'ranking.png'}{shown}"))
     return out

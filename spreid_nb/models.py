@@ -323,6 +323,9 @@ def parser_input_size(model: nn.Module) -> tuple[int, int] | None:
 def _as_dataset(data: Any, transform: Any):
     "`data` if it is a torch Dataset, else its records as an `ImageDataset` with `transform`."
     from torch.utils.data import Dataset
+    if isinstance(data, (str, bytes, Path)):   # list("folder") would be its letters
+        raise ValueError(f"data is a path ({str(data)[:200]!r}), not a Dataset or records: "
+                         "read the images first (`load_reid`, `read_lists`) and pass the records")
     if not isinstance(data, Dataset):
         if transform is None:
             raise ValueError(

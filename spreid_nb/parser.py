@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import atomic_write
+from .core import atomic_write, check_weights, load_checkpoint, load_weights_into
 from .datasets import IGNORE_LABEL, LIP_LABELS, REGIONS, group_probs
 from .backbones import _STEPS, BACKBONES, build_backbone
 from fastcore.basics import patch
@@ -182,7 +182,7 @@ def load_parser(path: str | Path, # a file written by `save_parser`
     "Rebuild the parser stored in `path`; refuse a checkpoint whose architecture is not `expect`."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"parser checkpoint {path} does not exist")
-    ck = torch.load(path, map_location=map_location, weights_only=True)
+    ck = load_checkpoint(path, map_location)
     if not isinstance(ck, dict) or ck.get("format") != PARSER_FORMAT:
         raise ValueError(
             f"{path} is not a spreid_nb parser checkpoint (expected format {PARSER_FORMAT!r}, as"
@@ -206,7 +206,7 @@ def load_parser(path: str | Path, # a file written by `save_parser`
             f"{path}: stored parser config {cfg} cannot be rebuilt by this version (got"
             f" {parser.config})"
         )
-    parser.load_state_dict(ck["state_dict"])
+    load_weights_into(parser, ck["state_dict"], path)
     parser.backbone.weights_source = f"parser checkpoint {path}"
     return parser
 
@@ -297,7 +297,9 @@ def import_chainer_parser(path: str | Path, # their LIP_iter_30000.chainermodel 
         want = tuple(own[ours].shape)
         if pre + ch not in arrays:
             raise ValueError(f"{path}: no array {pre + ch!r} (for {ours}, shape {want})")
-        a = torch.from_numpy(arrays[pre + ch].copy()).float()
+        a = torch.from_numpy(arrays[pre + ch].copy())
+        check_weights({ours: a}, f"{path} ({pre + ch})", {ours: own[ours]})   # NaN, var < 0, ints
+        a = a.float()
         if a.shape != own[ours].shape:
             raise ValueError(f"{path}: {pre + ch!r} has shape {tuple(a.shape)}, "
                              f"expected {want} ({ours})")

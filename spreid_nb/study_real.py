@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .core import Timer, save_json, seed_everything, set_threads
+from .core import Timer, load_checkpoint, save_json, seed_everything, set_threads
 from .datasets import REGIONS, load_parsing, load_reid
 from .transforms import read_image
 from .inception_dump import absent_layers, calibrate_bn
@@ -342,7 +342,7 @@ def real_parser(study: RealStudy, runs: Path, log=print) -> tuple[HumanParser, d
                 + load_parsing("cihp", root / "cihp_gt", "train"))   # its val lists the same 5
         if study.limit: test = test[:study.limit * 2]
         log(f"parser: scoring {len(test)} held-out VITON pairs and {len(hand)} hand-labelled pairs")
-        meta = torch.load(d / "parser.pt", weights_only=True)["meta"]
+        meta = load_checkpoint(d / "parser.pt")["meta"]
         return {"viton_test": parser_scores(parser, test, study.parser_size),
                 "hand_labelled": parser_scores(parser, hand, study.parser_size), **meta}
     return parser, _cached(d / "scores.json", scores, log)
@@ -361,7 +361,7 @@ def run_real_study(study: RealStudy, runs_root: str | Path, log=print) -> dict:
     # regions and zero-shot features do not depend on the fine-tuning recipe: their own keys
     pkey = parser_dir(study, runs).name.split("-", 1)[1]
     rpath = runs / f"regions-{pkey}-{study.key('parser_size', 'limit')}.pt"
-    if rpath.exists(): regions = torch.load(rpath, weights_only=True)
+    if rpath.exists(): regions = load_checkpoint(rpath)
     else:
         log(f"regions: the parser on {sum(len(v) for v in sets.values())} images")
         regions = {k: region_maps(parser, load_images([r[0] for r in v], study.parser_size))

@@ -29,15 +29,17 @@ from .core import (atomic_write, get_device, provenance, save_json, seed_everyth
                             set_threads, shown,
                             Timer)
 from .core import one_writer, worker_errors
+from .core import (Stopped, graceful_stop, load_checkpoint, load_weights_into,
+                            read_json)
 
 # %% auto #0
 __all__ = ['SIZES', 'PRESETS', 'LOCATION_FIELDS', 'STAGES', 'METRIC_FIELDS', 'CUHK03_DRAWS', 'size_fields', 'TrainConfig',
            'resolve_config', 'config_record', 'lr_factor', 'config_for', 'dist_env', 'under_torchrun', 'setup_process',
-           'StepBatches', 'save_checkpoint', 'load_checkpoint', 'data_roots', 'train_dataset', 'build_run_model',
-           'check_input_size', 'batch_inputs', 'ProgressLines', 'progress_bar', 'train', 'model_from_config',
-           'load_trained', 'reid_features', 'features_file', 'save_run_features', 'eval_protocol', 'score_reid',
-           'evaluate_reid', 'evaluate_parser', 'weights_sources', 'plot_learning_curve', 'parse_override', 'main',
-           'run_folder', 'ensure_run']
+           'StepBatches', 'save_checkpoint', 'data_roots', 'train_dataset', 'build_run_model', 'check_input_size',
+           'batch_inputs', 'ProgressLines', 'progress_bar', 'train', 'model_from_config', 'load_trained',
+           'reid_features', 'features_file', 'save_run_features', 'eval_protocol', 'score_reid', 'evaluate_reid',
+           'evaluate_parser', 'weights_sources', 'plot_learning_curve', 'parse_override', 'main', 'run_folder',
+           'ensure_run']
 
 # %% ../nbs/09_train.ipynb #c005t
 SIZES: dict[str, dict[str, tuple[int, int]]] = {
@@ -189,6 +191,8 @@ def _check_values(cfg: TrainConfig):
     from spreid_nb.backbones import BACKBONES
     for f in dataclasses.fields(TrainConfig):
         v = getattr(cfg, f.name)
+        if isinstance(v, float) and not math.isfinite(v) and "float" in str(f.type):
+            raise ValueError(f"config {f.name}={v!r}: must be a finite number")
         if not _type_ok(v, str(f.type)):
             want = ("True or False (on the command line also true/false/1/0)"
                     if str(f.type) == "bool" else f.type)
@@ -368,30 +372,6 @@ def save_checkpoint(path: str | Path, **state) -> Path:
     with atomic_write(path) as f: torch.save({**state, "rng": _rng_state()}, f)
     return Path(path)
 
-def _truncated(path: Path, e: Exception) -> bool:
-    "Whether a checkpoint that failed to load starts like one but lost its end."
-    import zipfile
-    with open(path, "rb") as f: head = f.read(4)
-    if head == b"PK\x03\x04": return not zipfile.is_zipfile(path)
-    return isinstance(e, EOFError) or "truncated" in str(e)
-
-# %% ../nbs/09_train.ipynb #c022s1
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    "Read a checkpoint with `weights_only=True`: a file that needs arbitrary unpickling is refused."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # UnpicklingError, RuntimeError (not a zip), EOFError (truncated) ...
-        if _truncated(path, e):
-            raise ValueError(f"checkpoint {path} is truncated ({path.stat().st_size} bytes, its "
-                             "end is missing): an interrupted copy or save; copy it again") \
-                from None
-        raise ValueError(
-            f"refusing to load {path}: it is not a plain weights checkpoint readable with "
-            f"torch.load(weights_only=True) ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
-        ) from None
-
 # %% ../nbs/09_train.ipynb #c026
 def data_roots(cfg: TrainConfig) -> dict[str, Path]:
     "Where each dataset of the run lives; `synthetic` draws (or reuses) the synthetic benchmark."
@@ -427,6 +407,9 @@ def train_dataset(cfg: TrainConfig, roots: dict[str, Path]):
     if len(names) == 1:records = D.load_reid(names[0], roots[names[0]]).train
     else: records = D.aggregate(names, [roots[n] for n in names]).train
     n_ids = len({r[1] for r in records})
+    if n_ids < 2:
+        raise ValueError(f"the training data ({cfg.data}) has {n_ids} identity: the classifier "
+                         "needs at least 2 (with one, the loss is 0 from the start)")
     if cfg.num_classes is not None and cfg.num_classes != n_ids:
         raise ValueError(
             f"the training data has {n_ids} identities but the classifier expects"
@@ -540,6 +523,7 @@ def _check_files(cfg: TrainConfig):
     if pre is not None and not (pre.is_file() or _tf_dump(pre)):
         raise ValueError(f"config pretrained={cfg.pretrained!r}: expected 'imagenet', None, "
                          "an existing weights file or a folder of the authors' TF dump (*.h5)")
+    if pre is not None and pre.is_file(): load_checkpoint(pre)   # refused here, named, if unsafe
     if cfg.model.startswith("spreid") and not cfg.parser_ckpt:
         raise ValueError(f"config model={cfg.model!r} needs parser_ckpt: a trained parser")
     for k in ("parser_ckpt", "init_from"):
@@ -591,7 +575,7 @@ def _check_run_folder(cfg_dict: dict, out: Path, resume: bool):
     "Refuse a folder that holds another run, or a finished one without `resume`."
     has_ck = (out / "checkpoints" / "last.pt").exists()
     if (out / "config.json").exists() and has_ck:
-        have = json.loads((out / "config.json").read_text())
+        have = read_json(out / "config.json", "run config")
         diff = sorted(k for k in set(have) | set(cfg_dict)
                       if k not in LOCATION_FIELDS and have.get(k) != cfg_dict.get(k))
         if diff:
@@ -610,10 +594,16 @@ def _one_run_writer(fn):
         out = Path(out); cfg_dict = config_record(cfg, out.parent)  # as stored
         if out.exists() and not out.is_dir(): raise ValueError(f"{out} is a file, not a run folder")
         if dist_env()[0] != 0: return fn(cfg, out, resume, *args, **kw)
+        made = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
-        with one_writer(out, "run folder"):  # before reading it: a busy folder is refused as busy
-            _check_run_folder(cfg_dict, out, resume)
-            return fn(cfg, out, resume, *args, **kw)
+        try:
+            with one_writer(out, "run folder"):  # before reading it: a busy folder is refused
+                _check_run_folder(cfg_dict, out, resume)
+                return fn(cfg, out, resume, *args, **kw)
+        except BaseException:   # a run that failed before its first checkpoint leaves nothing
+            if made and not (out / "checkpoints" / "last.pt").exists():
+                import shutil; shutil.rmtree(out, ignore_errors=True)
+            raise
     return run
 
 # %% ../nbs/09_train.ipynb #c028q
@@ -665,7 +655,7 @@ def _init_weights(model: nn.Module, path: str | Path):
         for k, v in init.items()
         if k in own and own[k].shape == v.shape and not k.startswith("classifier")
     }
-    model.load_state_dict(keep, strict=False)
+    load_weights_into(model, keep, path, strict=False)
 
 def _run_model(cfg: TrainConfig, num_classes: int, device: torch.device) -> nn.Module:
     "The run's model on `device`, checked at the run's image size, started from `init_from`."
@@ -705,7 +695,8 @@ def _resume(ck_path: Path, device: torch.device, iters: int, model: nn.Module,
             optim: _Optim) -> int:
     "Load `ck_path` into the model, the optimiser state and every RNG; the step to continue from."
     ck = load_checkpoint(ck_path, map_location=device)
-    model.load_state_dict(ck["model"]); start = int(ck["step"]); _set_rng_state(ck["rng"])
+    load_weights_into(model, ck["model"], ck_path)
+    start = int(ck["step"]); _set_rng_state(ck["rng"])
     if start < iters:  # a finished run's checkpoint has no optimizer: nothing to resume
         optim.load_state_dict(ck)
     return start
@@ -736,6 +727,7 @@ def _train_step(cfg: TrainConfig, net: nn.Module, model: nn.Module, optim: _Opti
     net.train(); _set_bn(model, cfg.bn)
     with torch.autocast(**autocast):
         loss, acc = _loss(cfg, net(*xs), y)
+    _check_finite(loss)   # before the update: the model still holds the last finite weights
     opt.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     if cfg.clip_norm:
@@ -743,6 +735,31 @@ def _train_step(cfg: TrainConfig, net: nn.Module, model: nn.Module, optim: _Opti
     lr_used = opt.param_groups[0]["lr"]
     scaler.step(opt); scaler.update(); sched.step()
     return loss, acc, lr_used
+
+# %% ../nbs/09_train.ipynb #i26825185
+class _Diverged(Exception):
+    "The loss of a step is not finite (`value`)."
+    def __init__(self, value: float): super().__init__(value); self.value = value
+
+def _check_finite(loss: torch.Tensor):
+    "Raise `_Diverged` if the loss is NaN or infinite on any process."
+    bad = (~torch.isfinite(loss.detach().float())).any().float()
+    if dist.is_initialized(): dist.all_reduce(bad)
+    if bad.item(): raise _Diverged(float(loss.detach().float()))
+
+def _diverged(e: _Diverged, step: int, model: nn.Module, optim: _Optim, cfg: TrainConfig,
+              cfg_dict: dict, num_classes: int, ck_path: Path, rank: int) -> ValueError:
+    "Save the last finite state (or keep the last checkpoint); say what happened, what to try."
+    finite = all(torch.isfinite(v).all() for v in model.state_dict().values()
+                 if v.is_floating_point())
+    if finite and rank == 0: _save_run(ck_path, model, optim, step, cfg, cfg_dict, num_classes)
+    saved = (f"{ck_path} holds step {step}, the last finite state" if finite else
+             f"{ck_path} holds step {load_checkpoint(ck_path)['step']}, the last saved finite "
+             "checkpoint" if ck_path.exists() else "no finite checkpoint was saved")
+    return ValueError(f"training diverged at step {step + 1}: the loss is {e.value}; {saved}; "
+                      f"try a lower lr (now {cfg.lr:g}), clip_norm (now {cfg.clip_norm}) or "
+                      "amp=none "
+                      "in a new run folder")
 
 # %% ../nbs/09_train.ipynb #c029s4
 class _RunLog:
@@ -807,6 +824,33 @@ def _finish_run(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], devi
         save_parser(model, out / "parser.pt", iters=cfg.iters, scores=_plain(res), run=str(out))
 
 # %% ../nbs/09_train.ipynb #c029
+def _run_steps(cfg: TrainConfig, model: nn.Module, net: nn.Module, optim: _Optim, loader, sb,
+               log: _RunLog, start: int, rank: int, out: Path, cfg_dict: dict, num_classes: int,
+               roots: dict, device: torch.device, evaluate: bool, stop: Callable[[], int]):
+    "Steps `start` to `cfg.iters`: log, checkpoint, evaluate; stop on a divergence or a signal."
+    ck_path, ddp = out / "checkpoints" / "last.pt", net is not model
+    for step, batch in zip(range(start, cfg.iters), loader):
+        xs, y = batch_inputs(cfg, batch, device, sb.flips(step) if cfg.flip else None)  # [x(, xp)]
+        try: loss, acc, lr_used = _train_step(cfg, net, model, optim, xs, y)
+        except _Diverged as e:
+            raise _diverged(e, step, model, optim, cfg, cfg_dict, num_classes, ck_path, rank) \
+                from None
+        log.seen(xs[0].shape[0]); done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.iters:
+            log.write(done, step // sb.per_epoch, loss, acc, lr_used)
+        if done % cfg.ckpt_every == 0 or done == cfg.iters or stop():
+            if rank == 0: _save_run(ck_path, model, optim, done, cfg, cfg_dict, num_classes)
+            if ddp: dist.barrier()
+        log.tick()
+        _kill_hook(done)
+        if stop() and done < cfg.iters:
+            raise Stopped(f"interrupted at step {done} of {cfg.iters}: saved {ck_path}; continue "
+                          "with --resume", stop())
+        if _eval_due(cfg, done, evaluate) and rank == 0:
+            _write_eval(model, cfg, roots, device, out, step=done)
+
+
+# %% ../nbs/09_train.ipynb #i2628991a
 @_one_run_writer
 def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
           out: str | Path, # the run folder
@@ -826,25 +870,14 @@ def train(cfg: TrainConfig, # resolved config (`config_for` / `resolve_config`)
     optim = _optimizer(model, cfg, device)
     start = _resume(ck_path, device, cfg.iters, model, optim) if resume and ck_path.exists() else 0
     net = _data_parallel(model, device, world)
-    ddp = net is not model
     sb, loader = _step_batches(dataset, cfg, start, rank, world, device)
     log = _RunLog(progress, cfg, out, start, rank, world)
-    for step, batch in zip(range(start, cfg.iters), loader):
-        xs, y = batch_inputs(cfg, batch, device, sb.flips(step) if cfg.flip else None)  # [x(, xp)]
-        loss, acc, lr_used = _train_step(cfg, net, model, optim, xs, y)
-        log.seen(xs[0].shape[0]); done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.iters:
-            log.write(done, step // sb.per_epoch, loss, acc, lr_used)
-        if done % cfg.ckpt_every == 0 or done == cfg.iters:
-            if rank == 0: _save_run(ck_path, model, optim, done, cfg, cfg_dict, num_classes)
-            if ddp: dist.barrier()
-        log.tick()
-        _kill_hook(done)
-        if _eval_due(cfg, done, evaluate) and rank == 0:
-            _write_eval(model, cfg, roots, device, out, step=done)
+    with graceful_stop() as stop:   # Ctrl-C or SIGTERM: the step ends, last.pt is saved
+        _run_steps(cfg, model, net, optim, loader, sb, log, start, rank, out, cfg_dict,
+                   num_classes, roots, device, evaluate, stop)
     log.close()
     if rank == 0: _finish_run(model, cfg, roots, device, out, evaluate, lines=progress == "lines")
-    if ddp: dist.barrier(); dist.destroy_process_group()
+    if net is not model: dist.barrier(); dist.destroy_process_group()
     return out
 
 # %% ../nbs/09_train.ipynb #c031
@@ -891,7 +924,7 @@ def load_trained(path: str | Path, # a run folder or its checkpoints/last.pt
             f"{path} is not a spreid_nb training checkpoint (no model/model_config entries)"
         )
     model = model_from_config(ck["model_config"])
-    model.load_state_dict(ck["model"])
+    load_weights_into(model, ck["model"], path)
     return model.to(get_device(device)).eval(), ck["config"]
 
 # %% ../nbs/09_train.ipynb #c033
@@ -1113,6 +1146,9 @@ def main(argv: list[str] | None = None) -> Path:
             return train(cfg, a.out, resume=a.resume, progress=not a.no_progress,
                          evaluate=not a.no_eval)
     except (ValueError, OSError) as e: sys.exit(f"{p.prog}: error: {e}")
+    except KeyboardInterrupt as e:   # `Stopped`: the step ended and last.pt was saved
+        print(f"{p.prog}: {e or 'interrupted'}", file=sys.stderr)
+        sys.exit(128 + getattr(e, "signum", 2))
 
 # %% ../nbs/09_train.ipynb #c036
 #| eval: false

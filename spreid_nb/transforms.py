@@ -57,10 +57,25 @@ def build_transforms(height: int, width: int,
     return T.Compose(steps + [T.ToTensor()])
 
 # %% ../nbs/01a_transforms.ipynb #c063
+class _Unscaled(ValueError):
+    "An image whose values have no 8-bit scale we can tell (said as it is, not as 'corrupt')."
+
 def _gray8(im: Image.Image) -> Image.Image:
-    "A 16- or 32-bit grey image as 8-bit `L`, scaled (PIL's `convert` clips at 255 instead)."
+    "A 16-bit, 32-bit or float grey image as 8-bit `L` with its real values scaled, or `_Unscaled`."
     a = np.asarray(im).astype(np.float64)
-    if im.mode.startswith("I;16") or a.max() > 255: a = a / 257  # 0..65535 -> 0..255
+    if im.mode == "F":
+        if not np.isfinite(a).all():
+            raise _Unscaled("float pixel values that are not finite (NaN or infinite)")
+        if a.min() < 0 or a.max() > 255:
+            raise _Unscaled(f"float pixel values from {a.min():g} to {a.max():g}: neither "
+                            "[0, 1] nor [0, 255]; convert it to 8 or 16 bits")
+        if a.max() <= 1: a = a * 255  # [0, 1] -> [0, 255]
+    elif im.mode.startswith("I;16"): a = a / 257  # 0..65535 -> 0..255
+    else:   # "I": 32-bit integers
+        if a.min() < 0 or a.max() > 65535:
+            raise _Unscaled(f"32-bit integer pixel values from {a.min():g} to {a.max():g}: no 8- "
+                            "or 16-bit scale; convert it to 8 or 16 bits")
+        if a.max() > 255: a = a / 257
     return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
 
 def read_image(path: str | Path, mode: str | None = "RGB") -> Image.Image:
@@ -69,9 +84,10 @@ def read_image(path: str | Path, mode: str | None = "RGB") -> Image.Image:
         with Image.open(path) as im:
             im.load()
             im = ImageOps.exif_transpose(im)  # upright, as a photo viewer shows it
-            if mode and im.mode != mode and im.mode.startswith("I"): im = _gray8(im)
+            if mode and im.mode != mode and im.mode[0] in "IF": im = _gray8(im)
             return im.convert(mode) if mode and im.mode != mode else im.copy()
     except FileNotFoundError: raise FileNotFoundError(f"image file {path} does not exist") from None
+    except _Unscaled as e: raise OSError(f"cannot read image {path}: {e}") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         why = f"{type(e).__name__}: {e}"
         raise OSError(f"cannot read image {path}: corrupt or not an image ({why})") from None
