@@ -197,13 +197,13 @@ def _buckets(k: np.ndarray, base, shift, off, bins: int) -> np.ndarray:
     b += off
     return b.ravel()
 
-def _bucket_params(TK: np.ndarray, ok: np.ndarray, bins: int, dtype) -> tuple:
+def _bucket_params(TK: np.ndarray, ok: np.ndarray, bins: int) -> tuple:
     "Per row: base and shift (bucket width 2^shift) so that its thresholds span <= bins buckets."
     span = np.where(ok, TK, TK[:, :1]).max(1) - TK[:, 0]
     shift = np.zeros(len(TK), np.int64)
     while ((span >> shift) >= bins).any(): shift += (span >> shift) >= bins
     base = TK[:, 0] - (np.int64(1) << shift)
-    return base.astype(dtype), shift.astype(dtype), (np.arange(len(TK)) * (bins + 2)).astype(dtype)
+    return base, shift, np.arange(len(TK)) * (bins + 2)
 
 # %% ../nbs/07_metrics.ipynb #c020b
 def _count_chunk(D: np.ndarray, T: np.ndarray, ok: np.ndarray, t_max: np.ndarray,
@@ -213,8 +213,8 @@ def _count_chunk(D: np.ndarray, T: np.ndarray, ok: np.ndarray, t_max: np.ndarray
     n, G = D.shape
     signed = bool((T[:, 0] <= 0).any())  # a distance <= 0: order negatives and -0.0 as well
     K, TK = _keys(D, signed), _keys(T, signed).astype(np.int64)
-    ik = np.int32 if K.dtype == np.int32 and not signed else np.int64  # int32 cannot overflow
-    base, shift, off = _bucket_params(TK, ok, bins, ik)
+    base, shift, off = _bucket_params(TK, ok, bins)  # int64: no overflow, and numpy's bincount
+    # and indexing take int64 without a conversion
     keep = D <= t_max[:, None]  # items beyond the last positive are never before one
     if 4 * np.count_nonzero(keep) < keep.size:  # few of them: bucket only those
         pos = np.flatnonzero(keep)
