@@ -102,6 +102,8 @@ def worker(name: str, data: Path) -> dict:
                    R10=float(cmc[9]), mAP=float(mAP), queries=len(d), cmc=[float(c) for c in cmc],
                    load=os.getloadavg()[0])
 
+    elif name == "rerank_profile":
+        out.update(profile_rerank())
     elif name.startswith("rerank_"):
         qg, qq, gg = (np.load(data / f"rr_{k}.npy") for k in ("qg", "qq", "gg"))
         if name == "rerank_ours":
@@ -117,8 +119,6 @@ def worker(name: str, data: Path) -> dict:
         cmc, mAP = evaluate_rank(rr, qp[:RR_Q], gp[:RR_G], qc[:RR_Q], gc[:RR_G])
         out.update(R1=float(cmc[0]), R5=float(cmc[4]), R10=float(cmc[9]), mAP=float(mAP), queries=RR_Q)
 
-    elif name == "rerank_profile":
-        out.update(profile_rerank())
     elif name == "scalable_ours":
         from spreid_nb.metrics import compute_distmat, synthetic_reid_features
         from spreid_nb.rerank import re_ranking_scalable
