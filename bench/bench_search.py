@@ -306,7 +306,7 @@ def report() -> str:
         if not rs: continue
         scan = next((r for r in rs if r.get("mode") == SCAN), None)
         if scan is None: scan = next((r for r in rs if r.get("mode") == OLD_SCAN), {})
-        else: rs = [r for r in rs if r.get("mode") != OLD_SCAN and r["time_utc"] >= scan["time_utc"]]
+        else: rs = [scan] + [r for r in rs if r.get("mode") not in (SCAN, OLD_SCAN) and r["time_utc"] >= scan["time_utc"]]
         n = scan.get("n", SIZES[part])
         L += [f"## Search: {n:,} gallery features, 2,048-D, {N_QUERY:,} queries, top-10", "",
               f"Gallery: identity clusters (20 images per identity); {scan.get('storage', '')}. "
