@@ -215,9 +215,9 @@ def _count_chunk(D: np.ndarray, T: np.ndarray, ok: np.ndarray, t_max: np.ndarray
     K, TK = _keys(D, signed), _keys(T, signed).astype(np.int64)
     base, shift, off = _bucket_params(TK, ok, bins)  # int64: no overflow, and numpy's bincount
     # and indexing take int64 without a conversion
-    keep = D <= t_max[:, None]  # items beyond the last positive are never before one
-    if 4 * np.count_nonzero(keep) < keep.size:  # few of them: bucket only those
-        pos = np.flatnonzero(keep)
+    few = 4 * np.count_nonzero(D[:, ::8] <= t_max[:, None]) < D[:, ::8].size  # from a sample
+    if few:  # few items up to the last positive's distance (the others never count): bucket those
+        pos = np.flatnonzero(D <= t_max[:, None])
         row = pos // G
         b, val = _buckets(K.ravel()[pos], base[row], shift[row], off[row], bins), D.ravel()[pos]
     else: b, row, val = _buckets(K, base[:, None], shift[:, None], off[:, None], bins), None, D
@@ -245,7 +245,11 @@ def _count_below(d: np.ndarray, t: np.ndarray, t_max: np.ndarray,
     real = t <= t_max[:, None]
     for s in range(0, len(d), chunk):  # rows a few at a time: their buckets stay in the cache
         sl = slice(s, s + chunk)
-        if real[sl].any(): lo[sl], hi[sl] = _count_chunk(d[sl], t[sl], real[sl], t_max[sl])
+        D = d[sl]
+        # checked here, while D is in the cache
+        if not (np.isfinite(D.max()) and np.isfinite(D.min())):
+            raise ValueError("distmat contains NaN or inf")
+        if real[sl].any(): lo[sl], hi[sl] = _count_chunk(D, t[sl], real[sl], t_max[sl])
     return lo, hi
 
 # %% ../nbs/07_metrics.ipynb #c020s1
@@ -338,9 +342,7 @@ def _summarise(first: np.ndarray, all_AP: np.ndarray, all_INP: np.ndarray,
 # %% ../nbs/07_metrics.ipynb #c025
 def _rank_block(d: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray, g_pids: np.ndarray,
                 g_camids: np.ndarray, index: _PidIndex) -> tuple:
-    "AP, INP and first-match rank of each query row of the block `d`."
-    if not (np.isfinite(d.max(1)).all() and np.isfinite(d.min(1)).all()):
-        raise ValueError("distmat contains NaN or inf")
+    "AP, INP and first-match rank of each query row of the block `d` (NaN, inf: refused)."
     ranks, n_pos = _positive_ranks(d, q_pids, q_camids, g_pids, g_camids, index)
     ok = n_pos > 0
     prec = np.where(ranks >= 0, np.arange(1, ranks.shape[1] + 1) / (np.maximum(ranks, 0) + 1.0),
