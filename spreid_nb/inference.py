@@ -433,6 +433,20 @@ def extract_folder(folder: str | Path, # image folder, searched recursively
 
 
 # %% ../nbs/11_inference.ipynb #c042
+def _block_topk(d: torch.Tensor, k: int, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k smallest entries of each row of `d` in (distance, index) order, indices + `s`:
+    `torch.topk`, and a stable sort only for rows where a tie straddles the k-th place."""
+    import torch
+    k = min(k, d.shape[1])
+    v, i = torch.topk(d, k, dim=1, largest=False, sorted=False)
+    tied = (d <= v.max(1, keepdim=True).values).sum(1) > k
+    if bool(tied.any()):
+        r = tied.nonzero()[:, 0]
+        i[r] = torch.argsort(d[r], dim=1, stable=True)[:, :k]
+    i = i.sort(1).values  # index order, then a stable sort by distance
+    v, o = torch.sort(d.gather(1, i), dim=1, stable=True)
+    return v, i.gather(1, o) + s
+
 def topk_blocked(qf: np.ndarray, # (Q, D) query features
                  # (first row, (b, D) gallery block), in order
                  blocks: Iterable[tuple[int, np.ndarray]],
@@ -441,17 +455,17 @@ def topk_blocked(qf: np.ndarray, # (Q, D) query features
                 # (indices (Q, k'), distances (Q, k')), k' = min(k, gallery size)
                 ) -> tuple[np.ndarray, np.ndarray]:
     "Exact k nearest gallery rows of each query, one gallery block at a time (running top-k)."
+    import torch  # imported here, as elsewhere in this module: the CLI starts faster
     from spreid_nb.metrics import compute_distmat
     if k < 1: raise ValueError(f"k must be >= 1, got {k}")
     qf = np.asarray(qf, np.float32)
-    best_d, best_i = np.zeros((len(qf), 0), np.float32), np.zeros((len(qf), 0), np.int64)
+    best_d, best_i = torch.zeros((len(qf), 0)), torch.zeros((len(qf), 0), dtype=torch.int64)
     for s, gb in blocks:
-        d = compute_distmat(qf, gb, metric=metric)
-        cand_d = np.concatenate([best_d, d], 1)
-        cand_i = np.concatenate([best_i, np.broadcast_to(np.arange(s, s + len(gb)), d.shape)], 1)
-        o = np.argsort(cand_d, axis=1, kind="stable")[:, :k]
-        best_d, best_i = np.take_along_axis(cand_d, o, 1), np.take_along_axis(cand_i, o, 1)
-    return best_i, best_d
+        v, i = _block_topk(torch.from_numpy(compute_distmat(qf, gb, metric=metric)), k, s)
+        # earlier blocks hold lower indices: a stable sort keeps them first among equal distances
+        v, o = torch.sort(torch.cat([best_d, v], 1), dim=1, stable=True)
+        best_d, best_i = v[:, :k], torch.cat([best_i, i], 1).gather(1, o[:, :k])
+    return best_i.numpy(), best_d.numpy()
 
 # %% ../nbs/11_inference.ipynb #c046
 def search_features(qf: np.ndarray, # (Q, D) query features

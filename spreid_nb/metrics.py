@@ -180,31 +180,76 @@ class _PidIndex:
         return self.order[np.where(real, self.starts[k][:, None] + j, 0)], real
 
 # %% ../nbs/07_metrics.ipynb #c020
+def _keys(x: np.ndarray, signed: bool) -> np.ndarray:
+    """Integers in the order of the floats `x`: their bits (`signed`: mapped so that negatives and
+    -0.0 are in order too)."""
+    ik = np.int32 if x.dtype == np.float32 else np.int64
+    if not signed: return x.view(ik)  # non-negative floats order like their bits
+    k = (x + 0).view(ik)  # -0.0 + 0 is +0.0
+    return k ^ ((k >> (8 * k.itemsize - 1)) & np.iinfo(ik).max)
+
+def _buckets(k: np.ndarray, base, shift, off, bins: int) -> np.ndarray:
+    """Flat bucket of each key (row offset `off` added): 0 below the row's first threshold,
+    1..bins up to its last, bins + 1 beyond."""
+    b = k - base
+    b >>= shift
+    np.clip(b, 0, bins + 1, out=b)
+    b += off
+    return b.ravel()
+
+def _bucket_params(TK: np.ndarray, ok: np.ndarray, bins: int) -> tuple:
+    "Per row: base and shift (bucket width 2^shift) so that its thresholds span <= bins buckets."
+    span = np.where(ok, TK, TK[:, :1]).max(1) - TK[:, 0]
+    shift = np.zeros(len(TK), np.int64)
+    while ((span >> shift) >= bins).any(): shift += (span >> shift) >= bins
+    base = TK[:, 0] - (np.int64(1) << shift)
+    return base, shift, np.arange(len(TK)) * (bins + 2)
+
+# %% ../nbs/07_metrics.ipynb #c020b
+def _count_chunk(D: np.ndarray, T: np.ndarray, ok: np.ndarray, t_max: np.ndarray,
+                 bins: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of `D` and each sorted threshold `T[b, m]` (where `ok`; all <= `t_max[b]`):
+    #items < T and #items <= T (0 elsewhere)."""
+    n, G = D.shape
+    signed = bool((T[:, 0] <= 0).any())  # a distance <= 0: order negatives and -0.0 as well
+    K, TK = _keys(D, signed), _keys(T, signed).astype(np.int64)
+    base, shift, off = _bucket_params(TK, ok, bins)  # int64: no overflow, and numpy's bincount
+    # and indexing take int64 without a conversion
+    few = 4 * np.count_nonzero(D[:, ::8] <= t_max[:, None]) < D[:, ::8].size  # from a sample
+    if few:  # few items up to the last positive's distance (the others never count): bucket those
+        pos = np.flatnonzero(D <= t_max[:, None])
+        row = pos // G
+        b, val = _buckets(K.ravel()[pos], base[row], shift[row], off[row], bins), D.ravel()[pos]
+    else: b, row, val = _buckets(K, base[:, None], shift[:, None], off[:, None], bins), None, D
+    cum = np.cumsum(np.bincount(b, minlength=n * (bins + 2)))
+    bt = np.clip((TK - base[:, None]) >> shift[:, None], 1, bins + 1) + off[:, None]
+    below = np.where(ok, cum[bt - 1] - np.r_[0, cum[off[1:] - 1]][:, None], 0)  # lower buckets
+    table = np.zeros(n * (bins + 2), bool)
+    table[bt[ok]] = True
+    sel = np.flatnonzero(table[b])  # items sharing a bucket with a threshold: compare them
+    r = sel // G if row is None else row[sel]
+    v, same = val.reshape(-1)[sel], (b[sel][:, None] == bt[r]) & ok[r]
+    first = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+    out = []
+    for cmp in (np.less, np.less_equal):
+        extra = np.zeros(T.shape, np.int64)
+        if len(r): extra[r[first]] = np.add.reduceat(same & cmp(v[:, None], T[r]), first, 0)
+        out.append(below + extra)
+    return out[0], out[1]
+
+# %% ../nbs/07_metrics.ipynb #c020c
 def _count_below(d: np.ndarray, t: np.ndarray, t_max: np.ndarray,
-                 chunk: int = 32) -> tuple[np.ndarray, np.ndarray]:
+                 chunk: int = 16) -> tuple[np.ndarray, np.ndarray]:
     "For each row of `d` and each threshold `t[b, m]` (<= `t_max[b]`): #items < t and #items <= t."
-    B, G = d.shape
-    keep = d <= t_max[:, None]
-    c = keep.sum(1)
     lo, hi = np.zeros(t.shape, np.int64), np.zeros(t.shape, np.int64)
-    by_c = np.argsort(c, kind="stable")  # rows with similar counts share a padded block
-    for k in range(0, B, chunk):
-        rows = by_c[k:k + chunk]
-        cr = c[rows]
-        cmax = int(cr.max())
-        if cmax == 0: continue
-        # most of the row is needed: sort it (values only)
-        if cmax * 3 > G: S = np.sort(d[rows], axis=1)
-        else:
-            S = np.full((len(rows), cmax), np.inf, dtype=d.dtype)
-            S[np.repeat(np.arange(len(rows)), cr),
-              np.arange(cr.sum()) - np.repeat(np.cumsum(cr) - cr, cr)] = d[rows][keep[rows]]
-            S.sort(axis=1)
-        # NaN and +inf: caught by the caller
-        if (S[:, 0] == -np.inf).any(): raise ValueError("distmat contains NaN or inf")
-        for i, r in enumerate(rows):  # numpy has no batched searchsorted; one cheap call per row
-            lo[r] = np.searchsorted(S[i], t[r], "left")
-            hi[r] = np.searchsorted(S[i], t[r], "right")
+    real = t <= t_max[:, None]
+    for s in range(0, len(d), chunk):  # rows a few at a time: their buckets stay in the cache
+        sl = slice(s, s + chunk)
+        D = d[sl]
+        # checked here, while D is in the cache
+        if not (np.isfinite(D.max()) and np.isfinite(D.min())):
+            raise ValueError("distmat contains NaN or inf")
+        if real[sl].any(): lo[sl], hi[sl] = _count_chunk(D, t[sl], real[sl], t_max[sl])
     return lo, hi
 
 # %% ../nbs/07_metrics.ipynb #c020s1
@@ -295,29 +340,40 @@ def _summarise(first: np.ndarray, all_AP: np.ndarray, all_INP: np.ndarray,
                       all_INP, first, nv, invalid)
 
 # %% ../nbs/07_metrics.ipynb #c025
+def _rank_block(d: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray, g_pids: np.ndarray,
+                g_camids: np.ndarray, index: _PidIndex) -> tuple:
+    "AP, INP and first-match rank of each query row of the block `d` (NaN, inf: refused)."
+    ranks, n_pos = _positive_ranks(d, q_pids, q_camids, g_pids, g_camids, index)
+    ok = n_pos > 0
+    prec = np.where(ranks >= 0, np.arange(1, ranks.shape[1] + 1) / (np.maximum(ranks, 0) + 1.0),
+                    0.0)
+    last = np.take_along_axis(ranks, np.maximum(n_pos - 1, 0)[:, None], 1)[:, 0]
+    inp = np.where(ok, n_pos / (np.maximum(last, 0) + 1.0), np.nan)
+    ap = np.where(ok, prec.sum(1) / np.maximum(n_pos, 1), np.nan)
+    return ap, inp, np.where(ok, ranks[:, 0], -1)
+
+# %% ../nbs/07_metrics.ipynb #c025b
 def eval_market1501(distmat, # (num_query, num_gallery) distances, numpy or torch
                     q_pids, g_pids, q_camids, g_camids, # 1-D integer ids
                     # length of the CMC curve; clipped to the gallery size (warning)
                     max_rank: int = 50,
-                    block_size: int = 256, # query rows per block
+                    block_size: int = 128, # query rows per block
+                    num_threads: int | None = None, # threads over blocks; default: torch's
                    ) -> RankResult:
     "CMC, mAP and mINP, Market-1501 / DukeMTMC-reID protocol; ties ranked by gallery index."
+    from concurrent.futures import ThreadPoolExecutor
     d, q_pids, g_pids, q_camids, g_camids, max_rank = _check_rank_args(distmat, q_pids, g_pids,
                                                                        q_camids, g_camids, max_rank)
     nq = len(d)
     index = _PidIndex.build(g_pids)
     all_AP, all_INP, first = np.full(nq, np.nan), np.full(nq, np.nan), np.full(nq, -1, np.int64)
-    for s in range(0, nq, block_size):
-        blk, sl = d[s:s + block_size], slice(s, s + block_size)
-        if not np.isfinite(blk.max(1)).all(): raise ValueError("distmat contains NaN or inf")
-        ranks, n_pos = _positive_ranks(blk, q_pids[sl], q_camids[sl], g_pids, g_camids, index)
-        ok = n_pos > 0
-        prec = np.where(ranks >= 0, np.arange(1, ranks.shape[1] + 1) / (np.maximum(ranks, 0) + 1.0),
-                        0.0)
-        last = np.take_along_axis(ranks, np.maximum(n_pos - 1, 0)[:, None], 1)[:, 0]
-        all_AP[sl] = np.where(ok, prec.sum(1) / np.maximum(n_pos, 1), np.nan)
-        all_INP[sl] = np.where(ok, n_pos / (np.maximum(last, 0) + 1.0), np.nan)
-        first[sl] = np.where(ok, ranks[:, 0], -1)
+    def block(s):  # numpy releases the GIL in its loops: blocks run side by side on the cores
+        sl = slice(s, s + block_size)
+        return sl, _rank_block(np.ascontiguousarray(d[sl]), q_pids[sl], q_camids[sl], g_pids,
+                               g_camids, index)
+    with ThreadPoolExecutor(num_threads or torch.get_num_threads()) as ex:
+        for sl, (ap, inp, f) in ex.map(block, range(0, nq, block_size)):
+            all_AP[sl], all_INP[sl], first[sl] = ap, inp, f
     return _summarise(first, all_AP, all_INP, max_rank)
 
 # %% ../nbs/07_metrics.ipynb #c036

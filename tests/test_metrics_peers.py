@@ -88,6 +88,18 @@ def test_market_equals_torchreid_on_features(tr_rank):
         assert 0.1 < mAP < 0.99  # a regime where ranks are spread out, not a trivial one
 
 
+def test_market_equals_torchreid_hard_set(tr_rank):
+    "A hard set (mAP < 5%): positives sit deep, so whole rows are bucketed rather than their tops."
+    qf, gf, qp, gp, qc, gc = synthetic_reid_features(num_ids=120, num_query=300, num_gallery=3000, num_distractors=500,
+                                                     dim=256, center_scale=0.2, seed=5)
+    d = compute_distmat(qf, gf)
+    want_cmc, want_map = _torchreid_eval(tr_rank, d, qp, gp, qc, gc, 50)
+    cmc, mAP = evaluate_rank(d, qp, gp, qc, gc)
+    np.testing.assert_allclose(cmc, want_cmc, atol=1e-6, rtol=0)
+    assert abs(mAP - want_map) < 1e-6
+    assert mAP < 0.05
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_market_ties_equal_torchreid_with_stable_sort(tr_rank, seed):
     "Integer distances: many ties between positives, negatives and junk. Ties go by gallery index."
