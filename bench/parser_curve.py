@@ -76,10 +76,12 @@ def write(df: pd.DataFrame, md: Path, steps: int, preset: str, threads: int):
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=90)
     for dec, g in df.groupby("decoder"):
         name = "with decoder (stride 4)" if dec else "without (stride 16, today's)"
-        ax.plot(g.step, g["mean"], marker="o", label=f"{name}: mIoU")
-        ax.plot(g.step, g["shoes"], ls=":", marker=".", label=f"{name}: shoes IoU")
+        c = "C2" if dec else "C0"
+        ax.plot(g.step, g["mean"], marker="o", color=c, label=f"{name}: 5-region mIoU")
+        ax.plot(g.step, g["shoes"], ls=":", marker=".", color=c, label=f"{name}: shoes IoU")
     ax.axhline(75, color="grey", lw=0.8, ls="--"); ax.set_xlabel("training steps")
-    ax.set_ylabel("IoU on LIP val (%)"); ax.legend(fontsize=6); ax.grid(alpha=0.3)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("IoU on LIP val (%)"); ax.legend(fontsize=6, loc="upper left"); ax.grid(alpha=0.3)
     fig.tight_layout(); fig.savefig(md.with_suffix(".png")); plt.close(fig)
     cols = ["decoder", "step", "mean", "foreground", "head", "upper_body", "lower_body", "shoes",
             "label_miou"]
