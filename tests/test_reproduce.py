@@ -46,7 +46,10 @@ def test_notebook_smoke(nb, shared, tmp_path):
         assert len(df) > 0 and ours and df[ours].notna().any(axis=1).all()
         assert {"method", "paper_method", "run"} <= set(df.columns) and "delta" not in df.columns
         assert all(c.replace("(ours)", "(paper)") in df.columns for c in ours)
-        if n > 1: assert {"vs", "gain (ours)", "gain (paper)", "direction (one seed)"} <= set(df.columns)
+        if n > 1:
+            assert {"vs", "gain (ours)", "gain (paper)", "95% interval", "verdict"} <= set(df.columns)
+            claims = df[df.vs.fillna("").astype(bool)]   # one seed: a measured difference, no verdict
+            assert len(claims) and (claims.verdict == "one run: no verdict").all(), claims.verdict
         text = md.read_text()
         assert "_Provenance: data: synthetic benchmark" in text and "preset: smoke" in text and "commit:" in text
         assert "_Runs: " in text and " | run |" not in text
