@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
-from spreid_nb.core import get_device, provenance, set_threads
+from spreid_nb.core import get_device, load_checkpoint, provenance, set_threads
 from spreid_nb.paper import write_table
 from spreid_nb.study import parser_region_ious
 from spreid_nb.synth import synthetic_benchmark
@@ -36,9 +35,10 @@ def _snapshots(ck: Path, into: Path, stop: threading.Event):
     while not stop.is_set() or (ck.exists() and ck.stat().st_mtime_ns != seen):
         if ck.exists() and ck.stat().st_mtime_ns != seen:
             seen = ck.stat().st_mtime_ns
-            try: step = torch.load(ck, map_location="cpu", weights_only=False)["step"]
-            except Exception: time.sleep(0.2); seen = None; continue  # caught mid-rename: again
-            shutil.copy(ck, into / f"step-{step}.pt")
+            tmp = into / "copying.pt"   # copy, then read the step from the copy: one file, one step
+            try: shutil.copy(ck, tmp); step = load_checkpoint(tmp)["step"]
+            except (OSError, ValueError): time.sleep(0.2); seen = None; continue  # mid-rename: again
+            tmp.rename(into / f"step-{step}.pt")
         time.sleep(0.5)
 
 

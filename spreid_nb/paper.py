@@ -215,8 +215,8 @@ def _with_seed(b: pd.DataFrame) -> pd.DataFrame:
     return b if "seed" in b else b.assign(seed=0)
 
 def _wide(b: pd.DataFrame) -> pd.DataFrame:
-    "`beside_paper`'s long rows as a row per (dataset, method, variant): ours (mean over seeds)."
-    metrics, rows, b = list(dict.fromkeys(b.metric)), [], _with_seed(b)
+    "Long rows with a `seed` column as one row per (dataset, method, variant): mean over seeds."
+    metrics, rows = list(dict.fromkeys(b.metric)), []
     for (d, m, v), g in b.groupby(["dataset", "method", "variant"], sort=False):
         r = dict(dataset=d, method=m, variant=v)
         for k in metrics:

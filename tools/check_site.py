@@ -23,7 +23,9 @@
 
 Run after `mkdocs build`: `python tools/check_site.py [_site]`.
 """
+import functools
 import importlib
+import importlib.util
 import inspect
 import re
 import sys
@@ -177,11 +179,12 @@ def breaks_words(site: Path, pages: list[Path]) -> bool:
     return inline and not re.search(r"\.jp-OutputArea-output pre\s*\{[^}]*word-break:\s*normal", ours)
 
 
+@functools.cache
 def source_url() -> str:
-    "The repository's file URL prefix, from settings.ini: `git_url`/blob/`branch`."
-    import configparser
-    c = configparser.ConfigParser(); c.read(REPO / "settings.ini")
-    return f"{c['DEFAULT']['git_url'].rstrip('/')}/blob/{c['DEFAULT']['branch']}"
+    "The prefix the docs hook (tools/mkdocs_hooks.py) gives every source link, from settings.ini."
+    spec = importlib.util.spec_from_file_location("mkdocs_hooks", REPO / "tools" / "mkdocs_hooks.py")
+    hooks = importlib.util.module_from_spec(spec); spec.loader.exec_module(hooks)
+    return hooks._SOURCE_URL
 
 
 def source_link_problems(hrefs: list[str]) -> list[str]:
