@@ -163,8 +163,8 @@ def source_regions(self: SPReID, x: torch.Tensor, # the image batch
                    # (B, 5, H, W) true region maps, e.g. `oracle_regions`
                    regions: torch.Tensor | None = None,
                   ) -> torch.Tensor:
-    """The region maps `region_source` names: the parser's, the given ones, another image's, or
-    uniform."""
+    """The region maps `region_source` names: the parser's (or the given ones: the same parser's,
+    computed ahead, e.g. cached), the given ones, another image's, or uniform."""
     src = self.region_source
     if src == "uniform":
         return uniform_regions(fmap.shape[0], fmap.shape[-2:], fmap.dtype, fmap.device)
@@ -172,7 +172,7 @@ def source_regions(self: SPReID, x: torch.Tensor, # the image batch
         raise ValueError(
             "region_source='oracle' needs the true regions: call model(x, regions=...)"
         )
-    r = self.regions(x) if src == "learned" or regions is None else regions
+    r = self.regions(x) if regions is None else regions
     # shuffled: each image gets the previous one's
     return r.roll(1, 0) if src == "shuffled" else r
 

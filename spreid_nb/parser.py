@@ -13,13 +13,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import atomic_write, check_weights, load_checkpoint, load_weights_into
-from .datasets import IGNORE_LABEL, LIP_LABELS, REGIONS, group_probs
+from .datasets import (IGNORE_LABEL, LIP_LABELS, REGION_GROUPS, REGIONS, coarse_labels,
+                                group_probs)
 from .backbones import _STEPS, BACKBONES, build_backbone
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['ASPP_RATES', 'SKIP_LAYERS', 'PARSER_FORMAT', 'VGG_MEAN_RGB', 'ASPP', 'Decoder', 'HumanParser', 'parsing_loss',
-           'save_parser', 'load_parser', 'chainer_parser_names', 'import_chainer_parser']
+__all__ = ['ASPP_RATES', 'SKIP_LAYERS', 'PARSER_FORMAT', 'VGG_MEAN_RGB', 'ASPP', 'Decoder', 'HumanParser', 'region_loss',
+           'parsing_loss', 'save_parser', 'load_parser', 'chainer_parser_names', 'import_chainer_parser']
 
 # %% ../nbs/04_parser.ipynb #c006
 ASPP_RATES = (3, 6, 9, 12)
@@ -148,17 +149,42 @@ def map_size(self: HumanParser, h: int, w: int) -> tuple[int, int]:
     return side(h), side(w)
 
 # %% ../nbs/04_parser.ipynb #c010
-def parsing_loss(logits: torch.Tensor, # (B, 20, h, w) parser logits at any resolution
-                 labels: torch.Tensor, # (B, H, W) LIP labels, 255 = ignore
-                ) -> torch.Tensor:
-    "Per-pixel cross-entropy of `logits` upsampled bilinearly to the label size; label 255 ignored."
+def _upsampled(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     if labels.ndim != 3 or labels.shape[0] != logits.shape[0]:
         raise ValueError(
             f"labels must be (B, H, W) with B={logits.shape[0]}, got shape {tuple(labels.shape)}"
         )
-    if logits.shape[-2:] != labels.shape[-2:]:
-        logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
-    return F.cross_entropy(logits, labels.long(), ignore_index=IGNORE_LABEL)
+    if logits.shape[-2:] == labels.shape[-2:]: return logits
+    return F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
+
+def region_loss(logits: torch.Tensor, # (B, 20, h, w) parser logits at any resolution
+                labels: torch.Tensor, # (B, H, W) LIP labels, 255 = ignore
+               ) -> torch.Tensor:
+    """Class-weighted NLL of the five exclusive regions (background, head, upper, lower, shoes),
+    each the sum of its labels' probabilities as the pooling sums them; weights 1/sqrt(pixel share)
+    of the batch, scaled so that the mean weight over the batch's pixels is 1."""
+    logits = _upsampled(logits, labels).float()
+    groups = [(0,)] + [REGION_GROUPS[r] for r in REGIONS[1:]]
+    logp = logits.log_softmax(1)
+    region_logp = torch.stack([logp[:, list(g)].logsumexp(1) for g in groups], 1)  # (B, 5, H, W)
+    target = coarse_labels(labels)                                  # 0-4, 255 = ignore
+    valid = target != IGNORE_LABEL
+    if not valid.any(): return logits.sum() * 0
+    with torch.no_grad():
+        share = torch.bincount(target[valid], minlength=len(groups)).float()
+        w = torch.where(share > 0, share.clamp(min=1).rsqrt(), torch.zeros_like(share))
+        w = w * share.sum() / (w * share).sum()           # pixel-weighted mean weight 1
+    nll = -region_logp.gather(1, torch.where(valid, target, 0)[:, None])[:, 0]
+    return (w[target[valid]] * nll[valid]).sum() / valid.sum()
+
+def parsing_loss(logits: torch.Tensor, # (B, 20, h, w) parser logits at any resolution
+                 labels: torch.Tensor, # (B, H, W) LIP labels, 255 = ignore
+                 region_weight: float = 0.0, # weight of `region_loss` added (0: the paper's)
+                ) -> torch.Tensor:
+    "Per-pixel cross-entropy of `logits` upsampled bilinearly to the label size; label 255 ignored."
+    logits = _upsampled(logits, labels)
+    loss = F.cross_entropy(logits, labels.long(), ignore_index=IGNORE_LABEL)
+    return loss + region_weight * region_loss(logits, labels) if region_weight else loss
 
 # %% ../nbs/04_parser.ipynb #c019
 PARSER_FORMAT = "spreid_nb.parser/1"

@@ -23,9 +23,9 @@ from .inception_dump import absent_layers, calibrate_bn
 from .parser import HumanParser, load_parser, parsing_loss, save_parser
 from .models import baseline, spreid
 from .metrics import compute_distmat, evaluate_rank
-from .study import coarse_ious, label_miou, paired_difference, parsing_decisions
+from .study import (coarse_ious, label_miou, paired_difference, parsing_decisions,
+                             shuffled_order)
 from .train import StepBatches, lr_factor
-
 
 # %% auto #0
 __all__ = ['TEST_SETS', 'ARMS_TRAINED', 'SET_NAMES', 'METHOD_NAMES', 'CLAIMS', 'RealStudy', 'real_sets', 'load_images',
@@ -250,9 +250,8 @@ def bootstrap_difference(ap_a: list, ap_b: list, # per-query AP of two methods, 
 # %% ../nbs/12a_study_real.ipynb #r015s1
 def shuffled_regions(regions: torch.Tensor, pids: list, seed: int) -> tuple[torch.Tensor, float]:
     "Each image gets a random other image's regions (seeded permutation); the same-identity share."
-    perm = torch.randperm(len(regions), generator=torch.Generator().manual_seed(1000 + seed))
-    p = torch.as_tensor(pids)
-    return regions[perm], float((p[perm] == p).float().mean())
+    perm, share = shuffled_order(pids, seed)    # the synthetic study's permutation
+    return regions[torch.as_tensor(perm)], share
 
 # %% ../nbs/12a_study_real.ipynb #r019
 TEST_SETS = ("cuhk03_query", "cuhk03_gallery", "market")

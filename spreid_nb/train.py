@@ -72,6 +72,8 @@ class _ModelFields:
     parser_ckpt: str | None = None      # SPReID: the trained (frozen) parser
     parser_backbone: str = "inception_v3"  # the parser's backbone (Inception-V3* in the paper)
     parser_decoder: bool = False        # parser: a light stride-4 decoder (not the paper's)
+    # parser: weight of the class-weighted five-region loss added to the 20-label one (0: paper)
+    parser_region_weight: float = 0.0
     parser_size: tuple = SIZES["paper"]["parser"]  # parser input, HxW
     # re-ID backbone: 32, or 16 (a map twice as tall and wide; the study's)
     output_stride: int = 32
@@ -165,7 +167,7 @@ _CHOICES = dict(task=("reid", "parser"), schedule=("poly10", "poly", "constant")
 _MODELS = dict(reid=("baseline", "spreid_wfg", "spreid_wofg"), parser=("parser",))
 _AT_LEAST = dict(iters=1, batch_size=1, height=1, width=1, log_every=1, ckpt_every=1, workers=0,
                  eval_every=0, seed=0, threads=1, num_classes=1, power=0, momentum=0,
-                 weight_decay=0)
+                 weight_decay=0, parser_region_weight=0)
 
 def _type_ok(v, ann: str) -> bool:
     "Whether `v` is a value of the annotation `ann` (\"int\", \"float | None\", \"tuple\", ...)."
@@ -229,7 +231,8 @@ def config_record(cfg: TrainConfig,
     "The JSON-able record of `cfg` that runs store and hash (`output_stride` only when not 32)."
     rec = json.loads(json.dumps(asdict(cfg), default=str))
     if rec.get("output_stride") == 32: rec.pop("output_stride")
-    if not rec.get("parser_decoder", True): rec.pop("parser_decoder")   # later fields, at defaults
+    for k in ("parser_decoder", "parser_region_weight"):   # later fields, at defaults: unnamed
+        if not rec.get(k, True): rec.pop(k)
     if root is not None:
         for k in ("init_from", "parser_ckpt", "pretrained"): rec[k] = _beside(rec[k], Path(root))
     return rec
@@ -478,7 +481,7 @@ def _loss(cfg: TrainConfig, out, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
     if cfg.task == "parser":
         from spreid_nb.parser import parsing_loss
         logits = (out if torch.is_tensor(out) else out[0]).float()
-        loss = parsing_loss(logits, y)
+        loss = parsing_loss(logits, y, cfg.parser_region_weight)
         with torch.no_grad():
             pred = F.interpolate(logits, size=y.shape[-2:], mode="bilinear",
                                  align_corners=False).argmax(1)
