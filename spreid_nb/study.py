@@ -230,7 +230,8 @@ def source_regions(source: str, # oracle | oracle@HxW | blur:SIGMA | uniform | p
             raise ValueError(f"region source {source!r}: no such parser was loaded")
         from spreid_nb.models import _resize
         with torch.no_grad():
-            return parsers[arg].region_probs(_resize(x, tuple(model.parser_size)))
+            # eval mode: a loaded parser comes in training mode (batch statistics)
+            return parsers[arg].eval().region_probs(_resize(x, tuple(model.parser_size)))
     raise ValueError(f"unknown region source {source!r}")
 
 # %% ../nbs/12_study.ipynb #c016c
@@ -301,7 +302,7 @@ def run_arm(arm: str, cfg: TrainConfig, root: str | Path, runs_root: str | Path,
                parser_ckpt=str(parser_ckpt) if arm == "learned" else None)
     d = run_dir(runs_root, f"{arm}-s{cfg.seed}-m{int(round(misalign * 100)):02d}", rec)
     if reuse and (d / "result.json").exists(): return json.loads((d / "result.json").read_text())
-    parsers = {s.partition(":")[2]: load_parser(s.partition(":")[2]) for s in test_sources
+    parsers = {s.partition(":")[2]: load_parser(s.partition(":")[2]).eval() for s in test_sources
                if s.startswith("parser:")}
     # built before the seed: the same backbone init in every arm
     parser = (
