@@ -436,9 +436,13 @@ def _dose_line(dose) -> str:
     won = t[t.verdict == "beat"]
     pts = "; ".join(f"{r.regions} ({r['5-region mIoU']:.0f}%): {r.gain:+.2f} [{r['95% low']:+.2f}, "
                     f"{r['95% high']:+.2f}]" for _, r in t.iterrows())
-    start = (f"the gain is credited (interval above 0) from {won['5-region mIoU'].min():.0f}% "
-             f"five-region mIoU ({won.iloc[0].regions}) up" if len(won)
-             else "no test-time region source gives a gain whose interval is above 0")
+    above = t[t["5-region mIoU"] >= won["5-region mIoU"].min()] if len(won) else won
+    start = ("no test-time region source gives a gain whose interval is above 0" if not len(won)
+             else f"the gain is credited (interval above 0) from {won['5-region mIoU'].min():.0f}% "
+             f"five-region mIoU ({won.iloc[0].regions}) up" if (above.verdict == "beat").all()
+             else "the gain is not monotone in five-region mIoU: credited (interval above 0) for "
+             + ", ".join(won.regions) + "; not for " + ", ".join(above[above.verdict != "beat"]
+                                                              .regions) + ", although finer")
     return f"- Dose-response (oracle-trained weights, regions swapped at test): {start}. {pts}."
 
 # %% ../nbs/12_study.ipynb #c026
