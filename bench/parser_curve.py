@@ -4,6 +4,8 @@ split against training steps, and the cost of a step (issue #24, item 1).
 Run (about 25 minutes on 2 CPU cores at the defaults):
     .venv/bin/python bench/parser_curve.py                          # 1500 steps, snapshots every 250
     .venv/bin/python bench/parser_curve.py --steps 40 --every 20 --preset smoke --out /tmp/p.md
+    .venv/bin/python bench/parser_curve.py --variants 1 --region-weight 1 --steps 2000 --every 250 \
+        --out figures/bench_parser_region.md      # the study's parser: decoder and region loss
 Writes figures/bench_parser.md (and .csv).
 
 Each variant is one ordinary parser run (`spreid_nb.train.train`, the synthetic recipe the study uses:
@@ -42,10 +44,11 @@ def _snapshots(ck: Path, into: Path, stop: threading.Event):
         time.sleep(0.5)
 
 
-def curve(decoder: bool, steps: int, every: int, preset: str, out: Path, threads: int) -> pd.DataFrame:
+def curve(decoder: bool, steps: int, every: int, preset: str, out: Path, threads: int,
+          region_weight: float = 0.0) -> pd.DataFrame:
     "Train one parser variant for `steps`, snapshot every `every`; score each snapshot."
     cfg = config_for("synthetic", "parser", iters=steps, ckpt_every=every, synth_preset=preset,
-                     threads=threads, parser_decoder=decoder)
+                     threads=threads, parser_decoder=decoder, parser_region_weight=region_weight)
     run, snaps = out / f"parser-decoder{int(decoder)}", out / f"snaps-decoder{int(decoder)}"
     shutil.rmtree(run, ignore_errors=True); snaps.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -68,7 +71,8 @@ def curve(decoder: bool, steps: int, every: int, preset: str, out: Path, threads
     return pd.DataFrame(rows)
 
 
-def write(df: pd.DataFrame, md: Path, steps: int, preset: str, threads: int):
+def write(df: pd.DataFrame, md: Path, steps: int, preset: str, threads: int,
+          region_weight: float = 0.0):
     "The curve as a table (a row per snapshot) and a plot beside it; the cost of a step, as a ratio."
     import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
     md.parent.mkdir(parents=True, exist_ok=True)
@@ -88,11 +92,14 @@ def write(df: pd.DataFrame, md: Path, steps: int, preset: str, threads: int):
     table = df[cols].rename(columns={"mean": "5-region mIoU", "label_miou": "20-label mIoU"})
     ratio = cost.get(True, float("nan")) / cost.get(False, float("nan"))
     prov = provenance(get_device("cpu"), data=f"synthetic benchmark, preset {preset}", steps=steps)
-    notes = (f"Seconds per training step: {cost.get(False, float('nan')):.3f} without the decoder, "
-             f"{cost.get(True, float('nan')):.3f} with it (ratio {ratio:.2f}x), {threads} threads."
+    per = ", ".join(f"{cost[d]:.3f} {'with' if d else 'without'} the decoder" for d in cost.index)
+    notes = (f"Seconds per training step: {per}"
+             + (f" (ratio {ratio:.2f}x)" if len(cost) == 2 else "") + f", {threads} threads."
              f"\n\n![curve]({md.with_suffix('.png').name})")
+    loss = (f"20-label loss + {region_weight:g} x class-weighted five-region loss" if region_weight
+            else "the 20-label loss")
     write_table(table, md.with_suffix(""), f"The study's parser with and without the decoder "
-                f"({preset} benchmark, 128x64)", prov, notes=notes)
+                f"({preset} benchmark, 128x64; {loss})", prov, notes=notes)
     text = md.read_text()
     print(text)
 
@@ -103,15 +110,17 @@ def main(argv=None):
     p.add_argument("--every", type=int, default=250, help="snapshot (and score) every N steps")
     p.add_argument("--preset", default="study", help="synthetic benchmark preset")
     p.add_argument("--variants", default="0,1", help="decoder off/on: 0, 1 or 0,1")
+    p.add_argument("--region-weight", type=float, default=0.0,
+                   help="parser_region_weight: the five-region loss added (0: the 20-label loss only)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", default="/tmp/spreid-parser-curve", help="runs and snapshots (deleted)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "figures" / "bench_parser.md"))
     a = p.parse_args(argv)
     set_threads(a.threads)
     work = Path(a.work)
-    df = pd.concat([curve(bool(int(v)), a.steps, a.every, a.preset, work, a.threads)
+    df = pd.concat([curve(bool(int(v)), a.steps, a.every, a.preset, work, a.threads, a.region_weight)
                     for v in a.variants.split(",")], ignore_index=True)
-    write(df, Path(a.out), a.steps, a.preset, a.threads)
+    write(df, Path(a.out), a.steps, a.preset, a.threads, a.region_weight)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -18,7 +18,7 @@ from .core import check_weights
 
 # %% auto #0
 __all__ = ['TF_POOLS', 'ABSENT_IN_PUBLIC_DUMP', 'VAR_FACTOR', 'MEAN_OFFSET', 'tf_dump_names', 'read_tf_layer', 'DumpImport',
-           'load_tf_dump', 'bn_statistics', 'calibrate_bn', 'absent_layers']
+           'load_tf_dump', 'bn_statistics', 'calibrate_bn', 'absent_layers', 'rotate_kernels']
 
 # %% ../nbs/03a_inception_dump.ipynb #d006
 _TF_BRANCHES = {  # TF tower name -> torchvision branch, per block kind (A..E as in torchvision)
@@ -232,3 +232,11 @@ def absent_layers(model: nn.Module) -> list[str]:
         rep = getattr(m, "dump_import", None)
         if rep is not None: out += [f"{n}.{o}" if n else o for _, o in rep.absent]
     return out
+
+def rotate_kernels(model: nn.Module) -> nn.Module:
+    """A classic porting bug, as a negative control for an import: every convolution kernel rotated by
+    180 degrees (a convolution/correlation mix-up; 1x1 kernels unchanged). In place; returns `model`."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d): m.weight.copy_(m.weight.flip(-1, -2))
+    return model

@@ -19,7 +19,7 @@ from torch import nn
 from .core import Timer, load_checkpoint, save_json, seed_everything, set_threads
 from .datasets import REGIONS, load_parsing, load_reid
 from .transforms import read_image
-from .inception_dump import absent_layers, calibrate_bn
+from .inception_dump import absent_layers, calibrate_bn, rotate_kernels
 from .parser import HumanParser, load_parser, parsing_loss, save_parser
 from .models import baseline, spreid
 from .metrics import compute_distmat, evaluate_rank
@@ -156,14 +156,8 @@ def build_reid(study: RealStudy, arm: str, # "baseline" or "spreid"
     else: m = spreid("wfg", True, "inception_v3", num_classes, parser=parser,
                      reid_size=study.reid_size, parser_size=study.parser_size,
                      region_source="oracle", **kw)
-    if init == "broken": _break_import(m)
+    if init == "broken": rotate_kernels(m)   # the broken-import control
     return m
-
-def _break_import(model: nn.Module):
-    "A classic porting bug: every imported kernel rotated by 180 degrees (1x1 kernels unchanged)."
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d): m.weight.copy_(m.weight.flip(-1, -2))
 
 def _embed(model: nn.Module, x: torch.Tensor, regions: torch.Tensor | None) -> torch.Tensor:
     if regions is None: return model(x)
