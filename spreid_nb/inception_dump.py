@@ -234,8 +234,9 @@ def absent_layers(model: nn.Module) -> list[str]:
     return out
 
 def rotate_kernels(model: nn.Module) -> nn.Module:
-    """A classic porting bug, as a negative control for an import: every convolution kernel
-    rotated by 180 degrees (a convolution/correlation mix-up; 1x1 kernels unchanged). In place."""
+    """Rotate every convolution kernel by 180 degrees, in place: a broken-import control.
+
+    A classic porting bug (a convolution/correlation mix-up); 1x1 kernels are unchanged."""
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.Conv2d): m.weight.copy_(m.weight.flip(-1, -2))

@@ -160,9 +160,10 @@ def _upsampled(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def region_loss(logits: torch.Tensor, # (B, 20, h, w) parser logits at any resolution
                 labels: torch.Tensor, # (B, H, W) LIP labels, 255 = ignore
                ) -> torch.Tensor:
-    """Class-weighted NLL of the five exclusive regions (background, head, upper, lower, shoes),
-    each the sum of its labels' probabilities as the pooling sums them; weights 1/sqrt(pixel share)
-    of the batch, scaled so that the mean weight over the batch's pixels is 1."""
+    """Class-weighted NLL of the five exclusive regions, as the pooling sums label probabilities.
+
+    Regions: background, head, upper, lower, shoes; weights 1/sqrt(pixel share) of the batch,
+    scaled so that the mean weight over the batch's pixels is 1."""
     logits = _upsampled(logits, labels).float()
     groups = [(0,)] + [REGION_GROUPS[r] for r in REGIONS[1:]]
     logp = logits.log_softmax(1)

@@ -86,8 +86,9 @@ def misalign(img: Image.Image, label: np.ndarray, name: str, level: float) -> tu
 
 # %% ../nbs/12_study.ipynb #c010d
 class StudySet(torch.utils.data.Dataset):
-    """Re-ID records as `(image, pid, camid, true LIP label map, index)`, optionally misaligned;
-    with `region_from`, item i carries the label map of record `region_from[i]` (shuffled)."""
+    """Re-ID records as `(image, pid, camid, true LIP label map, index)`, optionally misaligned.
+
+    With `region_from`, item i carries the label map of record `region_from[i]` (shuffled)."""
     def __init__(self, records, size: tuple = (128, 64), misalign: float = 0.0,
                  region_from=None):
         self.records, self.size, self.misalign = list(records), tuple(size), float(misalign)
@@ -114,8 +115,10 @@ class StudySet(torch.utils.data.Dataset):
 # %% ../nbs/12_study.ipynb #c010s
 def shuffled_order(pids, # the identity of each record
                    seed: int) -> tuple[np.ndarray, float]:
-    """A seeded random permutation of the records (record i gets record perm[i]'s regions) and the
-    share of records it leaves with an image of their own identity (about 1 / identities)."""
+    """A seeded random permutation of the records, and its same-identity share.
+
+    Record i gets record perm[i]'s regions; the share of records left with an image of their own
+    identity is about 1 / identities."""
     perm = torch.randperm(len(pids), generator=torch.Generator().manual_seed(1000 + seed)).numpy()
     p = np.asarray(pids)
     return perm, float((p[perm] == p).mean())
@@ -145,8 +148,9 @@ def _forward(model: nn.Module, arm: str, x: torch.Tensor, lab: torch.Tensor, reg
     return model(x, regions=regions)
 
 class RegionCache:
-    """The frozen parser's region maps of every image of `data`, and of its mirror image, computed
-    once: training the *learned* arm then costs what the oracle arm costs, with the same numbers."""
+    """The frozen parser's region maps of every image of `data` and of its mirror, computed once.
+
+    Training the *learned* arm then costs what the oracle arm costs, with the same numbers."""
     def __init__(self, model: nn.Module, data: StudySet, batch_size: int = 64):
         maps, mirrored = [], []
         with torch.random.fork_rng(), torch.inference_mode():  # the arms' RNG streams untouched
@@ -215,8 +219,9 @@ def _blurred(lab: torch.Tensor, sigma: float) -> torch.Tensor:
 def source_regions(source: str, # oracle | oracle@HxW | blur:SIGMA | uniform | parser:CHECKPOINT
                    x: torch.Tensor, lab: torch.Tensor, model: nn.Module | None = None,
                    parsers: dict | None = None) -> torch.Tensor:
-    """Region maps of a test-time `source` for images `x` with true labels `lab`: the true regions
-    at `REGION_SIZE` or a coarser grid, blurred, uniform, or another trained parser's."""
+    """Region maps of a test-time `source` for images `x` with true labels `lab`.
+
+    The true regions at `REGION_SIZE` or a coarser grid, blurred, uniform, or another parser's."""
     if source in ("oracle", "shuffled"): return oracle_regions(lab, REGION_SIZE)
     if source == "uniform": return torch.ones(len(x), len(REGIONS), *REGION_SIZE)
     kind, _, arg = source.partition("@" if source.startswith("oracle@") else ":")
@@ -260,8 +265,9 @@ def evaluate_arm(model: nn.Module, arm: str, cfg: TrainConfig, root: str | Path,
                  source: str | None = None, # test-time regions (`source_regions`); None: the arm's
                  parsers: dict | None = None, # checkpoint -> loaded parser, for "parser:" sources
                 ) -> dict:
-    """mAP and rank-1/5/10 (%) of a trained arm on query/gallery, each image with its arm's regions
-    (or `source`'s), and the five-region mIoU of the regions it was given (`region_miou`)."""
+    """mAP and rank-1/5/10 (%) of a trained arm on query/gallery, with its regions or `source`'s.
+
+    Also the five-region mIoU of the regions it was given (`region_miou`)."""
     ds, out, dec, true, same = load_reid("market1501", root), {}, [], [], []
     src, saved = source or arm, getattr(model, "region_source", None)
     if src == "uniform": model.region_source = "uniform"   # exactly global average pooling
