@@ -4,8 +4,8 @@ split against training steps, and the cost of a step (issue #24, item 1).
 Run (about 25 minutes on 2 CPU cores at the defaults):
     .venv/bin/python bench/parser_curve.py                          # 1500 steps, snapshots every 250
     .venv/bin/python bench/parser_curve.py --steps 40 --every 20 --preset smoke --out /tmp/p.md
-    .venv/bin/python bench/parser_curve.py --variants 1 --region-weight 1 --steps 2000 --every 250 \
-        --out figures/bench_parser_region.md      # the study's parser: decoder and region loss
+    .venv/bin/python bench/parser_curve.py --variants 1 --region-weight 1 --lr 0.1 --steps 1000 \
+        --every 250 --out figures/bench_parser_region.md   # the study's parser recipe
 Writes figures/bench_parser.md (and .csv).
 
 Each variant is one ordinary parser run (`spreid_nb.train.train`, the synthetic recipe the study uses:
@@ -45,10 +45,11 @@ def _snapshots(ck: Path, into: Path, stop: threading.Event):
 
 
 def curve(decoder: bool, steps: int, every: int, preset: str, out: Path, threads: int,
-          region_weight: float = 0.0) -> pd.DataFrame:
+          region_weight: float = 0.0, lr: float | None = None) -> pd.DataFrame:
     "Train one parser variant for `steps`, snapshot every `every`; score each snapshot."
     cfg = config_for("synthetic", "parser", iters=steps, ckpt_every=every, synth_preset=preset,
-                     threads=threads, parser_decoder=decoder, parser_region_weight=region_weight)
+                     threads=threads, parser_decoder=decoder, parser_region_weight=region_weight,
+                     **({} if lr is None else {"lr": lr}))
     run, snaps = out / f"parser-decoder{int(decoder)}", out / f"snaps-decoder{int(decoder)}"
     shutil.rmtree(run, ignore_errors=True); snaps.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -72,7 +73,7 @@ def curve(decoder: bool, steps: int, every: int, preset: str, out: Path, threads
 
 
 def write(df: pd.DataFrame, md: Path, steps: int, preset: str, threads: int,
-          region_weight: float = 0.0):
+          region_weight: float = 0.0, lr: float | None = None):
     "The curve as a table (a row per snapshot) and a plot beside it; the cost of a step, as a ratio."
     import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
     md.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +99,8 @@ def write(df: pd.DataFrame, md: Path, steps: int, preset: str, threads: int,
              f"\n\n![curve]({md.with_suffix('.png').name})")
     loss = (f"20-label loss + {region_weight:g} x class-weighted five-region loss" if region_weight
             else "the 20-label loss")
+    lrs = config_for("synthetic", "parser", **({} if lr is None else {"lr": lr}))
+    loss += f"; trunk lr {lrs.lr:g}, new layers {lrs.head_lr:g}"
     write_table(table, md.with_suffix(""), f"The study's parser with and without the decoder "
                 f"({preset} benchmark, 128x64; {loss})", prov, notes=notes)
     text = md.read_text()
@@ -112,15 +115,17 @@ def main(argv=None):
     p.add_argument("--variants", default="0,1", help="decoder off/on: 0, 1 or 0,1")
     p.add_argument("--region-weight", type=float, default=0.0,
                    help="parser_region_weight: the five-region loss added (0: the 20-label loss only)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="the trunk's learning rate (default: the synthetic parser recipe's)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", default="/tmp/spreid-parser-curve", help="runs and snapshots (deleted)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "figures" / "bench_parser.md"))
     a = p.parse_args(argv)
     set_threads(a.threads)
     work = Path(a.work)
-    df = pd.concat([curve(bool(int(v)), a.steps, a.every, a.preset, work, a.threads, a.region_weight)
-                    for v in a.variants.split(",")], ignore_index=True)
-    write(df, Path(a.out), a.steps, a.preset, a.threads, a.region_weight)
+    df = pd.concat([curve(bool(int(v)), a.steps, a.every, a.preset, work, a.threads, a.region_weight,
+                          a.lr) for v in a.variants.split(",")], ignore_index=True)
+    write(df, Path(a.out), a.steps, a.preset, a.threads, a.region_weight, a.lr)
     shutil.rmtree(work, ignore_errors=True)
 
 

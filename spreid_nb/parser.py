@@ -206,7 +206,7 @@ def load_parser(path: str | Path, # a file written by `save_parser`
                 # architecture the caller requires, e.g. backbone="inception_v3", aspp="authors"
                 **expect,
                ) -> HumanParser:
-    "Rebuild the parser stored in `path`; refuse a checkpoint whose architecture is not `expect`."
+    "Rebuild the parser in `path`, in eval mode; refuse an architecture other than `expect`."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"parser checkpoint {path} does not exist")
     ck = load_checkpoint(path, map_location)
@@ -235,7 +235,7 @@ def load_parser(path: str | Path, # a file written by `save_parser`
         )
     load_weights_into(parser, ck["state_dict"], path)
     parser.backbone.weights_source = f"parser checkpoint {path}"
-    return parser
+    return parser.eval()    # for inference: running statistics (`train()` to fine-tune it)
 
 # %% ../nbs/04_parser.ipynb #c031
 def _chainer_branches(tv: str, kind: str) -> list[tuple[str, str]]:

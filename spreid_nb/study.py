@@ -5,6 +5,7 @@
 # %% ../nbs/12_study.ipynb #c003
 from __future__ import annotations
 
+import itertools
 import math
 import zlib
 from pathlib import Path
@@ -23,15 +24,15 @@ from spreid_nb.datasets import (
     load_reid,
 )
 from .transforms import read_image
-from .pooling import oracle_regions
+from .pooling import oracle_regions, uniform_regions
 from .synth import true_parsing
 from .train import StepBatches, TrainConfig, config_record, lr_factor, score_reid
 
 # %% auto #0
 __all__ = ['T975', 'ARMS', 'REGION_SIZE', 't_quantile', 'verdict', 'paired_difference', 'misalign', 'StudySet', 'shuffled_order',
-           'build_arm', 'RegionCache', 'train_arm', 'map_decisions', 'source_regions', 'evaluate_arm', 'run_arm',
-           'region_ious', 'region_decisions', 'coarse_ious', 'parsing_decisions', 'parser_region_ious', 'label_miou',
-           'conclusion_markdown']
+           'build_arm', 'RegionCache', 'train_arm', 'map_decisions', 'source_regions', 'evaluate_sources',
+           'evaluate_arm', 'run_arm', 'region_ious', 'region_decisions', 'coarse_ious', 'parsing_decisions',
+           'parser_region_ious', 'label_miou', 'conclusion_markdown']
 
 # %% ../nbs/12_study.ipynb #c006
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
@@ -199,20 +200,20 @@ def train_arm(arm: str, cfg: TrainConfig, root: str | Path, # the synthetic Mark
 def map_decisions(regions: torch.Tensor, # (B, 5, h, w) region maps in `REGIONS` order
                   size: tuple, # (H, W) of the label maps they are scored against
                  ) -> torch.Tensor: # (B, H, W) 0 background, 1 head, 2 upper, 3 lower, 4 shoes
-    "Each pixel's region as `region_decisions` decides it, from region maps upsampled to `size`."
-    r = F.interpolate(regions.float(), size=tuple(size), mode="bilinear", align_corners=False)
+    "Each pixel's region: background where 1 - foreground is largest, else the largest part."
+    r = regions.float()
+    if tuple(r.shape[-2:]) != tuple(size):
+        r = F.interpolate(r, size=tuple(size), mode="bilinear", align_corners=False)
     return torch.cat([1 - r[:, :1], r[:, 1:]], 1).argmax(1)
 
 def _blurred(lab: torch.Tensor, sigma: float) -> torch.Tensor:
     "True region maps at the label size, blurred by a Gaussian of `sigma` pixels, at `REGION_SIZE`."
-    r = oracle_regions(lab)
-    k = torch.arange(-math.ceil(3 * sigma), math.ceil(3 * sigma) + 1, dtype=r.dtype)
-    k = (-(k / sigma) ** 2 / 2).exp(); k = k / k.sum()
-    c = r.shape[1]
-    r = F.conv2d(F.pad(r, (0, 0, len(k) // 2, len(k) // 2), mode="replicate"),
-                 k.view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous(), groups=c)
-    r = F.conv2d(F.pad(r, (len(k) // 2, len(k) // 2, 0, 0), mode="replicate"),
-                 k.view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous(), groups=c)
+    from torchvision.transforms.functional import gaussian_blur
+    k = 2 * math.ceil(3 * sigma) + 1    # the kernel reaches 3 sigma (reflected at the borders)
+    if not 0 < k // 2 < min(lab.shape[-2:]):
+        raise ValueError(f"blur sigma {sigma} must be > 0 and reach less than the image size "
+                         f"{tuple(lab.shape[-2:])} (3 sigma < {min(lab.shape[-2:])} px)")
+    r = gaussian_blur(oracle_regions(lab), [k, k], [float(sigma)] * 2)
     return F.adaptive_avg_pool2d(r, REGION_SIZE)
 
 # %% ../nbs/12_study.ipynb #c016b
@@ -240,25 +241,75 @@ def source_regions(source: str, # oracle | oracle@HxW | blur:SIGMA | uniform | p
     raise ValueError(f"unknown region source {source!r}")
 
 # %% ../nbs/12_study.ipynb #c016c
-def _embed_split(model, arm, src, cfg, recs, misalign, batch_size, parsers, shuffle_seed):
-    "Features of one split with `src`'s regions; region decisions, truths, same-identity flags."
-    perm = same = None
-    if src == "shuffled":
-        pids = np.array([r[1] for r in recs])
+def _source_maps(model, src, x, lab, moved, fmap, parsers):
+    "The region maps `src` hands the pooling of batch `x` (`moved`: another image's labels)."
+    if src == "uniform": return uniform_regions(len(x), fmap.shape[-2:], fmap.dtype, fmap.device)
+    if src == "learned": return model.regions(x)
+    return source_regions(src, x, moved if src == "shuffled" else lab, model, parsers)
+
+@torch.inference_mode()
+def _embed_split(model, arm, sources, cfg, recs, misalign, batch_size, parsers, shuffle_seed):
+    """Features of one split under each source's regions, the backbone run once per batch; the
+    region decisions per source, the truths, the shuffled control's same-identity flags."""
+    from spreid_nb.models import _outputs, _resize
+    pids, size, perm, same = np.array([r[1] for r in recs]), (cfg.height, cfg.width), None, None
+    if "shuffled" in sources:
         perm = shuffled_order(pids, shuffle_seed)[0]; same = pids[perm] == pids
-    loader = torch.utils.data.DataLoader(
-        StudySet(recs, (cfg.height, cfg.width), misalign, region_from=perm), batch_size=batch_size)
-    f, p, c, dec, true = [], [], [], [], []
-    for x, pid, camid, lab, _ in loader:
-        regions = (None if src in ("baseline", "uniform") else model.regions(x)
-                   if src == "learned" else source_regions(src, x, lab, model, parsers))
-        if regions is not None and src != "shuffled":  # shuffled: no truth of its own
-            dec.append(map_decisions(regions, lab.shape[-2:])); true.append(lab)
-        f.append(_forward(model, "uniform" if src == "uniform" else arm, x, lab, regions).float())
-        p.append(pid); c.append(camid)
-    return torch.cat(f).numpy(), torch.cat(p).numpy(), torch.cat(c).numpy(), dec, true, same
+    def loader(order): return torch.utils.data.DataLoader(
+        StudySet(recs, size, misalign, region_from=order), batch_size=batch_size)
+    f, dec, true = {s: [] for s in sources}, {s: [] for s in sources}, []
+    for (x, _, _, lab, _), moved in zip(loader(None), loader(perm) if perm is not None
+                                        else itertools.repeat((None,) * 5)):
+        true.append(lab)
+        if arm == "baseline": f["baseline"].append(model(x).float()); continue
+        xr = _resize(x, model.reid_size)
+        fmap = model.backbone(xr)
+        fsem = None if model.semantic_backbone is None else model.semantic_backbone(xr)
+        for s in sources:
+            r = _source_maps(model, s, x, lab, moved[3], fmap, parsers)
+            if s not in ("uniform", "shuffled"):  # shuffled: no truth of its own
+                dec[s].append(map_decisions(r, lab.shape[-2:]))
+            f[s].append(_outputs(model, model.head(fmap, r, fsem)).float())
+    return {s: torch.cat(v).numpy() for s, v in f.items()}, dec, torch.cat(true), same
 
 # %% ../nbs/12_study.ipynb #c016d
+def evaluate_sources(model: nn.Module, arm: str, cfg: TrainConfig, root: str | Path,
+                     # region sources (`source_regions`, "learned", the arm's own name)
+                     sources: list,
+                     misalign: float = 0.0,
+                     batch_size: int = 64,
+                     parsers: dict | None = None, # checkpoint -> loaded parser, for "parser:"
+                    ) -> dict:
+    """mAP and rank-1/5/10 (%) of a trained arm with each source's regions: `{source: scores}`.
+
+    The backbone runs once per batch, whatever the number of sources. Each score also holds the
+    five-region mIoU of the regions it was given (`region_miou`)."""
+    sources = list(dict.fromkeys(sources))
+    if arm == "baseline" and sources != ["baseline"]:
+        raise ValueError(f"the baseline pools no regions: its only source is itself, not {sources}")
+    ds, out, dec, true, same = load_reid("market1501", root), {}, {s: [] for s in sources}, [], []
+    model.eval()
+    with torch.inference_mode():
+        for k, (split, recs) in enumerate((("q", ds.query), ("g", ds.gallery))):
+            f, d, t, sm = _embed_split(model, arm, sources, cfg, recs, misalign, batch_size,
+                                       parsers, cfg.seed + 100 * (k + 1))
+            out[split] = {f"{split}f": f, f"{split}_pids": np.array([r[1] for r in recs]),
+                          f"{split}_camids": np.array([r[2] for r in recs])}
+            true.append(t); same += [] if sm is None else [sm]
+            for s in sources: dec[s] += d[s]
+    res = {}
+    for s in sources:
+        q, g = dict(out["q"], qf=out["q"]["qf"][s]), dict(out["g"], gf=out["g"]["gf"][s])
+        r = score_reid({**q, **g}); r.pop("cmc")
+        if s == "shuffled": r["same_identity_share"] = float(np.concatenate(same).mean())
+        if s == "uniform": r["region_miou"] = 0.0     # no region information, by definition
+        elif dec[s]:
+            ious = coarse_ious(torch.cat(dec[s]), torch.cat(true))
+            r["region_miou"] = float(np.nanmean(list(ious.values())))
+        res[s] = r
+    return res
+
+# %% ../nbs/12_study.ipynb #c016d2
 def evaluate_arm(model: nn.Module, arm: str, cfg: TrainConfig, root: str | Path,
                  misalign: float = 0.0,
                  batch_size: int = 64,
@@ -268,26 +319,8 @@ def evaluate_arm(model: nn.Module, arm: str, cfg: TrainConfig, root: str | Path,
     """mAP and rank-1/5/10 (%) of a trained arm on query/gallery, with its regions or `source`'s.
 
     Also the five-region mIoU of the regions it was given (`region_miou`)."""
-    ds, out, dec, true, same = load_reid("market1501", root), {}, [], [], []
-    src, saved = source or arm, getattr(model, "region_source", None)
-    if src == "uniform": model.region_source = "uniform"   # exactly global average pooling
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for k, (split, recs) in enumerate((("q", ds.query), ("g", ds.gallery))):
-                f, p, c, d, t, sm = _embed_split(model, arm, src, cfg, recs, misalign, batch_size,
-                                                 parsers, cfg.seed + 100 * (k + 1))
-                out.update({f"{split}f": f, f"{split}_pids": p, f"{split}_camids": c})
-                dec += d; true += t; same += [] if sm is None else [sm]
-    finally:
-        if saved is not None: model.region_source = saved
-    s = score_reid(out); s.pop("cmc")
-    if same: s["same_identity_share"] = float(np.concatenate(same).mean())
-    if src == "uniform": s["region_miou"] = 0.0     # no region information, by definition
-    elif dec:
-        s["region_miou"] = float(np.nanmean(list(coarse_ious(torch.cat(dec),
-                                                             torch.cat(true)).values())))
-    return s
+    src = source or arm
+    return evaluate_sources(model, arm, cfg, root, [src], misalign, batch_size, parsers)[src]
 
 # %% ../nbs/12_study.ipynb #c018
 def run_arm(arm: str, cfg: TrainConfig, root: str | Path, runs_root: str | Path,
@@ -320,8 +353,8 @@ def run_arm(arm: str, cfg: TrainConfig, root: str | Path, runs_root: str | Path,
     with Timer() as te: res = evaluate_arm(model, arm, cfg, root, misalign)
     res["sweep"] = {str(m): evaluate_arm(model, arm, cfg, root, m) for m in test_misalign}
     # the same trained weights, other regions at test time
-    res["swap"] = {src: evaluate_arm(model, arm, cfg, root, misalign, source=src, parsers=parsers)
-                   for src in test_sources}
+    res["swap"] = (evaluate_sources(model, arm, cfg, root, test_sources, misalign, parsers=parsers)
+                   if test_sources else {})
     res.update(arm=arm, seed=cfg.seed, misalign=misalign, train_s=round(tt.seconds, 1),
                eval_s=round(te.seconds, 1), benchmark=rec["benchmark"],
                final_loss=float(np.mean(losses[-10:])), run=d.name)
@@ -339,8 +372,7 @@ def region_decisions(logits: torch.Tensor, # (N, 20, H, W) parser logits
                     # (N, H, W) 0 background, 1 head, 2 upper body, 3 lower body, 4 shoes
                     ) -> torch.Tensor:
     "Each pixel's region by the pooling's summed probabilities (`group_probs`), not its top label."
-    g = group_probs(logits.softmax(1))
-    return torch.cat([1 - g[:, :1], g[:, 1:]], 1).argmax(1)
+    return map_decisions(group_probs(logits.softmax(1)), logits.shape[-2:])
 
 def coarse_ious(pred: torch.Tensor, # (N, H, W) region decisions (0-4)
                 true: torch.Tensor, # (N, H, W) true LIP labels, 255 = ignore
@@ -383,7 +415,6 @@ def parser_region_ious(parser: nn.Module, lip_root: str | Path, size: tuple = (1
     Scored at each label's resolution. Regions are decided as the pooling sees them
     (`region_decisions`); `mean` is their mean, `mean_by_label` the mean when each pixel's top
     label decides instead, `label_miou` the 20-label mean IoU."""
-    from spreid_nb.datasets import load_parsing
     from spreid_nb.datasets import load_parsing
     dec, top, true = parsing_decisions(parser, load_parsing("lip", lip_root, "val"), size,
                                        batch_size)

@@ -100,7 +100,7 @@ class _OptimFields(_DataFields):
     iters: int = 200_000
     batch_size: int = 15                # global batch (split over processes under torchrun)
     lr: float = 0.01
-    # lr of new layers (classifier; parser: ASPP + classifier); None: = lr
+    # lr of new layers (classifier; parser: ASPP, decoder, classifier); None: = lr
     head_lr: float | None = None
     momentum: float = 0.9
     nesterov: bool = True
@@ -453,7 +453,8 @@ def check_input_size(model: nn.Module, cfg: TrainConfig, device: torch.device):
 
 # %% ../nbs/09_train.ipynb #c028
 def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
-    head_names = ("classifier", "aspp") if cfg.task == "parser" else ("classifier",)
+    "New layers (classifier; parser: ASPP, decoder, classifier) at `head_lr`, the trunk at `lr`."
+    head_names = ("classifier", "aspp", "decoder") if cfg.task == "parser" else ("classifier",)
     head, body = [], []
     for n, p in model.named_parameters():
         if p.requires_grad: (head if n.split(".")[0] in head_names else body).append(p)
