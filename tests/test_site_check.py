@@ -166,3 +166,10 @@ def test_source_links_point_at_definitions_in_this_repository():
         f"{url}/spreid_nb/paper.py#L{at + 1}"])                                # not a definition
     assert [("does not point" in b, "no file" in b, "defines nothing" in b) for b in bad] == [
         (True, False, False), (False, True, False), (False, False, True), (False, False, True)]
+
+
+def test_committed_figures_hold_no_machine_paths():
+    "A committed table, CSV or JSON names files relative to a dataset or the project, not a machine's folders."
+    found = {p.name: sorted(set(check_site.ABS_PATH.findall(p.read_text(encoding="utf-8"))))
+             for p in sorted((ROOT / "figures").iterdir()) if p.suffix in (".md", ".csv", ".json", ".jsonl")}
+    assert not {k: v for k, v in found.items() if v}, found
