@@ -101,7 +101,9 @@ def write(df: pd.DataFrame, md: Path, steps: int, preset: str, threads: int,
             else "the 20-label loss")
     lrs = config_for("synthetic", "parser", **({} if lr is None else {"lr": lr}))
     loss += f"; trunk lr {lrs.lr:g}, new layers {lrs.head_lr:g}"
-    write_table(table, md.with_suffix(""), f"The study's parser with and without the decoder "
+    which = {(True,): "with the decoder", (False,): "without the decoder"}.get(
+        tuple(cost.index), "with and without the decoder")
+    write_table(table, md.with_suffix(""), f"The study's parser {which} "
                 f"({preset} benchmark, 128x64; {loss})", prov, notes=notes)
     text = md.read_text()
     print(text)
