@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .core import config_hash, progress_lines, save_json
+from .core import config_hash, progress_lines, save_json, shown
 from .datasets import LIP_LABELS
 
 # %% auto #0
@@ -619,7 +619,8 @@ def synthetic_benchmark(cache_dir: str | Path | None = None, seed: int = 0,
     if (final / "synth.json").is_file(): return roots
     tick = lambda part: (progress_lines(f"synthetic benchmark {preset}: {part}") if progress
                          else None)
-    if progress: print(f"drawing the synthetic benchmark {preset} into {final} (once; then reused)",
+    if progress: print(f"drawing the synthetic benchmark {preset} into {shown(final)}"
+                       " (once; then reused)",
                        flush=True)
     if final.exists():
         raise FileExistsError(f"{final} exists but lacks synth.json (not written by "
