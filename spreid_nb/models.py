@@ -176,6 +176,23 @@ def source_regions(self: SPReID, x: torch.Tensor, # the image batch
     # shuffled: each image gets the previous one's
     return r.roll(1, 0) if src == "shuffled" else r
 
+# %% ../nbs/06_models.ipynb #c009s1q1n
+@patch
+def feature_maps(self: SPReID, x: torch.Tensor, # (B, 3, H, W) RGB in [0, 1], resized to `reid_size`
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    "The re-ID map (B, C, h, w) of `x` and the semantic branch's (None: one shared backbone)."
+    xr = _resize(x, self.reid_size)
+    sem = self.semantic_backbone
+    return self.backbone(xr), None if sem is None else sem(xr)
+
+@patch
+def pool_maps(self: SPReID, fmap: torch.Tensor, # the re-ID map of `feature_maps`
+              regions: torch.Tensor, # (B, 5, h', w') region maps to weight it with
+              fsem: torch.Tensor | None = None, # the semantic map of `feature_maps`
+             ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    "`forward`'s output for maps already computed, pooled with `regions`."
+    return _outputs(self, self.head(fmap, regions, fsem))
+
 # %% ../nbs/06_models.ipynb #c009s1q2
 @patch
 def forward(self: SPReID, x: torch.Tensor, # (B, 3, H, W) RGB in [0, 1] (resized to `reid_size`)
@@ -190,12 +207,8 @@ def forward(self: SPReID, x: torch.Tensor, # (B, 3, H, W) RGB in [0, 1] (resized
         if not ok or t.shape[0] != x.shape[0]:
             raise ValueError(f"SPReID: expected a (B, 3, H, W) RGB {what}image batch, "
                              f"got shape {tuple(getattr(t, 'shape', ()))}")
-    xr = _resize(x, self.reid_size)
-    fmap = self.backbone(xr)
-    fsem = None if self.semantic_backbone is None else self.semantic_backbone(xr)
-    return _outputs(self,
-                    self.head(fmap, self.source_regions(x if xp is None else xp, fmap, regions),
-                              fsem))
+    fmap, fsem = self.feature_maps(x)
+    return self.pool_maps(fmap, self.source_regions(x if xp is None else xp, fmap, regions), fsem)
 
 # %% ../nbs/06_models.ipynb #c013
 def spreid(variant: str = "wfg", # "wfg" or "wofg"

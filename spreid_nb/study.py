@@ -251,7 +251,6 @@ def _source_maps(model, src, x, lab, moved, fmap, parsers):
 def _embed_split(model, arm, sources, cfg, recs, misalign, batch_size, parsers, shuffle_seed):
     """Features of one split under each source's regions, the backbone run once per batch; the
     region decisions per source, the truths, the shuffled control's same-identity flags."""
-    from spreid_nb.models import _outputs, _resize
     pids, size, perm, same = np.array([r[1] for r in recs]), (cfg.height, cfg.width), None, None
     if "shuffled" in sources:
         perm = shuffled_order(pids, shuffle_seed)[0]; same = pids[perm] == pids
@@ -262,14 +261,12 @@ def _embed_split(model, arm, sources, cfg, recs, misalign, batch_size, parsers, 
                                         else itertools.repeat((None,) * 5)):
         true.append(lab)
         if arm == "baseline": f["baseline"].append(model(x).float()); continue
-        xr = _resize(x, model.reid_size)
-        fmap = model.backbone(xr)
-        fsem = None if model.semantic_backbone is None else model.semantic_backbone(xr)
+        fmap, fsem = model.feature_maps(x)
         for s in sources:
             r = _source_maps(model, s, x, lab, moved[3], fmap, parsers)
             if s not in ("uniform", "shuffled"):  # shuffled: no truth of its own
                 dec[s].append(map_decisions(r, lab.shape[-2:]))
-            f[s].append(_outputs(model, model.head(fmap, r, fsem)).float())
+            f[s].append(model.pool_maps(fmap, r, fsem).float())
     return {s: torch.cat(v).numpy() for s, v in f.items()}, dec, torch.cat(true), same
 
 # %% ../nbs/12_study.ipynb #c016d
