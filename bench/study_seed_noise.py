@@ -22,11 +22,10 @@ import numpy as np
 import pandas as pd
 
 from spreid_nb.core import get_device, provenance, set_threads
-from spreid_nb.datasets import load_reid
-from spreid_nb.metrics import compute_distmat, evaluate_rank
 from spreid_nb.paper import write_table
 from spreid_nb.parser import load_parser
-from spreid_nb.study import _embed_split, train_arm
+from spreid_nb.study import evaluate_sources, train_arm
+from spreid_nb.study_real import bootstrap_difference
 from spreid_nb.synth import synthetic_benchmark
 from spreid_nb.train import config_for
 
@@ -34,25 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def per_query_ap(model, arm: str, cfg, root: Path) -> tuple[np.ndarray, np.ndarray]:
-    "AP of every query (NaN: no valid match) and its identity, as the study's evaluation embeds them."
-    ds, feats = load_reid("market1501", root), {}
-    for split, recs in (("q", ds.query), ("g", ds.gallery)):
-        feats[split] = _embed_split(model, arm, [arm], cfg, recs, 0.0, 64, {}, 0)[0][arm]
-    ids = {s: (np.array([r[1] for r in recs]), np.array([r[2] for r in recs]))
-           for s, recs in (("q", ds.query), ("g", ds.gallery))}
-    res = evaluate_rank(compute_distmat(feats["q"], feats["g"]), ids["q"][0], ids["g"][0],
-                        ids["q"][1], ids["g"][1], return_details=True)
-    return 100 * res.all_AP, ids["q"][0]
-
-
-def identity_se(diff: np.ndarray, pids: np.ndarray, draws: int = 4000, seed: int = 0) -> float:
-    "Bootstrap standard error of the mean of `diff` over queries, resampling whole identities."
-    ok = ~np.isnan(diff); diff, pids = diff[ok], pids[ok]
-    groups = [diff[pids == p] for p in np.unique(pids)]
-    rng = np.random.default_rng(seed)
-    means = [np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))]).mean()
-             for _ in range(draws)]
-    return float(np.std(means))
+    "AP of every query (in [0, 1]; NaN: no valid match) and its identity, as the study scores them."
+    r = evaluate_sources(model, arm, cfg, root, [arm], details=True)[arm]
+    return r["ap"], r["q_pids"]
 
 
 def study_parser(given: str | None) -> Path:
@@ -89,13 +72,12 @@ def main(argv=None):
             for arm in ("baseline", "learned"):
                 model, losses = train_arm(arm, cfg, root, load_parser(pk) if arm == "learned" else None)
                 ap[arm], pids = per_query_ap(model, arm, cfg, root)
-                print(f"lr {lr:g} seed {seed} {arm}: mAP {np.nanmean(ap[arm]):.2f}, final loss "
+                print(f"lr {lr:g} seed {seed} {arm}: mAP {100 * np.nanmean(ap[arm]):.2f}, final loss "
                       f"{np.mean(losses[-10:]):.2f}", flush=True)
-            d = ap["learned"] - ap["baseline"]
-            rows.append({"re-ID lr": lr, "seed": seed, "baseline mAP": np.nanmean(ap["baseline"]),
-                         "learned mAP": np.nanmean(ap["learned"]),
-                         "learned - baseline": np.nanmean(d), "SE over test identities":
-                         identity_se(d, pids)})
+            d = bootstrap_difference(ap["learned"], ap["baseline"], pids)
+            rows.append({"re-ID lr": lr, "seed": seed, "baseline mAP": 100 * np.nanmean(ap["baseline"]),
+                         "learned mAP": 100 * np.nanmean(ap["learned"]),
+                         "learned - baseline": d["mean"], "SE over test identities": d["se"]})
     df = pd.DataFrame(rows)
     spread = df.groupby("re-ID lr").agg(lambda s: s.max() - s.min())
     notes = "Range over the seeds (max - min), same benchmark draw:\n\n" + "\n".join(

@@ -276,6 +276,7 @@ def evaluate_sources(model: nn.Module, arm: str, cfg: TrainConfig, root: str | P
                      misalign: float = 0.0,
                      batch_size: int = 64,
                      parsers: dict | None = None, # checkpoint -> loaded parser, for "parser:"
+                     details: bool = False, # also per-query AP and identities (`score_reid`)
                     ) -> dict:
     """mAP and rank-1/5/10 (%) of a trained arm with each source's regions: `{source: scores}`.
 
@@ -297,7 +298,7 @@ def evaluate_sources(model: nn.Module, arm: str, cfg: TrainConfig, root: str | P
     res = {}
     for s in sources:
         q, g = dict(out["q"], qf=out["q"]["qf"][s]), dict(out["g"], gf=out["g"]["gf"][s])
-        r = score_reid({**q, **g}); r.pop("cmc")
+        r = score_reid({**q, **g}, details=details); r.pop("cmc")
         if s == "shuffled": r["same_identity_share"] = float(np.concatenate(same).mean())
         if s == "uniform": r["region_miou"] = 0.0     # no region information, by definition
         elif dec[s]:

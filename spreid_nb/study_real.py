@@ -228,7 +228,7 @@ def score_real(feats: dict[str, np.ndarray], # "cuhk03_query", "cuhk03_gallery",
 
 def bootstrap_difference(ap_a: list, ap_b: list, # per-query AP of two methods, same queries
                          q_pids: list, n: int = 2000, seed: int = 0) -> dict:
-    "Mean AP difference a - b (points) and its 95% interval, resampling query identities."
+    "Mean AP difference a - b (points), 95% interval and standard error `se`, resampling query ids."
     from spreid_nb.study import verdict
     a, b, p = np.asarray(ap_a, float), np.asarray(ap_b, float), np.asarray(q_pids)
     ok = ~(np.isnan(a) | np.isnan(b)); a, b, p = a[ok], b[ok], p[ok]
@@ -239,7 +239,8 @@ def bootstrap_difference(ap_a: list, ap_b: list, # per-query AP of two methods, 
     boot = 100 * per_id[pick, 0].sum(1) / per_id[pick, 1].sum(1)
     lo, hi = np.percentile(boot, [2.5, 97.5])
     mean = 100 * float((a - b).mean())
-    return dict(mean=mean, lo=float(lo), hi=float(hi), n=len(ids), verdict=verdict(lo, hi))
+    return dict(mean=mean, lo=float(lo), hi=float(hi), se=float(boot.std()), n=len(ids),
+                verdict=verdict(lo, hi))
 
 # %% ../nbs/12a_study_real.ipynb #r015s1
 def shuffled_regions(regions: torch.Tensor, pids: list, seed: int) -> tuple[torch.Tensor, float]:

@@ -991,6 +991,8 @@ def score_reid(feats: dict, # `reid_features`' dict: qf, gf, q/g_pids, q/g_camid
                k1: int = 20, k2: int = 6, lambda_value: float = 0.3, max_rank: int = 50,
                protocol: str | None = None, # "market1501", "cuhk03"; None: the feats' target's
                num_repeats: int = CUHK03_DRAWS, seed: int = 0, # cuhk03: the single-shot draws
+               # also each query's AP (`ap`, in [0, 1], NaN: no valid match) and identity (`q_pids`)
+               details: bool = False,
               ) -> dict:
     "mAP, rank-1/5/10 (percent), CMC curve (`cmc`) and the `protocol` used, of q/g features."
     from spreid_nb.metrics import compute_distmat, evaluate_rank
@@ -1005,13 +1007,15 @@ def score_reid(feats: dict, # `reid_features`' dict: qf, gf, q/g_pids, q/g_camid
                           lambda_value=lambda_value)
     cuhk03 = protocol == "cuhk03"
     n_gal = len(np.unique(feats["g_pids"])) if cuhk03 else len(feats["g_pids"])  # cuhk03: 1 per id
-    cmc, mAP = evaluate_rank(dist, feats["q_pids"], feats["g_pids"], feats["q_camids"],
-                             feats["g_camids"],
-                             max_rank=min(max_rank, n_gal), use_metric_cuhk03=cuhk03,
-                             num_repeats=num_repeats, seed=seed)[:2]
+    res = evaluate_rank(dist, feats["q_pids"], feats["g_pids"], feats["q_camids"],
+                        feats["g_camids"], max_rank=min(max_rank, n_gal), use_metric_cuhk03=cuhk03,
+                        num_repeats=num_repeats, seed=seed, return_details=True)
+    cmc = res.cmc
     ranks = {f"rank-{k}": 100 * float(cmc[k - 1]) for k in (1, 5, 10) if k <= len(cmc)}
     used = f"cuhk03 single-shot, {num_repeats} draws" if cuhk03 else "market1501"
-    return {"mAP": 100 * float(mAP), **ranks, "protocol": used, "cmc": cmc}
+    out = {"mAP": 100 * float(res.mAP), **ranks, "protocol": used, "cmc": cmc}
+    if details: out.update(ap=res.all_AP, q_pids=np.asarray(feats["q_pids"]))
+    return out
 
 # %% ../nbs/09_train.ipynb #c033s3
 def evaluate_reid(model: nn.Module, cfg: TrainConfig, roots: dict[str, Path], device: torch.device,
