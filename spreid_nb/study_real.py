@@ -25,7 +25,7 @@ from .models import baseline, spreid
 from .metrics import compute_distmat, evaluate_rank
 from .study import (coarse_ious, label_miou, paired_difference, parsing_decisions,
                              shuffled_order)
-from .train import StepBatches, lr_factor
+from .train import StepBatches, lr_factor, score_reid
 
 # %% auto #0
 __all__ = ['TEST_SETS', 'ARMS_TRAINED', 'SET_NAMES', 'METHOD_NAMES', 'CLAIMS', 'RealStudy', 'real_sets', 'load_images',
@@ -208,22 +208,17 @@ def score_real(feats: dict[str, np.ndarray], # "cuhk03_query", "cuhk03_gallery",
                sets: dict[str, list], # `real_sets`' records, in the same order
                draws: int = 10) -> dict:
     "CUHK03 pair-1 val (query camera A, gallery B) and Market crops across cameras: mAP, rank-1."
-    out = {}
-    q, g = sets["cuhk03_query"], sets["cuhk03_gallery"]
+    # cuhk03: mAP over the full gallery, rank-1 single-shot over `draws` random galleries
     ids = lambda recs, k: np.array([r[k] for r in recs])
-    d = compute_distmat(feats["cuhk03_query"], feats["cuhk03_gallery"])
-    res = evaluate_rank(d, ids(q, 1), ids(g, 1), ids(q, 2), ids(g, 2), max_rank=10,
-                        return_details=True)
-    single = evaluate_rank(d, ids(q, 1), ids(g, 1), ids(q, 2), ids(g, 2), max_rank=10,
-                           use_metric_cuhk03=True, num_repeats=draws)
-    out["cuhk03"] = dict(mAP=100 * res.mAP, r1=100 * float(single[0][0]),
-                         ap=res.all_AP.tolist(), q_pids=ids(q, 1).tolist())
-    m = sets["market"]
-    d = compute_distmat(feats["market"], feats["market"])
-    res = evaluate_rank(d, ids(m, 1), ids(m, 1), ids(m, 2), ids(m, 2), max_rank=10,
-                        return_details=True)
-    out["market"] = dict(mAP=100 * res.mAP, r1=100 * float(res.cmc[0]), ap=res.all_AP.tolist(),
-                         q_pids=ids(m, 1).tolist())
+    out = {}
+    for name, protocol, (qk, gk) in (("cuhk03", "cuhk03", ("cuhk03_query", "cuhk03_gallery")),
+                                     ("market", "market1501", ("market", "market"))):
+        q, g = sets[qk], sets[gk]
+        s = score_reid(dict(qf=feats[qk], gf=feats[gk], q_pids=ids(q, 1), g_pids=ids(g, 1),
+                            q_camids=ids(q, 2), g_camids=ids(g, 2)), protocol=protocol,
+                       num_repeats=draws, details=True)
+        out[name] = dict(mAP=s["mAP"], r1=s["rank-1"], ap=s["ap"].tolist(),
+                         q_pids=s["q_pids"].tolist())
     return out
 
 def bootstrap_difference(ap_a: list, ap_b: list, # per-query AP of two methods, same queries
